@@ -1,0 +1,22 @@
+#ifndef NEMOSIM_CLIBXML2_SHIM_H
+#define NEMOSIM_CLIBXML2_SHIM_H
+
+#include <libxml/xmlversion.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlwriter.h>
+#include <libxml/xmlschemas.h>
+#include <libxml/xmlerror.h>
+
+// xmlFree is a global function pointer (a macro in some builds), which Swift
+// cannot call reliably; this wrapper can be.
+static inline void nemo_xml_free(void *pointer) {
+    xmlFree(pointer);
+}
+
+/// The version string of the libxml2 the process is linked against.
+static inline const char *nemo_xml_version_string(void) {
+    return xmlParserVersion;
+}
+
+#endif
