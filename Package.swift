@@ -7,11 +7,17 @@ let package = Package(
     products: [
         .library(name: "NemoCore", targets: ["NemoCore"]),
         .library(name: "ServerSentEvents", targets: ["ServerSentEvents"]),
+        .library(name: "NemoSimulator", targets: ["NemoSimulator"]),
         .executable(name: "nemosim", targets: ["nemosim"]),
         .executable(name: "sse-bench", targets: ["sse-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -26,10 +32,22 @@ let package = Package(
         ),
         .target(name: "ServerSentEvents"),
         .target(name: "NemoCore", dependencies: ["ServerSentEvents"]),
+        .target(
+            name: "NemoSimulator",
+            dependencies: [
+                "NemoCore", "ServerSentEvents",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources/render.mp4")]
+        ),
         .executableTarget(
             name: "nemosim",
             dependencies: [
-                "NemoCore", "ServerSentEvents", "CCurl", "CLibXML2",
+                "NemoCore", "ServerSentEvents", "NemoSimulator", "CCurl", "CLibXML2",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -37,6 +55,7 @@ let package = Package(
         .testTarget(name: "ServerSentEventsTests", dependencies: ["ServerSentEvents"]),
         .testTarget(name: "NemoCoreTests", dependencies: ["NemoCore", "ServerSentEvents"]),
         .testTarget(name: "CLibrariesTests", dependencies: ["CCurl", "CLibXML2"]),
+        .testTarget(name: "NemoSimulatorTests", dependencies: ["NemoSimulator", "NemoCore", "ServerSentEvents", "CCurl"]),
     ],
     swiftLanguageModes: [.v6]
 )

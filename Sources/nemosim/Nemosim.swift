@@ -7,11 +7,12 @@ struct Nemosim: AsyncParsableCommand {
         commandName: "nemosim",
         abstract: "Simulator, client and conformance suite for the NemoVideo agent API.",
         discussion: """
-            Commands arrive issue by issue; today `doctor` checks that the build and
-            the C libraries it links (libcurl, libxml2) work on this machine.
+            `serve` runs a local simulator of the API (time-scaled, seeded, with an
+            admin API for faults and the clock); `doctor` checks that the build and the
+            C libraries it links (libcurl, libxml2) work on this machine.
             """,
         version: NemosimVersion.current,
-        subcommands: [Doctor.self]
+        subcommands: [Serve.self, Doctor.self]
     )
 }
 

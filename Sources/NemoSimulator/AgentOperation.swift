@@ -1,0 +1,185 @@
+import Foundation
+import NemoCore
+
+/// What a message asks for.
+public enum MessageKind: String, Sendable, Hashable, Codable {
+    /// Make a video (two stages: the edit, then music and title).
+    case generation
+    /// Change the existing draft.
+    case edit
+    /// A plain reply, no work.
+    case reply
+
+    /// Classifies a message with the profile's keyword rules: edit words on a
+    /// non-empty draft make an edit; generation words make a generation;
+    /// anything else is a plain reply.
+    public static func classify(_ text: String, draftIsEmpty: Bool, profile: BehaviourProfile) -> MessageKind {
+        let words = Set(text.lowercased().split { !$0.isLetter && !$0.isNumber }.map(String.init))
+        let hasEdit = profile.editKeywords.contains { words.contains($0.lowercased()) }
+        let hasGeneration = profile.generationKeywords.contains { words.contains($0.lowercased()) }
+        if !draftIsEmpty && hasEdit { return .edit }
+        if hasGeneration { return .generation }
+        return .reply
+    }
+
+    func cost(_ profile: BehaviourProfile) -> Int {
+        switch self {
+        case .generation: return profile.generationCost
+        case .edit: return profile.editCost
+        case .reply: return profile.replyCost
+        }
+    }
+}
+
+/// One event of an operation's stream, at its simulated offset from the start.
+public struct PlannedEvent: Sendable, Hashable {
+    /// Simulated seconds after the operation started.
+    public var offset: Double
+    public var event: AgentEvent
+    /// `"<message index>-<n>"`, n from 1: what `Last-Event-ID` names.
+    public var id: String
+}
+
+/// An agent operation: what one message set going. Its whole timeline is
+/// decided when it starts (from the seeded generator), so its effects can be
+/// applied lazily whenever simulated time has passed them, whether or not a
+/// client is still listening.
+public struct AgentOperation: Sendable {
+    public enum Phase: String, Sendable, Hashable, Codable {
+        case running, secondStage = "second_stage", completed, failed
+    }
+
+    public var messageIndex: Int
+    public var kind: MessageKind
+    public var text: String
+    /// Simulated seconds since the clock's origin.
+    public var startedAt: Double
+    /// When the work (stage 1) ends and the draft changes.
+    public var workDuration: Double
+    /// When stage 2 ends (generation only), relative to start.
+    public var secondStageEnd: Double?
+    public var events: [PlannedEvent]
+    public var failed: Bool
+    public var silentClose: Bool
+    public var cost: Int
+    /// Effects applied so far.
+    public var stage1Applied = false
+    public var stage2Applied = false
+    public var settled = false
+
+    /// The offset of the last event: when the stream closes.
+    public var streamEnd: Double { events.last?.offset ?? 0 }
+
+    /// The operation's phase at simulated time `now` (seconds since origin).
+    public func phase(at now: Double) -> Phase {
+        let t = now - startedAt
+        if failed { return t >= workDuration ? .failed : .running }
+        if t < workDuration { return .running }
+        if let end = secondStageEnd, t < end { return .secondStage }
+        return .completed
+    }
+
+    /// Stage progress as the state endpoint reports it.
+    public func stages(at now: Double) -> [StageProgress] {
+        let phase = phase(at: now)
+        let first: String
+        switch phase {
+        case .running: first = "running"
+        case .failed: first = "failed"
+        default: first = "completed"
+        }
+        var stages = [StageProgress(name: kind == .generation ? "edit" : kind.rawValue, status: first)]
+        if kind == .generation {
+            let second: String
+            switch phase {
+            case .running: second = "pending"
+            case .secondStage: second = "running"
+            case .completed: second = "completed"
+            case .failed: second = "cancelled"
+            }
+            stages.append(StageProgress(name: "post_production", status: second))
+        }
+        return stages
+    }
+
+    /// Plans an operation from the seeded generator of (seed, session, message index).
+    static func plan(
+        kind: MessageKind, text: String, messageIndex: Int, startedAt: Double, profile: BehaviourProfile,
+        random: inout SeededRandom
+    ) -> AgentOperation {
+        let duration: Double
+        switch kind {
+        case .generation: duration = random.seconds(in: profile.generationDurationSeconds)
+        case .edit: duration = random.seconds(in: profile.editDurationSeconds)
+        case .reply: duration = random.seconds(in: profile.replyDurationSeconds)
+        }
+        let failed = kind != .reply && random.chance(profile.operationFailureRatio)
+        let silent = kind == .edit && random.chance(profile.silentCloseRatio)
+        let temporaryIssue = random.chance(profile.temporaryIssueRatio)
+        let secondStage = kind == .generation ? random.seconds(in: profile.secondStageDurationSeconds) : 0
+
+        var events: [(Double, AgentEvent)] = []
+        let tool = kind == .generation ? "generate_video" : "edit_video"
+        if kind != .reply {
+            events.append((0.2, .toolCall(name: tool, args: ["instruction": .string(text)])))
+        }
+        var beat = profile.heartbeatIntervalSeconds
+        while beat < duration {
+            events.append((beat, .heartbeat))
+            beat += profile.heartbeatIntervalSeconds
+        }
+        if failed {
+            events.append((duration, .error(message: "The \(kind.rawValue) failed; no credits were charged. Please try again.", code: "operation_failed")))
+        } else {
+            switch kind {
+            case .generation:
+                events.append((duration, .toolResult(name: tool, result: ["status": "completed", "stage": "edit", "second_stage": "started"])))
+                events.append((duration + 0.3, .text(Replies.generation(text, random: &random))))
+            case .edit:
+                events.append((duration, .toolResult(name: tool, result: ["status": "completed"])))
+                if !silent { events.append((duration + 0.3, .text(Replies.edit(text, random: &random)))) }
+            case .reply:
+                events.append((duration, .text(Replies.reply(text, random: &random))))
+            }
+            if temporaryIssue && !(kind == .edit && silent) {
+                events.append(((events.last?.0 ?? duration) + 0.2, .text("I encountered a temporary issue")))
+            }
+        }
+        let planned = events.enumerated().map { PlannedEvent(offset: $0.element.0, event: $0.element.1, id: "\(messageIndex)-\($0.offset + 1)") }
+        return AgentOperation(
+            messageIndex: messageIndex, kind: kind, text: text, startedAt: startedAt, workDuration: duration,
+            secondStageEnd: kind == .generation ? duration + secondStage : nil, events: planned, failed: failed,
+            silentClose: silent, cost: kind.cost(profile))
+    }
+}
+
+/// The words the simulated agent says, GUI talk included (clients must
+/// translate "click Export" into an API action).
+enum Replies {
+    static func generation(_ text: String, random: inout SeededRandom) -> String {
+        let options = [
+            "Your video is ready on the timeline. I'm adding background music and a title now. Click Export when you're happy with it.",
+            "Done! I've assembled your clips into a first cut; music and a title overlay are being added. Preview it in the timeline, then click Export.",
+            "I've created the video from your media. Background music and a title are on their way. Drag the clips to reorder them, or click Export.",
+        ]
+        return options[Int.random(in: 0..<options.count, using: &random)]
+    }
+
+    static func edit(_ text: String, random: inout SeededRandom) -> String {
+        let options = [
+            "Done: I've updated the timeline. Preview it, then click Export.",
+            "I made that change. Open the timeline panel to see it.",
+            "Updated! Drag the clip if you want it somewhere else.",
+        ]
+        return options[Int.random(in: 0..<options.count, using: &random)]
+    }
+
+    static func reply(_ text: String, random: inout SeededRandom) -> String {
+        let options = [
+            "I can turn your images and clips into a video. Upload them, then tell me what you'd like, for example a 30-second promo with music and captions.",
+            "Sure! Tell me what video you'd like and I'll put it together. You can add music, titles and captions.",
+            "Happy to help. Upload your media and describe the video; I'll build it on the timeline.",
+        ]
+        return options[Int.random(in: 0..<options.count, using: &random)]
+    }
+}

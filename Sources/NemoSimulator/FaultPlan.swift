@@ -1,0 +1,138 @@
+import NemoCore
+
+/// What an armed fault does to a matching request.
+public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Answer with this envelope code (any documented code).
+    case code(Int)
+    /// Answer with this HTTP status.
+    case httpStatus(Int)
+    /// Answer normally, after this many simulated seconds.
+    case delay(seconds: Double)
+    /// Close the connection with no response.
+    case disconnect
+    /// Event stream: send heartbeats only, for this many simulated seconds.
+    case stall(seconds: Double)
+    /// Event stream: cut the connection after this many events.
+    case dropAfterEvents(Int)
+
+    private enum CodingKeys: String, CodingKey {
+        case code, httpStatus = "http_status", delaySeconds = "delay_seconds", disconnect
+        case stallSeconds = "stall_seconds", dropAfterEvents = "drop_after_events"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let present = container.allKeys
+        guard present.count == 1, let key = present.first else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: [], debugDescription:
+                    "respond must have exactly one of code, http_status, delay_seconds, disconnect, stall_seconds, drop_after_events"))
+        }
+        switch key {
+        case .code:
+            let code = try container.decode(Int.self, forKey: .code)
+            guard ErrorCode(code).isDocumented, code != 0 else {
+                throw DecodingError.dataCorruptedError(forKey: .code, in: container, debugDescription: "code must be one of 1001, 1002, 2001, 4001, 4002")
+            }
+            self = .code(code)
+        case .httpStatus:
+            let status = try container.decode(Int.self, forKey: .httpStatus)
+            guard (100...599).contains(status) else {
+                throw DecodingError.dataCorruptedError(forKey: .httpStatus, in: container, debugDescription: "http_status must be 100-599")
+            }
+            self = .httpStatus(status)
+        case .delaySeconds: self = .delay(seconds: try Self.positive(container, .delaySeconds))
+        case .disconnect:
+            guard try container.decode(Bool.self, forKey: .disconnect) else {
+                throw DecodingError.dataCorruptedError(forKey: .disconnect, in: container, debugDescription: "disconnect must be true")
+            }
+            self = .disconnect
+        case .stallSeconds: self = .stall(seconds: try Self.positive(container, .stallSeconds))
+        case .dropAfterEvents:
+            let count = try container.decode(Int.self, forKey: .dropAfterEvents)
+            guard count >= 0 else {
+                throw DecodingError.dataCorruptedError(forKey: .dropAfterEvents, in: container, debugDescription: "drop_after_events must be 0 or more")
+            }
+            self = .dropAfterEvents(count)
+        }
+    }
+
+    private static func positive(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Double {
+        let value = try container.decode(Double.self, forKey: key)
+        guard value >= 0, value.isFinite else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "\(key.stringValue) must be 0 or more")
+        }
+        return value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .code(let code): try container.encode(code, forKey: .code)
+        case .httpStatus(let status): try container.encode(status, forKey: .httpStatus)
+        case .delay(let seconds): try container.encode(seconds, forKey: .delaySeconds)
+        case .disconnect: try container.encode(true, forKey: .disconnect)
+        case .stall(let seconds): try container.encode(seconds, forKey: .stallSeconds)
+        case .dropAfterEvents(let count): try container.encode(count, forKey: .dropAfterEvents)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .code(let code): return "code \(code)"
+        case .httpStatus(let status): return "HTTP \(status)"
+        case .delay(let seconds): return "delay \(seconds)s"
+        case .disconnect: return "disconnect"
+        case .stall(let seconds): return "stall \(seconds)s"
+        case .dropAfterEvents(let count): return "drop after \(count) events"
+        }
+    }
+}
+
+/// An armed fault: which requests it matches, what it does, how many times.
+public struct FaultRule: Sendable, Hashable, Codable {
+    public struct Match: Sendable, Hashable, Codable {
+        /// Any method when nil.
+        public var method: String?
+        /// Exact path, or a prefix ending in `*`; any path when nil.
+        public var path: String?
+
+        public init(method: String? = nil, path: String? = nil) {
+            self.method = method
+            self.path = path
+        }
+
+        func matches(method: String, path: String) -> Bool {
+            if let expected = self.method, expected.uppercased() != method.uppercased() { return false }
+            guard let pattern = self.path else { return true }
+            if pattern.hasSuffix("*") { return path.hasPrefix(String(pattern.dropLast())) }
+            return pattern == path
+        }
+    }
+
+    public var id: Int
+    public var match: Match
+    public var respond: FaultResponse
+    /// How many more requests it applies to; nil = every matching request.
+    public var times: Int?
+
+    private enum CodingKeys: String, CodingKey { case id, match, respond, times }
+
+    public init(id: Int = 0, match: Match, respond: FaultResponse, times: Int? = 1) {
+        self.id = id
+        self.match = match
+        self.respond = respond
+        self.times = times
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decodeIfPresent(Int.self, forKey: .id) ?? 0
+        match = try container.decodeIfPresent(Match.self, forKey: .match) ?? Match()
+        respond = try container.decode(FaultResponse.self, forKey: .respond)
+        times = try container.decodeIfPresent(Int.self, forKey: .times) ?? 1
+        if let times, times < 1 {
+            throw DecodingError.dataCorruptedError(forKey: .times, in: container, debugDescription: "times must be 1 or more (omit it for once)")
+        }
+    }
+}

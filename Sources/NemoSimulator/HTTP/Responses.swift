@@ -1,0 +1,119 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NemoCore
+
+/// Builds the simulator's responses: envelopes, render envelopes, errors.
+enum Responses {
+    /// An internal header carrying the envelope code to the journal; the
+    /// front middleware removes it before the response leaves.
+    static let codeField = HTTPField.Name("X-Nemosim-Internal-Code")!
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, code: Int? = nil) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if let code { headers[codeField] = String(code) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
+    }
+
+    /// `{"code": 0, "message": "success", "data": ...}`.
+    static func success<T: Encodable>(_ data: T) -> Response {
+        let value = (try? JSONValue(encoding: data)) ?? .null
+        return json(["code": 0, "message": "success", "data": value], code: 0)
+    }
+
+    /// A failure in the envelope shape, with the status the error mode gives.
+    static func failure(_ error: any Error, mode: ErrorStatusMode) -> Response {
+        switch SimulatorFailure.from(error) {
+        case .code(let code, let message):
+            let status: HTTPResponse.Status = mode == .http ? .init(code: code.httpStatus) : .ok
+            return json(["code": .number(Double(code.rawValue)), "message": .string(message), "data": .null], status: status, code: code.rawValue)
+        case .http(let status, let message):
+            return json(["code": .number(Double(status)), "message": .string(message), "data": .null], status: .init(code: status), code: status)
+        }
+    }
+
+    /// A render envelope: `{"success": true, "data": ...}` in the profile's shape.
+    static func render(_ job: RenderJob, shape: RenderShape) -> Response {
+        var value = job.wireValue
+        if case .object(var top) = value {
+            switch shape {
+            case .both: break
+            case .vendor:
+                top["status"] = nil
+                top["progress"] = nil
+                top["output"] = nil
+            case .skill:
+                top["data"] = ["id": job.id.map(JSONValue.string) ?? .null]
+            }
+            value = .object(top)
+        }
+        return json(value, code: 0)
+    }
+
+    /// A render-endpoint failure: `{"success": false, "message": ..., "code": ...}`.
+    static func renderFailure(_ error: any Error, mode: ErrorStatusMode) -> Response {
+        switch SimulatorFailure.from(error) {
+        case .code(let code, let message):
+            let status: HTTPResponse.Status = mode == .http ? .init(code: code.httpStatus) : .ok
+            return json(["success": false, "message": .string(message), "code": .number(Double(code.rawValue))], status: status, code: code.rawValue)
+        case .http(let status, let message):
+            return json(["success": false, "message": .string(message), "code": .number(Double(status))], status: .init(code: status), code: status)
+        }
+    }
+
+    /// A plain 400 for malformed input, in the envelope shape.
+    static func badRequest(_ message: String) -> Response {
+        failure(SimulatorFailure.http(400, message), mode: .envelope)
+    }
+}
+
+extension SimulatorFailure {
+    /// The failure an error stands for; anything unexpected is a 500 that says what happened.
+    static func from(_ error: any Error) -> SimulatorFailure {
+        (error as? SimulatorFailure) ?? .http(500, "internal error in the simulator: \(error)")
+    }
+}
+
+extension Request {
+    /// The bearer token, if any.
+    var bearerToken: String? {
+        guard let value = headers[.authorization] else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The request's headers as name/value pairs.
+    var headerPairs: [(name: String, value: String)] {
+        headers.map { (name: $0.name.rawName, value: $0.value) }
+    }
+
+    /// The attribution headers this request lacks.
+    var missingAttribution: [String] {
+        AttributionHeaders.missing(in: headerPairs)
+    }
+
+    /// Reads the body as JSON of type `T`, or explains what is wrong.
+    func decodeJSON<T: Decodable>(_ type: T.Type, context: SimulatorRequestContext, example: String) async -> Result<T, SimulatorFailure> {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: context.maxUploadSize)
+        } catch {
+            return .failure(.badRequest("request body unreadable or larger than \(context.maxUploadSize) bytes: \(error)"))
+        }
+        if buffer.readableBytes == 0 {
+            return .failure(.badRequest("request body is empty: expected JSON like \(example)"))
+        }
+        let data = Data(buffer.readableBytesView)
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            return .failure(.badRequest("request body is not valid JSON: expected JSON like \(example)"))
+        }
+        do {
+            return .success(try JSONDecoder().decode(T.self, from: data))
+        } catch {
+            return .failure(.badRequest("request body does not have the expected shape (\(BehaviourProfile.describe(error))): expected JSON like \(example)"))
+        }
+    }
+}

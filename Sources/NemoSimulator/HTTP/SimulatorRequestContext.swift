@@ -1,0 +1,32 @@
+import Hummingbird
+import NIOCore
+
+/// The request context of the simulator's routes: the channel (for the
+/// client's address and for disconnect faults) and the fault, if any, that
+/// applies to this request.
+public struct SimulatorRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: any Channel
+    /// A fault armed for this request (stall and drop faults reach the
+    /// event-stream handler this way).
+    public var fault: FaultResponse?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    /// JSON bodies are read whole up to this size; uploads stream instead.
+    public var maxUploadSize: Int { 8 * 1024 * 1024 }
+
+    /// The client's IP address, for rate limits.
+    public var clientIP: String {
+        channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    /// Whether the client connects over loopback.
+    public var isLoopback: Bool {
+        guard let ip = channel.remoteAddress?.ipAddress else { return false }
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import NemoCore
+
+/// What the HTTP front streams for one `/run_sse` request.
+public struct StreamPlan: Sendable {
+    public var sessionID: String
+    public var messageIndex: Int
+    /// Simulated seconds since origin when the operation started.
+    public var startedAt: Double
+    /// The events still to send, in order.
+    public var events: [PlannedEvent]
+    public var dialect: SSEDialect
+    /// Whether this request resumed a running operation (`Last-Event-ID`).
+    public var resumed: Bool
+
+    /// The absolute simulated time of an event.
+    public func time(of event: PlannedEvent) -> Double { startedAt + event.offset }
+
+    /// The `data` text of an event in this plan's dialect.
+    public func data(for event: PlannedEvent, clock: SimulationClock) -> String {
+        AgentEventEncoder.data(
+            for: event.event, dialect: dialect,
+            context: .init(
+                invocationID: "inv_\(sessionID)_\(messageIndex)", eventID: event.id,
+                timestamp: clock.origin.addingTimeInterval(time(of: event)).timeIntervalSince1970))
+    }
+}
+
+extension Simulation {
+    /// `POST /run_sse`: starts an operation (credits frozen; 2001 before any
+    /// stream when they do not suffice), or, with a `Last-Event-ID` naming an
+    /// event of this session, resumes that operation's stream after it
+    /// without starting or charging anything.
+    public func startMessage(token: String?, request: RunSSERequest, lastEventID: String?) throws(SimulatorFailure) -> StreamPlan {
+        settle()
+        let userID = try resolveUser(request.userID, token: token, scope: .write)
+        let sessionID = try touchSession(request.sessionID, userID: userID)
+        if let lastEventID, let plan = resumePlan(sessionID: sessionID, lastEventID: lastEventID) {
+            return plan
+        }
+        let text = request.newMessage.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else {
+            throw .badRequest("new_message.parts[].text is empty: send the user's message as {\"new_message\": {\"parts\": [{\"text\": \"...\"}]}}")
+        }
+        var session = sessions[sessionID]!
+        let kind = MessageKind.classify(text, draftIsEmpty: !session.draft.isReadyForExport, profile: profile)
+        let cost = kind.cost(profile)
+        let account = accounts[userID]!
+        guard account.available >= cost else {
+            throw .code(
+                .outOfCredits,
+                "not enough credits: this \(kind.rawValue) needs \(cost), \(account.available) available. Anonymous users: register at \(Endpoint.webAppURL)/?bind=\(userID); registered users: top up")
+        }
+        session.messageCount += 1
+        var random = SeededRandom(seed: seed, subject: "message/" + sessionID, index: session.messageCount)
+        let operation = AgentOperation.plan(
+            kind: kind, text: text, messageIndex: session.messageCount, startedAt: now, profile: profile, random: &random)
+        session.operations.append(operation)
+        sessions[sessionID] = session
+        freeze(cost, userID: userID)
+        return StreamPlan(
+            sessionID: sessionID, messageIndex: operation.messageIndex, startedAt: operation.startedAt, events: operation.events,
+            dialect: profile.sseDialect, resumed: false)
+    }
+
+    private func resumePlan(sessionID: String, lastEventID: String) -> StreamPlan? {
+        let parts = lastEventID.split(separator: "-")
+        guard parts.count == 2, let index = Int(parts[0]), let number = Int(parts[1]),
+            let operation = sessions[sessionID]?.operations.first(where: { $0.messageIndex == index })
+        else { return nil }
+        return StreamPlan(
+            sessionID: sessionID, messageIndex: index, startedAt: operation.startedAt,
+            events: Array(operation.events.dropFirst(max(0, number))), dialect: profile.sseDialect, resumed: true)
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import NemoSimulator
+
+/// `nemosim serve`: runs the simulator until SIGINT/SIGTERM.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the NemoVideo API simulator.",
+        discussion: """
+            Serves every endpoint of the NemoVideo agent API, plus the admin API under
+            /_nemosim/ (health, reset, clock, profile, faults, journal, accounts, tokens).
+            When ready it prints one line to stdout:
+
+              nemosim listening on http://HOST:PORT
+
+            Point a client at that URL instead of https://mega-api-prod.nemovideo.ai.
+            Stop it with Ctrl-C (SIGINT) or SIGTERM: open connections finish first.
+
+            Examples:
+              nemosim serve --port 8080
+              nemosim serve --port 0 --time-scale 1000 --seed 42 --profile slow-backend.yaml
+            """
+    )
+
+    @Option(help: "Address to listen on. Use 0.0.0.0 to accept other machines (then set --admin-token).")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free one (the ready line says which).")
+    var port = 8080
+
+    @Option(help: "Seed for every random choice: the same seed and the same requests give the same behaviour.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Simulated seconds per real second: 1 is real time, 1000 makes a 90 s render take 90 ms.")
+    var timeScale: Double = 1
+
+    @Option(help: "Behaviour profile, JSON or YAML; keys not given keep their defaults (see README).")
+    var profile: String?
+
+    @Option(help: "Require this bearer token on the admin API and allow it from any address (default: loopback only, no token).")
+    var adminToken: String?
+
+    @Flag(help: "Log every request to stderr.")
+    var verbose = false
+
+    func validate() throws {
+        guard timeScale > 0, timeScale.isFinite else { throw ValidationError("--time-scale must be a positive number, got \(timeScale)") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
+    }
+
+    func run() async throws {
+        var behaviour = BehaviourProfile()
+        if let profile {
+            do {
+                behaviour = try BehaviourProfile.load(contentsOf: URL(fileURLWithPath: profile))
+            } catch {
+                FileHandle.standardError.write(Data("nemosim serve: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+        let server: SimulatorServer
+        do {
+            server = try await SimulatorServer.start(
+                .init(
+                    host: host, port: port, seed: seed, timeScale: timeScale, profile: behaviour, adminToken: adminToken,
+                    logLevel: verbose ? .info : .warning),
+                handleSignals: true)
+        } catch {
+            FileHandle.standardError.write(Data("nemosim serve: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
+        try await server.wait()
+    }
+}
