@@ -13,8 +13,8 @@ import NemoCore
 /// concurrency.
 public actor Simulation {
     /// The run seed every random choice derives from.
-    public let seed: UInt64
-    public let clock: SimulationClock
+    public nonisolated let seed: UInt64
+    public nonisolated let clock: SimulationClock
     public internal(set) var profile: BehaviourProfile
     /// The base URL clients reach the server at (for `cdn_url`, `outputUrl`).
     public internal(set) var publicBaseURL = "http://127.0.0.1"

@@ -1,0 +1,225 @@
+import Foundation
+import NemoCore
+import Testing
+
+@testable import NemoSimulator
+
+/// Uploads two images and runs a generation to completion (both stages).
+func generatedDraft(_ simulation: Simulation, token: String, session: String) async throws -> StreamPlan {
+    _ = try await simulation.completeUpload(
+        token: token, userPath: "me", sessionID: session,
+        files: [ReceivedFile(filename: "beach.jpg", size: 10, sha256: "a1"), ReceivedFile(filename: "city_night.mp4", size: 10, sha256: "a2")])
+    let plan = try await simulation.startMessage(token: token, request: message("make a 30 second promo video", session: session), lastEventID: nil)
+    try await simulation.advanceClock(by: 400)
+    return plan
+}
+
+@Suite("Simulation: messages, credits, drafts")
+struct OperationDomainTests {
+    @Test("Messages are classified by the profile's rules")
+    func classification() {
+        let profile = BehaviourProfile()
+        #expect(MessageKind.classify("turn these images into a promo video", draftIsEmpty: true, profile: profile) == .generation)
+        #expect(MessageKind.classify("add a title \"Summer\"", draftIsEmpty: false, profile: profile) == .edit)
+        #expect(MessageKind.classify("hello, what can you do?", draftIsEmpty: true, profile: profile) == .reply)
+        #expect(MessageKind.classify("add music", draftIsEmpty: true, profile: profile) == .reply)
+    }
+
+    @Test("A generation: tool call, heartbeats, tool result, text; credits frozen then consumed; two stages fill the draft")
+    func generation() async throws {
+        let simulation = frozenSimulation { $0.temporaryIssueRatio = 0 }
+        let (token, _, session) = try await signedIn(simulation)
+        _ = try await simulation.completeUpload(
+            token: token, userPath: "me", sessionID: session, files: [ReceivedFile(filename: "beach.jpg", size: 10, sha256: "a1")])
+        let plan = try await simulation.startMessage(token: token, request: message("make a promo video", session: session), lastEventID: nil)
+        let kinds = plan.events.map(\.event.kind)
+        #expect(kinds.first == "tool_call")
+        #expect(kinds.suffix(2) == ["tool_result", "text"])
+        let work = try #require(plan.events.first { $0.event.kind == "tool_result" }).offset
+        #expect((100...300).contains(work))
+        #expect(kinds.filter { $0 == "heartbeat" }.count == Int((work / 15).rounded(.up)) - 1 || kinds.filter { $0 == "heartbeat" }.count == Int(work / 15))
+        #expect(plan.events.map(\.id) == (1...plan.events.count).map { "1-\($0)" })
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 0, frozen: 100))
+
+        var state = try await simulation.state(token: token, userPath: "me", sessionID: session)
+        #expect(state.draft?.isReadyForExport == false)
+        #expect(state.stages?.map(\.status) == ["running", "pending"])
+
+        try await simulation.advanceClock(by: work + 1)
+        state = try await simulation.state(token: token, userPath: "me", sessionID: session)
+        #expect(state.draft?.tracks.map(\.type) == [.video])
+        #expect(state.stages?.map(\.status) == ["completed", "running"])
+        #expect(!state.allStagesCompleted)
+
+        try await simulation.advanceClock(by: 61)
+        state = try await simulation.state(token: token, userPath: "me", sessionID: session)
+        #expect(state.draft?.tracks.map(\.type) == [.video, .audio, .text])
+        #expect(state.allStagesCompleted)
+        #expect(state.draft?.summary.hasPrefix("Timeline (3 tracks): 1. Video: beach (0-5s) 2. BGM: ") == true)
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 0, frozen: 0))
+    }
+
+    @Test("Not enough credits: 2001 before anything starts, nothing frozen")
+    func outOfCredits() async throws {
+        let simulation = frozenSimulation()
+        let (token, user, session) = try await signedIn(simulation)
+        try await simulation.setCredits(userID: user, available: 99)
+        await expectFailure(.code(.outOfCredits, "")) {
+            _ = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
+        }
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 99, frozen: 0))
+        // A plain reply is free and still works.
+        let reply = try await simulation.startMessage(token: token, request: message("hello", session: session), lastEventID: nil)
+        #expect(reply.events.last?.event.kind == "text")
+    }
+
+    @Test("A duplicate message while one runs starts a second operation and is charged twice")
+    func doubleCharge() async throws {
+        let simulation = frozenSimulation()
+        let (token, user, session) = try await signedIn(simulation)
+        try await simulation.setCredits(userID: user, available: 300)
+        let first = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
+        let second = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
+        #expect(first.messageIndex == 1 && second.messageIndex == 2)
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 100, frozen: 200))
+        try await simulation.advanceClock(by: 1000)
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 100, frozen: 0))
+    }
+
+    @Test("A failed operation releases its frozen credits")
+    func failureReleases() async throws {
+        let simulation = frozenSimulation { $0.operationFailureRatio = 1 }
+        let (token, _, session) = try await signedIn(simulation)
+        let plan = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
+        #expect(plan.events.last?.event.kind == "error")
+        #expect(try await simulation.credits(token: token).frozen == 100)
+        try await simulation.advanceClock(by: 400)
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 100, frozen: 0))
+    }
+
+    @Test("Last-Event-ID resumes the running operation after that event, without a new charge")
+    func resume() async throws {
+        let simulation = frozenSimulation()
+        let (token, _, session) = try await signedIn(simulation)
+        let plan = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
+        let resumed = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: "1-3")
+        #expect(resumed.resumed)
+        #expect(resumed.events.map(\.id) == Array(plan.events.dropFirst(3)).map(\.id))
+        #expect(try await simulation.credits(token: token).frozen == 100)
+    }
+
+    @Test("Edits change the draft as their words say")
+    func edits() async throws {
+        let simulation = frozenSimulation { $0.silentCloseRatio = 0 }
+        let (token, user, session) = try await signedIn(simulation)
+        try await simulation.setCredits(userID: user, available: 1000)
+        _ = try await generatedDraft(simulation, token: token, session: session)
+        func edit(_ text: String) async throws -> Draft {
+            let plan = try await simulation.startMessage(token: token, request: message(text, session: session), lastEventID: nil)
+            #expect(plan.events.first?.event == .toolCall(name: "edit_video", args: ["instruction": .string(text)]))
+            try await simulation.advanceClock(by: 40)
+            return try #require(try await simulation.state(token: token, userPath: "me", sessionID: session).draft)
+        }
+        var draft = try await edit("change the title to \"Summer Sale\"")
+        #expect(draft.tracks.first { $0.type == .text }?.segments.first?.metadata["text"] == "Summer Sale")
+        let before = draft.effectiveDuration
+        draft = try await edit("trim it to 8 seconds")
+        #expect(draft.effectiveDuration == 8000 && before > 8000)
+        draft = try await edit("remove the music")
+        #expect(!draft.tracks.contains { $0.type == .audio })
+        draft = try await edit("add music \"Jazz Nights\"")
+        #expect(draft.tracks.first { $0.type == .audio }?.segments.first?.metadata["name"] == "Jazz Nights")
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 1000 - 100 - 4 * 50, frozen: 0))
+    }
+
+    @Test("About 30% of edits close silently (no text) over many edits")
+    func silentCloseRatio() async throws {
+        let simulation = frozenSimulation()
+        let (token, user, session) = try await signedIn(simulation)
+        try await simulation.setCredits(userID: user, available: 1_000_000)
+        _ = try await generatedDraft(simulation, token: token, session: session)
+        var silent = 0
+        let edits = 600
+        for index in 0..<edits {
+            let plan = try await simulation.startMessage(token: token, request: message("add a caption number \(index)", session: session), lastEventID: nil)
+            let kinds = plan.events.map(\.event.kind)
+            #expect(kinds.contains("tool_result"))
+            if !kinds.contains("text") { silent += 1 }
+        }
+        let ratio = Double(silent) / Double(edits)
+        #expect((0.25...0.35).contains(ratio), "silent-close ratio \(ratio)")
+    }
+
+    @Test("Heartbeats arrive at the profile's interval during long work")
+    func heartbeats() async throws {
+        let simulation = frozenSimulation {
+            $0.heartbeatIntervalSeconds = 10
+            $0.generationDurationSeconds = SecondsRange(200, 200)
+        }
+        let (token, _, session) = try await signedIn(simulation)
+        let plan = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
+        let beats = plan.events.filter { $0.event == .heartbeat }.map(\.offset)
+        #expect(beats.count == 19)
+        #expect(zip(beats, beats.dropFirst()).allSatisfy { abs($1 - $0 - 10) < 1e-9 })
+    }
+
+    @Test("The ADK dialect is a profile setting")
+    func dialect() async throws {
+        let simulation = frozenSimulation { $0.sseDialect = .adk }
+        let (token, _, session) = try await signedIn(simulation)
+        let plan = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
+        let data = plan.data(for: plan.events[0], clock: simulation.clock)
+        let json = try JSONValue.parse(data)
+        #expect(json["content"]?["parts"]?[0]?["functionCall"]?["name"] == "generate_video")
+        #expect(json["invocationId"] != nil && json["author"] == "nemo_agent")
+        #expect(AgentEventDecoder.events(fromData: data) == [plan.events[0].event])
+    }
+
+    @Test("The same seed gives the same events and ids whatever the concurrency")
+    func determinism() async throws {
+        func run(order: [Int], concurrent: Bool) async throws -> [String: [String]] {
+            let simulation = frozenSimulation(seed: 42)
+            var sessions: [Int: (String, String)] = [:]
+            for client in order {
+                let (token, user, session) = try await signedIn(simulation, client: "client-\(client)")
+                try await simulation.setCredits(userID: user, available: 10_000)
+                sessions[client] = (token, session)
+            }
+            let texts = ["make a video", "add a title \"A\"", "trim it", "hello", "add music"]
+            var result: [String: [String]] = [:]
+            if concurrent {
+                try await withThrowingTaskGroup(of: (String, [String]).self) { group in
+                    for client in order {
+                        let (token, session) = sessions[client]!
+                        group.addTask {
+                            var lines: [String] = []
+                            for text in texts {
+                                let plan = try await simulation.startMessage(token: token, request: message(text, session: session), lastEventID: nil)
+                                lines += plan.events.map { "\($0.id) \($0.offset) \(plan.data(for: $0, clock: simulation.clock).prefix(60))" }
+                            }
+                            return ("client-\(client)", lines + [session, token])
+                        }
+                    }
+                    for try await (client, lines) in group { result[client] = lines }
+                }
+            } else {
+                for client in order {
+                    let (token, session) = sessions[client]!
+                    var lines: [String] = []
+                    for text in texts {
+                        let plan = try await simulation.startMessage(token: token, request: message(text, session: session), lastEventID: nil)
+                        lines += plan.events.map { "\($0.id) \($0.offset) \(plan.data(for: $0, clock: simulation.clock).prefix(60))" }
+                    }
+                    result["client-\(client)"] = lines + [session, token]
+                }
+            }
+            return result
+        }
+        let sequential = try await run(order: Array(0..<8), concurrent: false)
+        let concurrent = try await run(order: Array((0..<8).reversed()), concurrent: true)
+        #expect(sequential == concurrent)
+        let otherSeed = frozenSimulation(seed: 43)
+        let token = try await otherSeed.issueToken(clientID: "client-0", clientIP: "10.0.0.1")
+        #expect(sequential["client-0"]?.last != token.token)
+    }
+}
