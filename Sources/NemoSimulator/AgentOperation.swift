@@ -40,6 +40,48 @@ public struct PlannedEvent: Sendable, Hashable {
     public var id: String
 }
 
+/// The events of one operation, in stream order: milestones (tool call,
+/// tool result, text, error) merged with heartbeats at every interval while
+/// the work runs. Heartbeats are generated as the sequence is walked, so an
+/// hour-long operation with 1 s heartbeats costs no memory.
+public struct EventSchedule: Sendable, Sequence {
+    /// Sorted by offset.
+    public var milestones: [(offset: Double, event: AgentEvent)]
+    public var heartbeatInterval: Double
+    /// Heartbeats come at k × interval for every k ≥ 1 with k × interval < this.
+    public var heartbeatsUntil: Double
+    public var messageIndex: Int
+
+    public struct Iterator: IteratorProtocol {
+        let schedule: EventSchedule
+        var milestone = 0
+        var beat = 1
+        var number = 0
+
+        public mutating func next() -> PlannedEvent? {
+            let beatOffset = Double(beat) * schedule.heartbeatInterval
+            let hasBeat = schedule.heartbeatInterval > 0 && beatOffset < schedule.heartbeatsUntil
+            let hasMilestone = milestone < schedule.milestones.count
+            number += 1
+            let id = "\(schedule.messageIndex)-\(number)"
+            if hasBeat && (!hasMilestone || beatOffset <= schedule.milestones[milestone].offset) {
+                beat += 1
+                return PlannedEvent(offset: beatOffset, event: .heartbeat, id: id)
+            }
+            guard hasMilestone else { return nil }
+            defer { milestone += 1 }
+            return PlannedEvent(offset: schedule.milestones[milestone].offset, event: schedule.milestones[milestone].event, id: id)
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(schedule: self) }
+
+    /// The offset of the last event: when the stream closes.
+    public var end: Double {
+        Swift.max(milestones.last?.offset ?? 0, heartbeatsUntil > heartbeatInterval ? heartbeatsUntil : 0)
+    }
+}
+
 /// An agent operation: what one message set going. Its whole timeline is
 /// decided when it starts (from the seeded generator), so its effects can be
 /// applied lazily whenever simulated time has passed them, whether or not a
@@ -58,7 +100,7 @@ public struct AgentOperation: Sendable {
     public var workDuration: Double
     /// When stage 2 ends (generation only), relative to start.
     public var secondStageEnd: Double?
-    public var events: [PlannedEvent]
+    public var schedule: EventSchedule
     public var failed: Bool
     public var silentClose: Bool
     public var cost: Int
@@ -67,8 +109,8 @@ public struct AgentOperation: Sendable {
     public var stage2Applied = false
     public var settled = false
 
-    /// The offset of the last event: when the stream closes.
-    public var streamEnd: Double { events.last?.offset ?? 0 }
+    /// Every event, materialised (tests and short operations).
+    public var events: [PlannedEvent] { Array(schedule) }
 
     /// The operation's phase at simulated time `now` (seconds since origin).
     public func phase(at now: Double) -> Phase {
@@ -123,11 +165,6 @@ public struct AgentOperation: Sendable {
         if kind != .reply {
             events.append((0.2, .toolCall(name: tool, args: ["instruction": .string(text)])))
         }
-        var beat = profile.heartbeatIntervalSeconds
-        while beat < duration {
-            events.append((beat, .heartbeat))
-            beat += profile.heartbeatIntervalSeconds
-        }
         if failed {
             events.append((duration, .error(message: "The \(kind.rawValue) failed; no credits were charged. Please try again.", code: "operation_failed")))
         } else {
@@ -145,10 +182,12 @@ public struct AgentOperation: Sendable {
                 events.append(((events.last?.0 ?? duration) + 0.2, .text("I encountered a temporary issue")))
             }
         }
-        let planned = events.enumerated().map { PlannedEvent(offset: $0.element.0, event: $0.element.1, id: "\(messageIndex)-\($0.offset + 1)") }
+        let schedule = EventSchedule(
+            milestones: events.map { (offset: $0.0, event: $0.1) }, heartbeatInterval: profile.heartbeatIntervalSeconds,
+            heartbeatsUntil: duration, messageIndex: messageIndex)
         return AgentOperation(
             messageIndex: messageIndex, kind: kind, text: text, startedAt: startedAt, workDuration: duration,
-            secondStageEnd: kind == .generation ? duration + secondStage : nil, events: planned, failed: failed,
+            secondStageEnd: kind == .generation ? duration + secondStage : nil, schedule: schedule, failed: failed,
             silentClose: silent, cost: kind.cost(profile))
     }
 }

@@ -1,4 +1,5 @@
 import NemoCore
+import Synchronization
 
 /// What an armed fault does to a matching request.
 public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -133,6 +134,44 @@ public struct FaultRule: Sendable, Hashable, Codable {
         times = try container.decodeIfPresent(Int.self, forKey: .times) ?? 1
         if let times, times < 1 {
             throw DecodingError.dataCorruptedError(forKey: .times, in: container, debugDescription: "times must be 1 or more (omit it for once)")
+        }
+    }
+}
+
+/// The armed faults, lock-protected so the HTTP front consults them without
+/// a hop to the simulation actor.
+public final class FaultBoard: Sendable {
+    private let state = Mutex<(rules: [FaultRule], nextID: Int)>(([], 1))
+
+    public init() {}
+
+    /// Arms a fault; returns it with its id.
+    @discardableResult
+    public func arm(_ rule: FaultRule) -> FaultRule {
+        state.withLock { state in
+            var rule = rule
+            rule.id = state.nextID
+            state.nextID += 1
+            state.rules.append(rule)
+            return rule
+        }
+    }
+
+    public var rules: [FaultRule] { state.withLock { $0.rules } }
+
+    public func clear() { state.withLock { $0.rules = [] } }
+
+    /// The fault for this request, if one matches (its count goes down).
+    public func take(method: String, path: String) -> FaultResponse? {
+        state.withLock { state in
+            guard !state.rules.isEmpty,
+                let index = state.rules.firstIndex(where: { $0.match.matches(method: method, path: path) })
+            else { return nil }
+            let response = state.rules[index].respond
+            if let times = state.rules[index].times {
+                if times <= 1 { state.rules.remove(at: index) } else { state.rules[index].times = times - 1 }
+            }
+            return response
         }
     }
 }

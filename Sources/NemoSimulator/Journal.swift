@@ -1,5 +1,6 @@
 import Foundation
 import NemoCore
+import Synchronization
 
 /// One request the simulator saw. Tokens and other secrets are never kept.
 public struct JournalEntry: Sendable, Hashable, Codable {
@@ -23,5 +24,58 @@ public struct JournalEntry: Sendable, Hashable, Codable {
         case durationMs = "duration_ms"
         case missingAttribution = "missing_attribution"
         case fault
+    }
+}
+
+/// The request journal: a lock-protected ring buffer of the latest entries,
+/// written from the HTTP front without a hop to the simulation actor.
+public final class RequestJournal: Sendable {
+    struct Record: Sendable {
+        var elapsed: Double
+        var method: String
+        var path: String
+        var status: Int
+        var code: Int?
+        var durationMs: Double
+        var missingAttribution: [String]
+        var fault: String?
+    }
+
+    private struct Ring: Sendable {
+        var records: [Record] = []
+        var next = 0
+    }
+
+    /// Entries kept at most (the oldest are dropped first).
+    public let capacity: Int
+    private let ring = Mutex(Ring())
+
+    public init(capacity: Int = 10_000) {
+        self.capacity = capacity
+    }
+
+    func append(_ record: Record) {
+        ring.withLock { ring in
+            if ring.records.count < capacity {
+                ring.records.append(record)
+            } else {
+                ring.records[ring.next] = record
+                ring.next = (ring.next + 1) % capacity
+            }
+        }
+    }
+
+    /// The entries, oldest first, with times as ISO 8601 on `clock`.
+    public func entries(clock: SimulationClock) -> [JournalEntry] {
+        let records = ring.withLock { Array($0.records[$0.next...] + $0.records[..<$0.next]) }
+        return records.map {
+            JournalEntry(
+                time: ISO8601.string(from: clock.origin.addingTimeInterval($0.elapsed)), method: $0.method, path: $0.path,
+                status: $0.status, code: $0.code, durationMs: $0.durationMs, missingAttribution: $0.missingAttribution, fault: $0.fault)
+        }
+    }
+
+    public func clear() {
+        ring.withLock { $0 = Ring() }
     }
 }

@@ -12,8 +12,10 @@ extension Simulation {
         reissueTimesByClient = [:]
         sessions = [:]
         renders = [:]
-        faults = []
-        journalEntries = []
+        dueEffects.removeAll()
+        unsettledOperations = [:]
+        faults.clear()
+        journal.clear()
     }
 
     /// Jumps simulated time forward and applies what became due.
@@ -24,47 +26,16 @@ extension Simulation {
     }
 
     /// Replaces the profile with `patch` merged in (validated).
-    public func patchProfile(_ patch: JSONValue) throws -> BehaviourProfile {
-        profile = try profile.merging(patch)
-        return profile
-    }
-
-    public func replaceProfile(_ profile: BehaviourProfile) {
-        self.profile = profile
-    }
-
-    /// Arms a fault; returns it with its id.
-    @discardableResult
-    public func armFault(_ rule: FaultRule) -> FaultRule {
-        var rule = rule
-        rule.id = nextFaultID
-        nextFaultID += 1
-        faults.append(rule)
-        return rule
-    }
-
-    public var armedFaults: [FaultRule] { faults }
-
-    public func clearFaults() { faults = [] }
-
-    /// The fault for this request, if one matches (its count goes down).
-    public func takeFault(method: String, path: String) -> FaultResponse? {
-        guard let index = faults.firstIndex(where: { $0.match.matches(method: method, path: path) }) else { return nil }
-        let response = faults[index].respond
-        if let times = faults[index].times {
-            if times <= 1 { faults.remove(at: index) } else { faults[index].times = times - 1 }
+    public nonisolated func patchProfile(_ patch: JSONValue) throws -> BehaviourProfile {
+        try profileStorage.withLock { profile in
+            profile = try profile.merging(patch)
+            return profile
         }
-        return response
     }
 
-    public func record(_ entry: JournalEntry) {
-        journalEntries.append(entry)
-        if journalEntries.count > journalLimit { journalEntries.removeFirst(journalEntries.count - journalLimit) }
+    public nonisolated func replaceProfile(_ profile: BehaviourProfile) {
+        profileStorage.withLock { $0 = profile }
     }
-
-    public var journal: [JournalEntry] { journalEntries }
-
-    public func clearJournal() { journalEntries = [] }
 
     /// Sets an account's available credits.
     public func setCredits(userID: String, available: Int) throws(SimulatorFailure) {

@@ -7,8 +7,17 @@ public struct StreamPlan: Sendable {
     public var messageIndex: Int
     /// Simulated seconds since origin when the operation started.
     public var startedAt: Double
-    /// The events still to send, in order.
-    public var events: [PlannedEvent]
+    /// The operation's events.
+    public var schedule: EventSchedule
+    /// How many of them to skip (they were sent before a reconnect).
+    public var skip: Int
+
+    /// The events still to send, in order (materialised; streams walk
+    /// ``remaining`` instead).
+    public var events: [PlannedEvent] { Array(remaining) }
+
+    /// The events still to send, generated as they are walked.
+    public var remaining: DropFirstSequence<EventSchedule> { schedule.dropFirst(skip) }
     public var dialect: SSEDialect
     /// Whether this request resumed a running operation (`Last-Event-ID`).
     public var resumed: Bool
@@ -42,8 +51,7 @@ extension Simulation {
         guard !text.isEmpty else {
             throw .badRequest("new_message.parts[].text is empty: send the user's message as {\"new_message\": {\"parts\": [{\"text\": \"...\"}]}}")
         }
-        var session = sessions[sessionID]!
-        let kind = MessageKind.classify(text, draftIsEmpty: !session.draft.isReadyForExport, profile: profile)
+        let kind = MessageKind.classify(text, draftIsEmpty: !sessions[sessionID]!.draft.isReadyForExport, profile: profile)
         let cost = kind.cost(profile)
         let account = accounts[userID]!
         guard account.available >= cost else {
@@ -51,25 +59,28 @@ extension Simulation {
                 .outOfCredits,
                 "not enough credits: this \(kind.rawValue) needs \(cost), \(account.available) available. Anonymous users: register at \(Endpoint.webAppURL)/?bind=\(userID); registered users: top up")
         }
-        session.messageCount += 1
-        var random = SeededRandom(seed: seed, subject: "message/" + sessionID, index: session.messageCount)
+        // In place: a session's operation list is never copied.
+        sessions[sessionID]!.messageCount += 1
+        let messageIndex = sessions[sessionID]!.messageCount
+        var random = SeededRandom(seed: seed, subject: "message/" + sessionID, index: messageIndex)
         let operation = AgentOperation.plan(
-            kind: kind, text: text, messageIndex: session.messageCount, startedAt: now, profile: profile, random: &random)
-        session.operations.append(operation)
-        sessions[sessionID] = session
+            kind: kind, text: text, messageIndex: messageIndex, startedAt: now, profile: profile, random: &random)
+        sessions[sessionID]!.operations.append(operation)
+        scheduleEffects(of: operation, sessionID: sessionID)
         freeze(cost, userID: userID)
         return StreamPlan(
-            sessionID: sessionID, messageIndex: operation.messageIndex, startedAt: operation.startedAt, events: operation.events,
+            sessionID: sessionID, messageIndex: operation.messageIndex, startedAt: operation.startedAt, schedule: operation.schedule, skip: 0,
             dialect: profile.sseDialect, resumed: false)
     }
 
     private func resumePlan(sessionID: String, lastEventID: String) -> StreamPlan? {
         let parts = lastEventID.split(separator: "-")
         guard parts.count == 2, let index = Int(parts[0]), let number = Int(parts[1]),
-            let operation = sessions[sessionID]?.operations.first(where: { $0.messageIndex == index })
+            let operations = sessions[sessionID]?.operations, operations.indices.contains(index - 1)
         else { return nil }
+        let operation = operations[index - 1]
         return StreamPlan(
             sessionID: sessionID, messageIndex: index, startedAt: operation.startedAt,
-            events: Array(operation.events.dropFirst(max(0, number))), dialect: profile.sseDialect, resumed: true)
+            schedule: operation.schedule, skip: max(0, number), dialect: profile.sseDialect, resumed: true)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NemoCore
+import Synchronization
 
 /// The simulated NemoVideo backend: accounts, tokens, sessions, drafts,
 /// uploads, credits, agent operations and renders, under a simulated clock
@@ -15,7 +16,13 @@ public actor Simulation {
     /// The run seed every random choice derives from.
     public nonisolated let seed: UInt64
     public nonisolated let clock: SimulationClock
-    public internal(set) var profile: BehaviourProfile
+    nonisolated let profileStorage: Mutex<BehaviourProfile>
+    /// The behaviour profile in force (readable from any thread).
+    public nonisolated var profile: BehaviourProfile { profileStorage.withLock { $0 } }
+    /// Armed faults.
+    public nonisolated let faults = FaultBoard()
+    /// Requests seen.
+    public nonisolated let journal = RequestJournal()
     /// The base URL clients reach the server at (for `cdn_url`, `outputUrl`).
     public internal(set) var publicBaseURL = "http://127.0.0.1"
 
@@ -54,16 +61,15 @@ public actor Simulation {
     var reissueTimesByClient: [String: [Double]] = [:]
     var sessions: [String: SessionRecord] = [:]
     var renders: [String: RenderJobState] = [:]
-    var faults: [FaultRule] = []
-    var nextFaultID = 1
-    var journalEntries: [JournalEntry] = []
-    /// Journal entries kept at most (oldest dropped first).
-    public let journalLimit = 10_000
+    /// Operation effects not yet applied, soonest first.
+    var dueEffects = MinHeap<DueEffect>()
+    /// Per session, how many operations have effects still to apply.
+    var unsettledOperations: [String: Int] = [:]
 
     public init(seed: UInt64 = 1, clock: SimulationClock = SimulationClock(), profile: BehaviourProfile = BehaviourProfile()) {
         self.seed = seed
         self.clock = clock
-        self.profile = profile
+        self.profileStorage = Mutex(profile)
     }
 
     /// Sets the base URL the server is reachable at (known once it is bound).
@@ -162,18 +168,15 @@ public actor Simulation {
 
     /// The session, owned by `userID`, not idle-expired; refreshes its activity.
     func touchSession(_ sessionID: String, userID: String) throws(SimulatorFailure) -> String {
-        guard var session = sessions[sessionID], session.userID == userID else { throw .sessionNotFound(sessionID) }
-        if now - session.lastActivity > profile.sessionIdleTTLSeconds && !hasRunningWork(session) {
+        guard let lastActivity = sessions[sessionID]?.lastActivity, sessions[sessionID]?.userID == userID else {
+            throw .sessionNotFound(sessionID)
+        }
+        if now - lastActivity > profile.sessionIdleTTLSeconds && unsettledOperations[sessionID] == nil {
             sessions[sessionID] = nil
             throw .sessionNotFound(sessionID)
         }
-        session.lastActivity = now
-        sessions[sessionID] = session
+        sessions[sessionID]!.lastActivity = now
         return sessionID
-    }
-
-    private func hasRunningWork(_ session: SessionRecord) -> Bool {
-        session.operations.contains { !$0.settled }
     }
 
     /// `GET /api/state/nemo_agent/{user_id}/{session_id}/latest`.
@@ -210,43 +213,66 @@ public actor Simulation {
     /// Applies every time-driven effect whose simulated time has come.
     public func settle() {
         let now = self.now
-        for sessionID in sessions.keys {
-            guard sessions[sessionID]!.operations.contains(where: { !$0.settled }) else { continue }
-            var session = sessions[sessionID]!
-            for index in session.operations.indices where !session.operations[index].settled {
-                var operation = session.operations[index]
-                let t = now - operation.startedAt
-                var random = SeededRandom(seed: seed, subject: "draft/" + sessionID, index: operation.messageIndex)
-                if !operation.stage1Applied && t >= operation.workDuration {
-                    operation.stage1Applied = true
-                    if operation.failed {
-                        release(operation.cost, userID: session.userID)
-                        operation.settled = true
-                    } else {
-                        switch operation.kind {
-                        case .generation:
-                            session.draft = DraftEditor.generate(from: session.uploads, message: operation.text, canvas: session.canvas)
-                        case .edit:
-                            DraftEditor.edit(&session.draft, message: operation.text, random: &random)
-                        case .reply:
-                            break
-                        }
-                        if operation.kind != .generation {
-                            consume(operation.cost, userID: session.userID)
-                            operation.settled = true
-                        }
-                    }
-                }
-                if operation.stage1Applied && !operation.settled, let end = operation.secondStageEnd, t >= end {
-                    _ = random.next()
-                    DraftEditor.addMusicAndTitle(to: &session.draft, message: operation.text, random: &random)
-                    operation.stage2Applied = true
-                    consume(operation.cost, userID: session.userID)
-                    operation.settled = true
-                }
-                session.operations[index] = operation
+        while let due = dueEffects.min, due.time <= now {
+            _ = dueEffects.popMin()
+            applyDueEffect(sessionID: due.sessionID, messageIndex: due.messageIndex, now: now)
+        }
+    }
+
+    /// Applies what is due of one operation: stage 1 (the draft changes,
+    /// credits consumed or released) or stage 2 of a generation.
+    private func applyDueEffect(sessionID: String, messageIndex: Int, now: Double) {
+        // Operations are appended in message order: index = messageIndex - 1.
+        guard sessions[sessionID] != nil, sessions[sessionID]!.operations.indices.contains(messageIndex - 1) else { return }
+        let index = messageIndex - 1
+        let operation = sessions[sessionID]!.operations[index]
+        guard !operation.settled else { return }
+        let userID = sessions[sessionID]!.userID
+        let t = now - operation.startedAt
+        var random = SeededRandom(seed: seed, subject: "draft/" + sessionID, index: operation.messageIndex)
+        if !operation.stage1Applied && t >= operation.workDuration {
+            sessions[sessionID]!.operations[index].stage1Applied = true
+            if operation.failed {
+                release(operation.cost, userID: userID)
+                markSettled(sessionID: sessionID, index: index)
+                return
             }
-            sessions[sessionID] = session
+            switch operation.kind {
+            case .generation:
+                let session = sessions[sessionID]!
+                sessions[sessionID]!.draft = DraftEditor.generate(from: session.uploads, message: operation.text, canvas: session.canvas)
+            case .edit:
+                DraftEditor.edit(&sessions[sessionID]!.draft, message: operation.text, random: &random)
+            case .reply:
+                break
+            }
+            if operation.kind != .generation {
+                consume(operation.cost, userID: userID)
+                markSettled(sessionID: sessionID, index: index)
+                return
+            }
+        }
+        if let end = operation.secondStageEnd, t >= end {
+            _ = random.next()
+            DraftEditor.addMusicAndTitle(to: &sessions[sessionID]!.draft, message: operation.text, random: &random)
+            sessions[sessionID]!.operations[index].stage2Applied = true
+            consume(operation.cost, userID: userID)
+            markSettled(sessionID: sessionID, index: index)
+        }
+    }
+
+    private func markSettled(sessionID: String, index: Int) {
+        sessions[sessionID]!.operations[index].settled = true
+        let open = (unsettledOperations[sessionID] ?? 1) - 1
+        unsettledOperations[sessionID] = open > 0 ? open : nil
+    }
+
+    /// Schedules an operation's effects (stage 1, and stage 2 of a generation).
+    func scheduleEffects(of operation: AgentOperation, sessionID: String) {
+        unsettledOperations[sessionID, default: 0] += 1
+        dueEffects.insert(DueEffect(time: operation.startedAt + operation.workDuration, sessionID: sessionID, messageIndex: operation.messageIndex))
+        if let end = operation.secondStageEnd, !operation.failed {
+            dueEffects.insert(DueEffect(time: operation.startedAt + end, sessionID: sessionID, messageIndex: operation.messageIndex))
         }
     }
 

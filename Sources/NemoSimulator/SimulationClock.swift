@@ -42,14 +42,18 @@ public final class SimulationClock: Sendable {
         offset.withLock { $0 += seconds }
     }
 
+    /// The longest a sleeper waits before re-reading the clock, in real
+    /// seconds: a jump by ``advance(by:)`` reaches sleepers within this.
+    public static let recheckInterval = 0.25
+
     /// Sleeps until simulated time reaches `elapsed` (seconds since origin).
-    /// Wakes early when ``advance(by:)`` jumps past it: it re-checks at least
-    /// every 50 ms of real time.
+    /// Notices a jump by ``advance(by:)`` within ``recheckInterval`` of real
+    /// time (sleepers re-read the clock at least that often).
     public func sleep(untilElapsed target: Double) async throws {
         while true {
             let remaining = target - elapsed
             if remaining <= 0 { return }
-            let realSeconds = min(remaining / timeScale, 0.05)
+            let realSeconds = min(remaining / timeScale, Self.recheckInterval)
             try await Task.sleep(for: .nanoseconds(Int64(max(realSeconds, 0.0005) * 1e9)))
         }
     }

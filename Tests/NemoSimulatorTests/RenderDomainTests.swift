@@ -63,7 +63,7 @@ struct RenderDomainTests {
         await expectFailure(.code(.sessionNotFound, "")) {
             _ = try await simulation.submitRender(token: token, missingAttribution: [], request: RenderRequest(id: "r3", sessionID: "999", draft: draft))
         }
-        _ = try await simulation.patchProfile(["export_blocked": true])
+        _ = try simulation.patchProfile(["export_blocked": true])
         await expectFailure(.http(402, "")) {
             _ = try await simulation.submitRender(token: token, missingAttribution: [], request: RenderRequest(id: "r4", sessionID: session, draft: draft))
         }
@@ -94,7 +94,7 @@ struct RenderDomainTests {
         await expectFailure(.http(409, "")) { _ = try await simulation.cancelRender(token: token, id: "c") }
         await expectFailure(.http(409, "")) { try await simulation.authorizeDownload(token: token, id: "c") }
         await expectFailure(.http(404, "")) { _ = try await simulation.renderStatus(token: token, id: "nope") }
-        _ = try await simulation.patchProfile(["render_failure_ratio": 1])
+        _ = try simulation.patchProfile(["render_failure_ratio": 1])
         _ = try await simulation.submitRender(token: token, missingAttribution: [], request: RenderRequest(id: "f", sessionID: session, draft: draft))
         try await simulation.advanceClock(by: 100)
         let failed = try await simulation.renderStatus(token: token, id: "f")

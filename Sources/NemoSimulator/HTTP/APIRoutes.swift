@@ -14,7 +14,7 @@ struct APIRoutes {
 
     func register(on router: Router<SimulatorRequestContext>) {
         router.post("/api/auth/anonymous-token") { request, context in
-            let mode = await simulation.profile.errorStatusMode
+            let mode = simulation.profile.errorStatusMode
             do {
                 let token = try await simulation.issueToken(clientID: request.headers[HTTPField.Name("X-Client-Id")!], clientIP: context.clientIP)
                 return Responses.success(token)
@@ -24,7 +24,7 @@ struct APIRoutes {
         }
 
         router.post("/api/tasks/:user/with-session/nemo_agent") { request, context in
-            let mode = await simulation.profile.errorStatusMode
+            let mode = simulation.profile.errorStatusMode
             let user = context.parameters.get("user") ?? "me"
             // The body is optional ({"task_name": "project", "language": ""}).
             var body = CreateSessionRequest()
@@ -50,7 +50,7 @@ struct APIRoutes {
         }
 
         router.get("/api/state/nemo_agent/:user/:session/latest") { request, context in
-            let mode = await simulation.profile.errorStatusMode
+            let mode = simulation.profile.errorStatusMode
             do {
                 let state = try await simulation.state(
                     token: request.bearerToken, userPath: context.parameters.get("user") ?? "me",
@@ -62,9 +62,10 @@ struct APIRoutes {
         }
 
         router.get("/api/credits/balance/simple") { request, _ in
-            let mode = await simulation.profile.errorStatusMode
+            let mode = simulation.profile.errorStatusMode
             do {
-                return Responses.success(try await simulation.credits(token: request.bearerToken))
+                let balance = try await simulation.credits(token: request.bearerToken)
+                return Responses.success(dataJSON: #"{"available":\#(balance.available),"frozen":\#(balance.frozen),"total":\#(balance.total)}"#)
             } catch {
                 return Responses.failure(error, mode: mode)
             }
@@ -79,8 +80,8 @@ struct APIRoutes {
         }
 
         router.post("/api/render/proxy/lambda") { request, context in
-            let mode = await simulation.profile.errorStatusMode
-            let shape = await simulation.profile.renderShape
+            let mode = simulation.profile.errorStatusMode
+            let shape = simulation.profile.renderShape
             let example = #"{"id": "render_<unique>", "sessionId": "<session_id>", "draft": <draft from state>, "output": {"format": "mp4", "quality": "high"}}"#
             switch await request.decodeJSON(RenderRequest.self, context: context, example: example) {
             case .failure(let failure):
@@ -96,8 +97,8 @@ struct APIRoutes {
         }
 
         router.get("/api/render/proxy/lambda/:id") { request, context in
-            let mode = await simulation.profile.errorStatusMode
-            let shape = await simulation.profile.renderShape
+            let mode = simulation.profile.errorStatusMode
+            let shape = simulation.profile.renderShape
             do {
                 return Responses.render(try await simulation.renderStatus(token: request.bearerToken, id: context.parameters.get("id") ?? ""), shape: shape)
             } catch {
@@ -106,8 +107,8 @@ struct APIRoutes {
         }
 
         router.post("/api/render/proxy/lambda/:id/cancel") { request, context in
-            let mode = await simulation.profile.errorStatusMode
-            let shape = await simulation.profile.renderShape
+            let mode = simulation.profile.errorStatusMode
+            let shape = simulation.profile.renderShape
             do {
                 return Responses.render(try await simulation.cancelRender(token: request.bearerToken, id: context.parameters.get("id") ?? ""), shape: shape)
             } catch {
@@ -116,7 +117,7 @@ struct APIRoutes {
         }
 
         router.get("/api/render/proxy/:id/download") { request, context in
-            let mode = await simulation.profile.errorStatusMode
+            let mode = simulation.profile.errorStatusMode
             let id = context.parameters.get("id") ?? ""
             do {
                 try await simulation.authorizeDownload(token: request.bearerToken, id: id)
@@ -156,7 +157,7 @@ struct APIRoutes {
     // MARK: Uploads
 
     func upload(_ request: Request, context: SimulatorRequestContext) async throws -> Response {
-        let mode = await simulation.profile.errorStatusMode
+        let mode = simulation.profile.errorStatusMode
         let user = context.parameters.get("user") ?? "me"
         let session = context.parameters.get("session") ?? ""
         let token = request.bearerToken

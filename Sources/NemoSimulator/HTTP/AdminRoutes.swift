@@ -40,14 +40,14 @@ struct AdminRoutes {
             }
         }
         router.get("/_nemosim/profile") { _, _ in
-            Responses.json(await simulation.profile.jsonValue)
+            Responses.json(simulation.profile.jsonValue)
         }
         router.patch("/_nemosim/profile") { request, context in
             switch await request.decodeJSON(JSONValue.self, context: context, example: #"{"silent_close_ratio": 0.5}"#) {
             case .failure(let failure): return Self.error(failure)
             case .success(let patch):
                 do {
-                    return Responses.json(try await simulation.patchProfile(patch).jsonValue)
+                    return Responses.json(try simulation.patchProfile(patch).jsonValue)
                 } catch let error as ProfileError {
                     return Responses.json(["error": .string(error.description), "problems": .array(error.problems.map(JSONValue.string))], status: .badRequest)
                 }
@@ -58,22 +58,22 @@ struct AdminRoutes {
             switch await request.decodeJSON(FaultRule.self, context: context, example: example) {
             case .failure(let failure): return Self.error(failure)
             case .success(let rule):
-                let armed = await simulation.armFault(rule)
+                let armed = simulation.faults.arm(rule)
                 return Responses.json((try? JSONValue(encoding: armed)) ?? .null, status: .created)
             }
         }
         router.get("/_nemosim/faults") { _, _ in
-            Responses.json((try? JSONValue(encoding: await simulation.armedFaults)) ?? .array([]))
+            Responses.json((try? JSONValue(encoding: simulation.faults.rules)) ?? .array([]))
         }
         router.delete("/_nemosim/faults") { _, _ in
-            await simulation.clearFaults()
+            simulation.faults.clear()
             return Responses.json(["status": "cleared"])
         }
         router.get("/_nemosim/journal") { _, _ in
-            Responses.json((try? JSONValue(encoding: await simulation.journal)) ?? .array([]))
+            Responses.json((try? JSONValue(encoding: simulation.journal.entries(clock: simulation.clock))) ?? .array([]))
         }
         router.delete("/_nemosim/journal") { _, _ in
-            await simulation.clearJournal()
+            simulation.journal.clear()
             return Responses.json(["status": "cleared"])
         }
         router.put("/_nemosim/accounts/:user/credits") { request, context in

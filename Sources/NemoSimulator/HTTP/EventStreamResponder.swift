@@ -15,7 +15,7 @@ struct EventStreamResponder {
     struct DroppedStream: Error {}
 
     func respond(to request: Request, context: SimulatorRequestContext) async throws -> Response {
-        let mode = await simulation.profile.errorStatusMode
+        let mode = simulation.profile.errorStatusMode
         let example = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "<session_id>", "new_message": {"parts": [{"text": "..."}]}}"#
         let body: RunSSERequest
         switch await request.decodeJSON(RunSSERequest.self, context: context, example: example) {
@@ -30,7 +30,7 @@ struct EventStreamResponder {
             return Responses.failure(error, mode: mode)
         }
         let clock = simulation.clock
-        let heartbeatInterval = await simulation.profile.heartbeatIntervalSeconds
+        let heartbeatInterval = simulation.profile.heartbeatIntervalSeconds
         let fault = context.fault
         let simulation = self.simulation
         let headers: HTTPFields = [
@@ -39,26 +39,33 @@ struct EventStreamResponder {
             HTTPField.Name("X-Accel-Buffering")!: "no",
         ]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            var events = plan.events
+            var schedule = plan.remaining.makeIterator()
+            var stall: EventSchedule.Iterator?
             if case .stall(let seconds) = fault {
                 // Heartbeats only, for `seconds` of simulated time, then close.
-                let start = clock.elapsed
-                var beats: [PlannedEvent] = []
-                var t = heartbeatInterval
-                while t <= seconds {
-                    beats.append(PlannedEvent(offset: start - plan.startedAt + t, event: .heartbeat, id: "\(plan.messageIndex)-stall-\(beats.count + 1)"))
-                    t += heartbeatInterval
+                // They carry no id: a reconnect resumes where the real stream was.
+                stall = EventSchedule(
+                    milestones: [], heartbeatInterval: heartbeatInterval, heartbeatsUntil: seconds + heartbeatInterval / 2,
+                    messageIndex: plan.messageIndex
+                ).makeIterator()
+            }
+            let stallStart = clock.elapsed
+            func nextEvent() -> (event: PlannedEvent, time: Double, id: String?)? {
+                if stall != nil {
+                    guard let beat = stall!.next() else { return nil }
+                    return (beat, stallStart + beat.offset, nil)
                 }
-                events = beats
+                guard let event = schedule.next() else { return nil }
+                return (event, plan.time(of: event), event.id)
             }
             var dropAfter = Int.max
             if case .dropAfterEvents(let limit) = fault { dropAfter = limit }
             var sent = 0
-            for event in events {
+            while let (event, time, id) = nextEvent() {
                 if sent >= dropAfter { throw DroppedStream() }
-                try await clock.sleep(untilElapsed: plan.time(of: event))
+                try await clock.sleep(untilElapsed: time)
                 await simulation.settle()
-                let text = ServerSentEventEncoder.encode(data: plan.data(for: event, clock: clock), id: event.id)
+                let text = ServerSentEventEncoder.encode(data: plan.data(for: event, clock: clock), id: id)
                 try await writer.write(ByteBuffer(string: text))
                 sent += 1
             }

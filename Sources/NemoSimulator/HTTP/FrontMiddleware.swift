@@ -25,7 +25,7 @@ struct FrontMiddleware: RouterMiddleware {
             return try await next(request, context)
         }
         let started = ContinuousClock.now
-        let arrival = await simulation.nowISO8601
+        let arrival = simulation.clock.elapsed
         let method = request.method.rawValue
         var context = context
         var fault: FaultResponse?
@@ -36,31 +36,31 @@ struct FrontMiddleware: RouterMiddleware {
                 return Responses.badRequest("X-Nemosim-Fault is not a valid fault: \(BehaviourProfile.describe(error)). Example: {\"code\": 1001}")
             }
         } else {
-            fault = await simulation.takeFault(method: method, path: path)
+            fault = simulation.faults.take(method: method, path: path)
         }
         context.fault = fault
         let appliedFault = fault
         let missing = request.missingAttribution
         let simulation = self.simulation
-        @Sendable func journal(status: Int, code: Int?) async {
+        @Sendable func journal(status: Int, code: Int?) {
             let elapsed = ContinuousClock.now - started
             let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-            await simulation.record(JournalEntry(
-                time: arrival, method: method, path: path, status: status, code: code, durationMs: (ms * 1000).rounded() / 1000,
+            simulation.journal.append(.init(
+                elapsed: arrival, method: method, path: path, status: status, code: code, durationMs: (ms * 1000).rounded() / 1000,
                 missingAttribution: missing, fault: appliedFault?.description))
         }
 
         var response: Response
         switch fault {
         case .code(let code):
-            let mode = await simulation.profile.errorStatusMode
+            let mode = simulation.profile.errorStatusMode
             let failure = SimulatorFailure.code(ErrorCode(code), "\(ErrorCode(code).meaning) (fault injected by nemosim)")
             response = path.hasPrefix("/api/render/") ? Responses.renderFailure(failure, mode: mode) : Responses.failure(failure, mode: mode)
         case .httpStatus(let status):
             let message = DocumentedHTTPError(rawValue: status).map { "\($0.meaning): \($0.reaction.advice)" } ?? "HTTP \(status)"
             response = Responses.failure(SimulatorFailure.http(status, "\(message) (fault injected by nemosim)"), mode: .envelope)
         case .disconnect:
-            await journal(status: 0, code: nil)
+            journal(status: 0, code: nil)
             context.channel.close(promise: nil)
             throw Disconnected()
         case .delay(let seconds):
@@ -73,12 +73,19 @@ struct FrontMiddleware: RouterMiddleware {
         let code = response.headers[Responses.codeField].flatMap(Int.init)
         response.headers[Responses.codeField] = nil
         let body = response.body
-        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+        guard body.contentLength == nil else {
+            // A body already in memory is as good as sent: journal it now and
+            // keep Hummingbird's fast path for in-memory bodies.
+            journal(status: status, code: code)
+            return response
+        }
+        // A streamed body (an event stream): journal it once fully written.
+        response.body = ResponseBody { writer in
             do {
                 try await body.write(writer)
-                await journal(status: status, code: code)
+                journal(status: status, code: code)
             } catch {
-                await journal(status: status, code: code)
+                journal(status: status, code: code)
                 throw error
             }
         }

@@ -15,10 +15,32 @@ enum Responses {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
     }
 
-    /// `{"code": 0, "message": "success", "data": ...}`.
+    private struct SuccessEnvelope<T: Encodable>: Encodable {
+        let code = 0
+        let message = "success"
+        let data: T
+    }
+
+    /// `{"code": 0, "message": "success", "data": ...}`, encoded in one pass.
     static func success<T: Encodable>(_ data: T) -> Response {
-        let value = (try? JSONValue(encoding: data)) ?? .null
-        return json(["code": 0, "message": "success", "data": value], code: 0)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        guard let body = try? encoder.encode(SuccessEnvelope(data: data)) else {
+            return failure(SimulatorFailure.http(500, "internal error: could not encode the response"), mode: .envelope)
+        }
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        headers[codeField] = "0"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// `{"code": 0, "message": "success", "data": <dataJSON>}` from JSON text
+    /// already made (the hot, polled endpoints skip the encoder).
+    static func success(dataJSON: String) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        headers[codeField] = "0"
+        return Response(
+            status: .ok, headers: headers,
+            body: .init(byteBuffer: ByteBuffer(string: #"{"code":0,"message":"success","data":"# + dataJSON + "}")))
     }
 
     /// A failure in the envelope shape, with the status the error mode gives.
@@ -88,9 +110,15 @@ extension Request {
         headers.map { (name: $0.name.rawName, value: $0.value) }
     }
 
-    /// The attribution headers this request lacks.
+    private static let attributionFields = AttributionHeaders.names.map { HTTPField.Name($0)! }
+
+    /// The attribution headers this request lacks (or has empty).
     var missingAttribution: [String] {
-        AttributionHeaders.missing(in: headerPairs)
+        var missing: [String] = []
+        for (index, field) in Self.attributionFields.enumerated() where (headers[field] ?? "").isEmpty {
+            missing.append(AttributionHeaders.names[index])
+        }
+        return missing
     }
 
     /// Reads the body as JSON of type `T`, or explains what is wrong.

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Simulator benchmarks (see scripts/bench/simulator): requests/s on the credits
+endpoint with wrk, concurrent event streams held with 1 s heartbeats and the
+server's memory, start-up time to the ready line, and memory growth during a
+500 MB streamed upload. Everything runs on loopback and stops by itself."""
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.path.join(ROOT, ".build", "release", "nemosim")
+
+
+def start_server(*args):
+    """Starts `nemosim serve --port 0`; returns (process, url, seconds to ready line)."""
+    begin = time.perf_counter()
+    process = subprocess.Popen([BINARY, "serve", "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    ready = time.perf_counter() - begin
+    match = re.match(r"nemosim listening on (http://\S+)", line)
+    if not match:
+        process.kill()
+        raise SystemExit(f"server did not start: {line!r} {process.stderr.read()}")
+    return process, match.group(1), ready
+
+
+def stop_server(process):
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def rss_kib(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def call(url, method="GET", headers=None, body=None):
+    request = urllib.request.Request(url, method=method, headers=headers or {}, data=body)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def sign_in(url, client="bench"):
+    token = call(url + "/api/auth/anonymous-token", "POST", {"X-Client-Id": client}, b"")["data"]["token"]
+    auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+    session = call(url + "/api/tasks/me/with-session/nemo_agent", "POST", auth, b'{"task_name":"project","language":""}')["data"]["session_id"]
+    return token, session
+
+
+def bench_startup(runs):
+    times = []
+    for _ in range(runs):
+        process, _, ready = start_server()
+        times.append(ready * 1000)
+        stop_server(process)
+    return statistics.median(times), min(times), max(times)
+
+
+def bench_wrk(seconds, connections):
+    process, url, _ = start_server()
+    try:
+        token, _ = sign_in(url)
+        output = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {token}",
+             url + "/api/credits/balance/simple"], capture_output=True, text=True, check=True).stdout
+    finally:
+        stop_server(process)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p99 = re.search(r"99%\s+(\S+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return rps, p99.group(1) if p99 else "?", int(errors.group(1)) if errors else 0
+
+
+async def hold_streams(host, port, token, session, count, hold_seconds):
+    body = json.dumps({"app_name": "nemo_agent", "user_id": "me", "session_id": session,
+                       "new_message": {"parts": [{"text": "make a video"}]}}).encode()
+    head = (f"POST /run_sse HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    heartbeats = [0] * count
+    writers = []
+
+    async def one(index):
+        reader, writer = await asyncio.open_connection(host, port)
+        writers.append(writer)
+        writer.write(head + body)
+        await writer.drain()
+        while True:
+            chunk = await reader.read(4096)
+            if not chunk:
+                return
+            heartbeats[index] += chunk.count(b"heartbeat")
+
+    tasks = []
+    for index in range(count):
+        tasks.append(asyncio.create_task(one(index)))
+        if index % 200 == 199:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(hold_seconds)
+    counted = sum(1 for beats in heartbeats if beats >= 2)
+    for task in tasks:
+        task.cancel()
+    for writer in writers:
+        writer.close()
+    return counted, heartbeats
+
+
+def bench_streams(count, hold_seconds):
+    profile = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump({"heartbeat_interval_seconds": 1, "generation_cost": 0, "generation_duration_seconds": [3600, 3600],
+               "token_reissues_per_client_per_hour": 1000}, profile)
+    profile.close()
+    process, url, _ = start_server("--profile", profile.name)
+    try:
+        token, session = sign_in(url)
+        base = rss_kib(process.pid)
+        host, port = re.match(r"http://([^:]+):(\d+)", url).groups()
+        counted, _ = asyncio.run(hold_streams(host, int(port), token, session, count, hold_seconds))
+        held = rss_kib(process.pid)
+        peak = rss_kib(process.pid, "VmHWM")
+    finally:
+        stop_server(process)
+        os.unlink(profile.name)
+    return counted, base / 1024, held / 1024, peak / 1024
+
+
+def bench_upload(megabytes):
+    path = os.path.join(tempfile.gettempdir(), f"nemosim-bench-{megabytes}mb.mp4")
+    if not os.path.exists(path) or os.path.getsize(path) != megabytes * 1024 * 1024:
+        with open(path, "wb") as file:
+            block = os.urandom(1024 * 1024)
+            for _ in range(megabytes):
+                file.write(block)
+    process, url, _ = start_server()
+    try:
+        token, session = sign_in(url)
+        time.sleep(0.2)
+        base = rss_kib(process.pid)
+        begin = time.perf_counter()
+        output = subprocess.run(
+            ["curl", "-s", "-H", f"Authorization: Bearer {token}", "-F", f"files=@{path};type=video/mp4",
+             f"{url}/api/upload-video/nemo_agent/me/{session}"], capture_output=True, text=True, check=True).stdout
+        seconds = time.perf_counter() - begin
+        peak = rss_kib(process.pid, "VmHWM")
+        result = json.loads(output)
+        ok = result.get("code") == 0 and result["data"]["files"][0]["size"] == megabytes * 1024 * 1024
+    finally:
+        stop_server(process)
+    return ok, base / 1024, peak / 1024, (peak - base) / 1024, megabytes / seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=["startup", "wrk", "streams", "upload"], action="append")
+    parser.add_argument("--streams", type=int, default=10000)
+    parser.add_argument("--hold", type=float, default=5)
+    parser.add_argument("--wrk-seconds", type=int, default=10)
+    parser.add_argument("--upload-mb", type=int, default=500)
+    args = parser.parse_args()
+    only = set(args.only or ["startup", "wrk", "streams", "upload"])
+    print(f"machine: {os.cpu_count()} cores; nemosim release build")
+    if "startup" in only:
+        median, low, high = bench_startup(15)
+        print(f"startup to ready line: median {median:.0f} ms (min {low:.0f}, max {high:.0f}) over 15 runs")
+    if "wrk" in only:
+        rps, p99, errors = bench_wrk(args.wrk_seconds, 64)
+        print(f"credits endpoint, wrk -t2 -c64 -d{args.wrk_seconds}s: {rps:,.0f} requests/s, p99 {p99}, non-2xx {errors}")
+    if "streams" in only:
+        counted, base, held, peak = bench_streams(args.streams, args.hold)
+        print(f"event streams with 1 s heartbeats: {counted:,} of {args.streams:,} held and beating after {args.hold:.0f} s; "
+              f"server RSS {base:.0f} MiB idle -> {held:.0f} MiB holding them (peak {peak:.0f} MiB)")
+    if "upload" in only:
+        ok, base, peak, growth, rate = bench_upload(args.upload_mb)
+        print(f"{args.upload_mb} MB streamed multipart upload: {'ok' if ok else 'FAILED'}, server RSS {base:.0f} MiB before, "
+              f"peak {peak:.0f} MiB, growth {growth:.0f} MiB, {rate:.0f} MB/s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
