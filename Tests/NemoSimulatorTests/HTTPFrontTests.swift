@@ -263,6 +263,22 @@ struct HTTPFrontTests {
         await live.server.stop()
     }
 
+    @Test("Scopes (403) and token issuance limits (429) over HTTP")
+    func scopesAndLimits() async throws {
+        let live = try await LiveSession.start { $0.tokensPerIPPerHour = 2 }
+        #expect(await live.admin("POST", "/tokens/scopes", ["token": .string(live.token), "scopes": ["read"]]).status == 200)
+        #expect(await live.get("/api/credits/balance/simple").code == 0)
+        let denied = await live.send("make a video")
+        #expect(denied.status == 403 && denied.json["message"]?.stringValue?.contains("write") == true)
+        // LiveSession.start issued one account from 127.0.0.1; one more is allowed, then 429.
+        #expect(await CurlTestClient.request("POST", live.url + "/api/auth/anonymous-token", headers: ["X-Client-Id": "second"]).status == 200)
+        let limited = await CurlTestClient.request("POST", live.url + "/api/auth/anonymous-token", headers: ["X-Client-Id": "third"])
+        #expect(limited.status == 429)
+        // A known client may still renew its token (the documented 1001 recovery).
+        #expect(await CurlTestClient.request("POST", live.url + "/api/auth/anonymous-token", headers: ["X-Client-Id": "second"]).status == 200)
+        await live.server.stop()
+    }
+
     @Test("With --admin-token the admin API needs it as a bearer token")
     func adminToken() async throws {
         let server = try await SimulatorServer.start(.init(adminToken: "s3cret"))

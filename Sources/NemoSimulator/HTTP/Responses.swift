@@ -97,12 +97,22 @@ extension SimulatorFailure {
 }
 
 extension Request {
-    /// The bearer token, if any.
+    /// The bearer token, if any (`Authorization: Bearer <token>`, scheme
+    /// case-insensitive). On every request, so it avoids Foundation.
     var bearerToken: String? {
         guard let value = headers[.authorization] else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+        let utf8 = value.utf8
+        guard utf8.count > 7 else { return nil }
+        var index = utf8.startIndex
+        for expected in "bearer".utf8 {
+            guard utf8[index] | 0x20 == expected else { return nil }
+            index = utf8.index(after: index)
+        }
+        guard utf8[index] == UInt8(ascii: " ") else { return nil }
+        while index < utf8.endIndex, utf8[index] == UInt8(ascii: " ") { index = utf8.index(after: index) }
+        var end = utf8.endIndex
+        while end > index, utf8[utf8.index(before: end)] == UInt8(ascii: " ") { end = utf8.index(before: end) }
+        return index < end ? String(value[index..<end]) : nil
     }
 
     /// The request's headers as name/value pairs.
