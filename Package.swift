@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "NemoCore", targets: ["NemoCore"]),
         .library(name: "ServerSentEvents", targets: ["ServerSentEvents"]),
         .library(name: "NemoSimulator", targets: ["NemoSimulator"]),
+        .library(name: "NemoClient", targets: ["NemoClient"]),
         .executable(name: "nemosim", targets: ["nemosim"]),
         .executable(name: "sse-bench", targets: ["sse-bench"]),
     ],
@@ -46,10 +47,11 @@ let package = Package(
             ],
             resources: [.copy("Resources/render.mp4")]
         ),
+        .target(name: "NemoClient", dependencies: ["NemoCore", "ServerSentEvents", "CCurl"]),
         .executableTarget(
             name: "nemosim",
             dependencies: [
-                "NemoCore", "ServerSentEvents", "NemoSimulator", "CCurl", "CLibXML2",
+                "NemoCore", "ServerSentEvents", "NemoSimulator", "NemoClient", "CCurl", "CLibXML2",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -57,6 +59,7 @@ let package = Package(
         .testTarget(name: "ServerSentEventsTests", dependencies: ["ServerSentEvents"]),
         .testTarget(name: "NemoCoreTests", dependencies: ["NemoCore", "ServerSentEvents"]),
         .testTarget(name: "CLibrariesTests", dependencies: ["CCurl", "CLibXML2"]),
+        .testTarget(name: "NemoClientTests", dependencies: ["NemoClient", "NemoSimulator", "NemoCore", "ServerSentEvents"]),
         .testTarget(name: "NemoSimulatorTests", dependencies: ["NemoSimulator", "NemoCore", "ServerSentEvents", "CCurl"]),
     ],
     swiftLanguageModes: [.v6]

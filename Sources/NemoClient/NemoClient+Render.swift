@@ -1,0 +1,131 @@
+import Foundation
+import NemoCore
+
+extension NemoClient {
+    /// A fresh render id, `render_<unique>`.
+    public static func newRenderID() -> String {
+        "render_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
+    }
+
+    /// `POST /api/render/proxy/lambda`. A reused id is retried once with a
+    /// new id (when the policy allows).
+    public func submitRender(draft: Draft, id: String? = nil, output: RenderRequest.Output = .init()) async throws -> RenderJob {
+        try await ensureToken()
+        var renderID = id ?? Self.newRenderID()
+        var retried = false
+        while true {
+            let body = try jsonBody(RenderRequest(id: renderID, sessionID: try requireSession(), draft: draft, output: output))
+            let response = try await perform(sessionBound: false) {
+                HTTPRequest(method: "POST", url: url(.renderSubmit), headers: headers(), body: body)
+            }
+            do {
+                return try decodeRender(response, what: "render submit")
+            } catch let error as NemoError where error.httpStatus == 409 && policy.retryRender && !retried {
+                retried = true
+                renderID = Self.newRenderID()
+                record(.retriedRender(newID: renderID))
+            }
+        }
+    }
+
+    /// `GET /api/render/proxy/lambda/{id}`, read from either documented shape.
+    public func renderStatus(id: String) async throws -> RenderJob {
+        try await ensureToken()
+        let response = try await perform(sessionBound: false) {
+            HTTPRequest(method: "GET", url: url(.renderStatus(id: id)), headers: headers())
+        }
+        return try decodeRender(response, what: "render status")
+    }
+
+    /// `POST /api/render/proxy/lambda/{id}/cancel`.
+    public func cancelRender(id: String) async throws -> RenderJob {
+        try await ensureToken()
+        let response = try await perform(sessionBound: false) {
+            HTTPRequest(method: "POST", url: url(.renderCancel(id: id)), headers: headers())
+        }
+        return try decodeRender(response, what: "render cancel")
+    }
+
+    /// Polls a render until it is final, at the policy's interval and limit.
+    public func waitForRender(id: String, onStatus: @Sendable (RenderJob) -> Void = { _ in }) async throws -> RenderJob {
+        var job = try await renderStatus(id: id)
+        onStatus(job)
+        var polls = 1
+        while !job.status.isFinal {
+            guard polls < policy.maxRenderPolls else {
+                throw NemoError(
+                    kind: .api, message: "render \(id) still \(job.status) after \(polls) polls: it may still finish; poll it again later")
+            }
+            try await wait(policy.renderPollSeconds, reason: "render poll interval")
+            job = try await renderStatus(id: id)
+            polls += 1
+            onStatus(job)
+        }
+        return job
+    }
+
+    /// Downloads a finished render to `file`: from its `outputUrl`, falling
+    /// back to `/api/render/proxy/{id}/download` when that fails.
+    public func download(_ job: RenderJob, to file: URL, progress: (@Sendable (TransferProgress) -> Void)? = nil) async throws {
+        if let outputURL = job.outputURL, let response = try? await transport.download(
+            HTTPRequest(method: "GET", url: outputURL, timeout: 3600), to: file, progress: progress), (200..<300).contains(response.status)
+        {
+            return
+        }
+        guard let id = job.id else {
+            throw NemoError(kind: .usage, message: "the render has no id and its outputUrl did not download")
+        }
+        try await ensureToken()
+        let request = HTTPRequest(method: "GET", url: url(.renderDownload(id: id)), headers: headers(), timeout: 3600)
+        let response: HTTPResponse
+        do {
+            response = try await transport.download(request, to: file, progress: progress)
+        } catch {
+            throw NemoError(kind: .transport, message: "download of \(id): \(error)")
+        }
+        guard (200..<300).contains(response.status) else {
+            try? FileManager.default.removeItem(at: file)
+            throw NemoError(kind: .api, httpStatus: response.status, message: "download of \(id): \(Self.bodySummary(response))")
+        }
+    }
+
+    /// The whole export: the draft from state, submit, poll, download.
+    /// A failed render is retried once with a new id (when the policy allows).
+    public func export(
+        to file: URL, onStatus: @Sendable (RenderJob) -> Void = { _ in }, progress: (@Sendable (TransferProgress) -> Void)? = nil
+    ) async throws -> RenderJob {
+        let state = try await state()
+        guard let draft = state.draft, draft.isReadyForExport else {
+            throw NemoError(kind: .usage, message: "the draft is empty: send a message that creates a video first")
+        }
+        var job = try await submitRender(draft: draft)
+        onStatus(job)
+        job = try await waitForRender(id: job.id ?? "", onStatus: onStatus)
+        if job.status == .failed && policy.retryRender {
+            let retry = Self.newRenderID()
+            record(.retriedRender(newID: retry))
+            job = try await submitRender(draft: draft, id: retry)
+            job = try await waitForRender(id: job.id ?? retry, onStatus: onStatus)
+        }
+        guard job.status == .completed else {
+            throw NemoError(kind: .api, message: "render \(job.id ?? "?") ended \(job.status)\(job.message.map { ": \($0)" } ?? "")")
+        }
+        try await download(job, to: file, progress: progress)
+        return job
+    }
+
+    func decodeRender(_ response: HTTPResponse, what: String) throws -> RenderJob {
+        let job: RenderJob
+        do {
+            job = try JSONDecoder().decode(RenderJob.self, from: response.body)
+        } catch {
+            throw NemoError(kind: (200..<300).contains(response.status) ? .protocolViolation : .api, httpStatus: response.status,
+                message: "\(what): \(Self.bodySummary(response))")
+        }
+        if job.success == false || !(200..<300).contains(response.status) {
+            let code = Self.envelopeCode(response).flatMap { $0.isDocumented ? $0 : nil }
+            throw NemoError(kind: .api, code: code, httpStatus: response.status, message: job.message ?? "\(what) failed")
+        }
+        return job
+    }
+}

@@ -1,0 +1,258 @@
+import Foundation
+import NemoCore
+import ServerSentEvents
+
+/// The NemoVideo API, typed: tokens, sessions, uploads, messages (as a
+/// stream of events), state, credits, render, download. It applies the
+/// documented recovery rules (``RecoveryPolicy``), each of which can be
+/// turned off, and reports what it did on its own through `onAction`.
+public actor NemoClient {
+    public let configuration: ClientConfiguration
+    public let transport: any HTTPTransport
+    public let policy: RecoveryPolicy
+    /// The clock waits run on; replaced by ``discoverTimeScale()`` when the
+    /// server announces a time scale.
+    public private(set) var clock: any ClientClock
+    /// The current token (issued or renewed). Never print or log it.
+    public private(set) var token: String?
+    /// The current session, once created (or given).
+    public var sessionID: String?
+    /// The user id of the current token, when known.
+    public private(set) var userID: String?
+    private let onAction: @Sendable (ClientAction) -> Void
+
+    public init(
+        configuration: ClientConfiguration, transport: (any HTTPTransport)? = nil, policy: RecoveryPolicy = RecoveryPolicy(),
+        clock: (any ClientClock)? = nil, sessionID: String? = nil, onAction: @escaping @Sendable (ClientAction) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.transport = transport ?? CurlTransport(options: configuration.transport)
+        self.policy = policy
+        self.clock = clock ?? ScaledClock()
+        self.token = configuration.token
+        self.sessionID = sessionID
+        self.onAction = onAction
+    }
+
+    /// Asks the server for its time scale (the simulator announces one at
+    /// `/_nemosim/health`; production has none, which means 1), and scales
+    /// every wait by it. Returns the scale in force.
+    @discardableResult
+    public func discoverTimeScale() async -> Double {
+        let request = HTTPRequest(method: "GET", url: configuration.baseURL + "/_nemosim/health", timeout: 10)
+        guard let response = try? await transport.send(request), response.status == 200,
+            let scale = (try? JSONValue.parse(response.body))?["time_scale"]?.doubleValue, scale > 0
+        else { return 1 }
+        clock = ScaledClock(timeScale: scale)
+        return scale
+    }
+
+    func record(_ action: ClientAction) { onAction(action) }
+
+    func wait(_ seconds: Double, reason: String) async throws {
+        record(.waited(seconds: seconds, reason: reason))
+        try await clock.sleep(seconds: seconds)
+    }
+
+    // MARK: Requests
+
+    func headers(auth: Bool = true, extra: [(String, String)] = []) -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = configuration.attribution.pairs
+        if auth, let token { headers.append((NemoHeader.authorization, "Bearer \(token)")) }
+        for (name, value) in extra { headers.append((name, value)) }
+        return headers
+    }
+
+    func url(_ endpoint: Endpoint) -> String { configuration.baseURL + endpoint.path }
+
+    func requireSession() throws -> String {
+        guard let sessionID else {
+            throw NemoError(kind: .usage, message: "no session: create one first (nemosim session, or --session ID)")
+        }
+        return sessionID
+    }
+
+    /// Sends a request built by `build` (rebuilt on each try, so a renewed
+    /// token or session is used), applying the 1001, 1002 and 429 rules.
+    func perform(
+        sessionBound: Bool, progress: (@Sendable (TransferProgress) -> Void)? = nil, _ build: () throws -> HTTPRequest
+    ) async throws -> HTTPResponse {
+        var renewedToken = false
+        var renewedSession = false
+        var waited429 = false
+        while true {
+            let request = try build()
+            let response: HTTPResponse
+            do {
+                response = try await transport.send(request, progress: progress)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                throw NemoError(kind: .transport, message: "\(request.method) \(request.url): \(error)")
+            }
+            let code = Self.envelopeCode(response)
+            if code == .tokenInvalid, policy.renewTokenOn1001, !renewedToken, request.header(NemoHeader.clientID) == nil {
+                renewedToken = true
+                _ = try await issueToken()
+                record(.renewedToken)
+                record(.retried(reason: "1001"))
+                continue
+            }
+            if code == .sessionNotFound, sessionBound, policy.newSessionOn1002, !renewedSession {
+                renewedSession = true
+                let session = try await createSession()
+                record(.createdSession(session.sessionID))
+                record(.retried(reason: "1002"))
+                continue
+            }
+            if response.status == 429, policy.retryOn429, !waited429 {
+                waited429 = true
+                try await wait(policy.rateLimitWaitSeconds, reason: "429 rate limited")
+                record(.retried(reason: "429"))
+                continue
+            }
+            return response
+        }
+    }
+
+    /// The envelope code of a JSON response, if it has one.
+    static func envelopeCode(_ response: HTTPResponse) -> ErrorCode? {
+        guard response.body.first == UInt8(ascii: "{") else { return nil }
+        struct Probe: Decodable { var code: ErrorCode? }
+        return (try? JSONDecoder().decode(Probe.self, from: response.body))?.code
+    }
+
+    /// Decodes a `code`/`message`/`data` envelope, or throws the API's error.
+    func decodeEnvelope<T: Decodable & Sendable>(_ type: T.Type, _ response: HTTPResponse, what: String) throws -> T {
+        let envelope: Envelope<T>
+        do {
+            envelope = try JSONDecoder().decode(Envelope<T>.self, from: response.body)
+        } catch {
+            if !(200..<300).contains(response.status) {
+                throw NemoError(kind: .api, httpStatus: response.status, message: Self.bodySummary(response))
+            }
+            throw NemoError(kind: .protocolViolation, httpStatus: response.status, message: "\(what): the response is not the documented envelope: \(error)")
+        }
+        guard envelope.isSuccess, (200..<300).contains(response.status) else {
+            throw NemoError(
+                kind: .api, code: envelope.code, httpStatus: response.status,
+                message: envelope.message.isEmpty ? envelope.code.meaning : envelope.message)
+        }
+        guard let data = envelope.data else {
+            throw NemoError(kind: .protocolViolation, httpStatus: response.status, message: "\(what): the envelope has no data")
+        }
+        return data
+    }
+
+    static func bodySummary(_ response: HTTPResponse) -> String {
+        if let json = try? JSONValue.parse(response.body), let message = json["message"]?.stringValue ?? json["error"]?.stringValue {
+            return message
+        }
+        let text = String(decoding: response.body.prefix(200), as: UTF8.self)
+        return text.isEmpty ? "HTTP \(response.status)" : text
+    }
+
+    func jsonBody<T: Encodable>(_ value: T) throws -> HTTPRequestBody {
+        .data(try JSONEncoder().encode(value), contentType: "application/json")
+    }
+
+    // MARK: Tokens and sessions
+
+    /// `POST /api/auth/anonymous-token` with this client's id; keeps the token.
+    @discardableResult
+    public func issueToken() async throws -> AnonymousToken {
+        let request = HTTPRequest(
+            method: "POST", url: url(.anonymousToken), headers: headers(auth: false, extra: [(NemoHeader.clientID, configuration.clientID)]))
+        let response = try await perform(sessionBound: false) { request }
+        let issued = try decodeEnvelope(AnonymousToken.self, response, what: "anonymous token")
+        token = issued.token
+        userID = issued.userID
+        return issued
+    }
+
+    /// Issues a token unless one is configured.
+    func ensureToken() async throws {
+        if token == nil { _ = try await issueToken() }
+    }
+
+    /// `POST /api/tasks/me/with-session/nemo_agent`; becomes the current session.
+    @discardableResult
+    public func createSession(taskName: String = "project", language: String = "") async throws -> SessionInfo {
+        try await ensureToken()
+        let body = try jsonBody(CreateSessionRequest(taskName: taskName, language: language))
+        let response = try await perform(sessionBound: false) {
+            HTTPRequest(method: "POST", url: url(.createSession()), headers: headers(), body: body)
+        }
+        let session = try decodeEnvelope(SessionInfo.self, response, what: "session")
+        sessionID = session.sessionID
+        if userID == nil { userID = session.userID }
+        return session
+    }
+
+    // MARK: State and credits
+
+    /// `GET /api/state/nemo_agent/me/{session}/latest`.
+    public func state() async throws -> SessionState {
+        try await ensureToken()
+        let response = try await perform(sessionBound: true) {
+            HTTPRequest(method: "GET", url: url(.state(sessionID: try requireSession())), headers: headers())
+        }
+        return try decodeEnvelope(StateResponse.self, response, what: "state").state
+    }
+
+    /// `GET /api/credits/balance/simple`.
+    public func credits() async throws -> CreditBalance {
+        try await ensureToken()
+        let response = try await perform(sessionBound: false) {
+            HTTPRequest(method: "GET", url: url(.credits), headers: headers())
+        }
+        return try decodeEnvelope(CreditBalance.self, response, what: "credits")
+    }
+
+    // MARK: Uploads
+
+    /// Uploads files as multipart parts named `files`, streamed from disk.
+    public func upload(files: [URL], progress: (@Sendable (TransferProgress) -> Void)? = nil) async throws -> UploadResult {
+        try await ensureToken()
+        for file in files where !FileManager.default.isReadableFile(atPath: file.path) {
+            throw NemoError(kind: .usage, message: "cannot read \(file.path): check the path")
+        }
+        let parts = files.map {
+            MultipartPart(name: "files", filename: $0.lastPathComponent, contentType: Self.contentType(of: $0.lastPathComponent), source: .file(path: $0.path))
+        }
+        let response = try await perform(sessionBound: true, progress: progress) {
+            HTTPRequest(method: "POST", url: url(.upload(sessionID: try requireSession())), headers: headers(), body: .multipart(parts), timeout: 3600)
+        }
+        return try decodeEnvelope(UploadResult.self, response, what: "upload")
+    }
+
+    /// Uploads media by URL (`{"urls": [...], "source_type": "url"}`).
+    public func upload(urls: [String]) async throws -> UploadResult {
+        try await ensureToken()
+        let body = try jsonBody(URLUploadRequest(urls: urls))
+        let response = try await perform(sessionBound: true) {
+            HTTPRequest(method: "POST", url: url(.upload(sessionID: try requireSession())), headers: headers(), body: body)
+        }
+        return try decodeEnvelope(UploadResult.self, response, what: "upload")
+    }
+
+    static func contentType(of filename: String) -> String {
+        let ext = (filename as NSString).pathExtension.lowercased()
+        switch ext {
+        case "mp4": return "video/mp4"
+        case "mov": return "video/quicktime"
+        case "webm": return "video/webm"
+        case "mkv": return "video/x-matroska"
+        case "avi": return "video/x-msvideo"
+        case "jpg", "jpeg": return "image/jpeg"
+        case "png": return "image/png"
+        case "gif": return "image/gif"
+        case "webp": return "image/webp"
+        case "mp3": return "audio/mpeg"
+        case "wav": return "audio/wav"
+        case "m4a": return "audio/mp4"
+        case "aac": return "audio/aac"
+        default: return "application/octet-stream"
+        }
+    }
+}
