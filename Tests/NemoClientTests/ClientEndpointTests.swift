@@ -48,6 +48,7 @@ struct ClientEndpointTests {
         let exported = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-\(UUID().uuidString).mp4")
         let final = try await client.export(to: exported)
         #expect(final.status == .completed && FileManager.default.fileExists(atPath: exported.path))
+        _ = try harness.server.simulation.patchProfile(["render_queue_seconds": 100_000])
         let pending = try await client.submitRender(draft: state.draft!)
         let cancelled = try await client.cancelRender(id: pending.id!)
         #expect(cancelled.status == .cancelled)
