@@ -7,9 +7,9 @@ import ServerSentEvents
 /// documented recovery rules (``RecoveryPolicy``), each of which can be
 /// turned off, and reports what it did on its own through `onAction`.
 public actor NemoClient {
-    public let configuration: ClientConfiguration
-    public let transport: any HTTPTransport
-    public let policy: RecoveryPolicy
+    public nonisolated let configuration: ClientConfiguration
+    public nonisolated let transport: any HTTPTransport
+    public nonisolated let policy: RecoveryPolicy
     /// The clock waits run on; replaced by ``discoverTimeScale()`` when the
     /// server announces a time scale.
     public private(set) var clock: any ClientClock

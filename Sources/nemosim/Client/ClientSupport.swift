@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import NemoClient
+import NemoCore
+
+/// Options every client command takes.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "API base URL (default: $NEMO_API_URL, else production https://mega-api-prod.nemovideo.ai).")
+    var api: String?
+
+    @Flag(help: "Print machine-readable JSON instead of text.")
+    var json = false
+
+    @Option(help: "Session id to use (default: the one saved by `nemosim session` for this API).")
+    var session: String?
+
+    @Option(name: .customLong("ca-file"), help: "Extra CA bundle (PEM) to trust, e.g. for a test server with a self-signed CA.")
+    var caFile: String?
+
+    @Flag(name: .customLong("no-recovery"), help: "Turn off the documented recovery rules (token renewal, retries, reconnects).")
+    var noRecovery = false
+
+    var baseURL: String {
+        let environment = ProcessInfo.processInfo.environment
+        return api ?? environment["NEMO_API_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? Endpoint.productionBaseURL
+    }
+
+    /// A client for this API with the saved (or `NEMO_TOKEN`) credentials.
+    func makeClient(onAction: @escaping @Sendable (ClientAction) -> Void = { _ in }) -> (NemoClient, CredentialStore) {
+        var configuration = ClientConfiguration.fromEnvironment(baseURL: baseURL)
+        if let caFile { configuration.transport.caFile = caFile }
+        let store = CredentialStore()
+        let saved = store.load(for: configuration.baseURL)
+        if configuration.token == nil { configuration.token = saved?.token }
+        let client = NemoClient(
+            configuration: configuration, policy: noRecovery ? .none : RecoveryPolicy(), sessionID: session ?? saved?.sessionID,
+            onAction: onAction)
+        return (client, store)
+    }
+}
+
+/// Saves the token and session per API URL in
+/// `~/.config/nemovideo/nemosim-credentials.json` (mode 0600), so that one
+/// command can follow another. Tokens are never printed.
+struct CredentialStore {
+    struct Entry: Codable {
+        var token: String?
+        var userID: String?
+        var sessionID: String?
+        var taskID: String?
+    }
+
+    let file: URL
+
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        let home = environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
+        file = URL(fileURLWithPath: home).appendingPathComponent(".config/nemovideo/nemosim-credentials.json")
+    }
+
+    func all() -> [String: Entry] {
+        guard let data = try? Data(contentsOf: file) else { return [:] }
+        return (try? JSONDecoder().decode([String: Entry].self, from: data)) ?? [:]
+    }
+
+    func load(for api: String) -> Entry? { all()[api] }
+
+    func update(for api: String, _ change: (inout Entry) -> Void) throws {
+        var entries = all()
+        var entry = entries[api] ?? Entry()
+        change(&entry)
+        entries[api] = entry
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(entries).write(to: file, options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+    }
+}
+
+/// Output helpers: text or JSON on stdout, notes and progress on stderr.
+enum Output {
+    static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) != 0 }
+
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func note(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    static func json(_ value: JSONValue) {
+        line(value.jsonString())
+    }
+
+    static func json<T: Encodable>(encoding value: T) {
+        json((try? JSONValue(encoding: value)) ?? .null)
+    }
+
+    /// A one-line progress bar on a terminal (stderr); nothing otherwise.
+    static func progress(_ label: String, done: Int64, total: Int64) {
+        guard stderrIsTerminal, total > 0 else { return }
+        let fraction = min(1, Double(done) / Double(total))
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "=", count: filled) + (filled < width ? ">" : "") + String(repeating: " ", count: max(0, width - filled - 1))
+        let text = String(format: "\r%@ [%@] %3d%% %@/%@", label, bar, Int(fraction * 100), megabytes(done), megabytes(total))
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    static func endProgress() {
+        if stderrIsTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    static func megabytes(_ bytes: Int64) -> String {
+        bytes >= 1_000_000 ? String(format: "%.1f MB", Double(bytes) / 1e6) : String(format: "%.0f kB", Double(bytes) / 1e3)
+    }
+}
+
+/// Runs a client command body, mapping errors to the documented exit codes:
+/// 1 for API and transport errors, 2 for usage errors.
+func runClientCommand(json: Bool, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as NemoError {
+        if json {
+            var object: [String: JSONValue] = ["error": .string(error.message), "next_step": .string(error.nextStep)]
+            if let code = error.code { object["code"] = .number(Double(code.rawValue)) }
+            if let status = error.httpStatus { object["http_status"] = .number(Double(status)) }
+            Output.json(.object(object))
+        } else {
+            Output.note("error: \(error)")
+        }
+        throw ExitCode(error.kind == .usage ? 2 : 1)
+    }
+}
