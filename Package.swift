@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "NemoClient", targets: ["NemoClient"]),
         .executable(name: "nemosim", targets: ["nemosim"]),
         .executable(name: "sse-bench", targets: ["sse-bench"]),
+        .executable(name: "client-bench", targets: ["client-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -56,6 +57,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "sse-bench", dependencies: ["ServerSentEvents", "NemoCore"]),
+        .executableTarget(name: "client-bench", dependencies: ["NemoClient", "NemoCore"]),
         .testTarget(name: "ServerSentEventsTests", dependencies: ["ServerSentEvents"]),
         .testTarget(name: "NemoCoreTests", dependencies: ["NemoCore", "ServerSentEvents"]),
         .testTarget(name: "CLibrariesTests", dependencies: ["CCurl", "CLibXML2"]),
