@@ -126,10 +126,9 @@ extension NemoClient {
 
     func runMessage(_ text: String, emit: @escaping @Sendable (MessageEvent) -> Void) async throws -> MessageOutcome {
         try await ensureToken()
-        let session = try requireSession()
+        _ = try requireSession()
         let needsBaseline = policy.pollStateAfterSilentClose || policy.reconnectDroppedStream
         let baseline = needsBaseline ? (try? await state())?.draft : nil
-        let body = try jsonBody(RunSSERequest(text: text, sessionID: sessionID ?? session))
         var lastEventID: String?
         var events: [AgentEvent] = []
         var texts: [String] = []
@@ -141,6 +140,7 @@ extension NemoClient {
         while true {
             var extra: [(String, String)] = [(NemoHeader.accept, "text/event-stream")]
             if let lastEventID { extra.append((NemoHeader.lastEventID, lastEventID)) }
+            let body = try jsonBody(RunSSERequest(text: text, sessionID: try requireSession()))
             let request = HTTPRequest(method: "POST", url: url(.runSSE), headers: headers(extra: extra), body: body, timeout: 900)
             let end = try await readStream(request, start: start, watch: watch, emit: emit) { event, id in
                 if let id { lastEventID = id }
@@ -155,6 +155,13 @@ extension NemoClient {
                     _ = try await issueToken()
                     record(.renewedToken)
                     record(.retried(reason: "1001"))
+                    return true
+                }
+                if code == .sessionNotFound, policy.newSessionOn1002, lastEventID == nil, !retriedBeforeStream.contains(1002) {
+                    retriedBeforeStream.insert(1002)
+                    let session = try await createSession()
+                    record(.createdSession(session.sessionID))
+                    record(.retried(reason: "1002"))
                     return true
                 }
                 if response.status == 429, policy.retryOn429, !retriedBeforeStream.contains(429) {

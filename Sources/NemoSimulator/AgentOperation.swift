@@ -196,29 +196,30 @@ public struct AgentOperation: Sendable {
 /// translate "click Export" into an API action).
 enum Replies {
     static func generation(_ text: String, random: inout SeededRandom) -> String {
-        let options = [
+        pick([
             "Your video is ready on the timeline. I'm adding background music and a title now. Click Export when you're happy with it.",
             "Done! I've assembled your clips into a first cut; music and a title overlay are being added. Preview it in the timeline, then click Export.",
             "I've created the video from your media. Background music and a title are on their way. Drag the clips to reorder them, or click Export.",
-        ]
-        return options[Int.random(in: 0..<options.count, using: &random)]
+        ], &random)
     }
 
     static func edit(_ text: String, random: inout SeededRandom) -> String {
-        let options = [
+        pick([
             "Done: I've updated the timeline. Preview it, then click Export.",
             "I made that change. Open the timeline panel to see it.",
             "Updated! Drag the clip if you want it somewhere else.",
-        ]
-        return options[Int.random(in: 0..<options.count, using: &random)]
+        ], &random)
     }
 
     static func reply(_ text: String, random: inout SeededRandom) -> String {
-        let options = [
+        pick([
             "I can turn your images and clips into a video. Upload them, then tell me what you'd like, for example a 30-second promo with music and captions.",
             "Sure! Tell me what video you'd like and I'll put it together. You can add music, titles and captions.",
             "Happy to help. Upload your media and describe the video; I'll build it on the timeline.",
-        ]
-        return options[Int.random(in: 0..<options.count, using: &random)]
+        ], &random)
+    }
+
+    private static func pick(_ options: [String], _ random: inout SeededRandom) -> String {
+        options[Int.random(in: 0..<options.count, using: &random)]
     }
 }

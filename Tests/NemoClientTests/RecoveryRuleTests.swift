@@ -47,6 +47,19 @@ struct RecoveryRuleTests {
         await harness.stop()
     }
 
+    @Test("1002 before a message's stream: a new session, and the message goes there (it never started)")
+    func newSessionForMessage() async throws {
+        let harness = try await ClientHarness.start()
+        try await harness.signIn()
+        let before = await harness.client.sessionID
+        harness.arm("POST", "/run_sse", .code(1002))
+        let outcome = try await harness.client.sendAndWait("hello")
+        #expect(outcome.ending == .text)
+        #expect(await harness.client.sessionID != before)
+        #expect(harness.log.all.contains(.retried(reason: "1002")))
+        await harness.stop()
+    }
+
     @Test("429: wait 30 s (scaled by the announced time scale), retry once")
     func rateLimit() async throws {
         let harness = try await ClientHarness.start(timeScale: 1000)

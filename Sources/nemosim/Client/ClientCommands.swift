@@ -93,7 +93,7 @@ struct UploadCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runClientCommand(json: options.json) {
-            let (client, _) = options.makeClient()
+            let (client, store) = options.makeClient()
             let urls = items.filter { $0.hasPrefix("http://") || $0.hasPrefix("https://") }
             let files = items.filter { !urls.contains($0) }.map { URL(fileURLWithPath: $0) }
             var uploaded: [UploadedFile] = []
@@ -105,6 +105,7 @@ struct UploadCommand: AsyncParsableCommand {
                 uploaded += result.files
             }
             if !urls.isEmpty { uploaded += try await client.upload(urls: urls).files }
+            await store.save(client)
             if options.json {
                 Output.json(encoding: uploaded)
             } else {
@@ -138,7 +139,7 @@ struct SendCommand: AsyncParsableCommand {
     func run() async throws {
         try await runClientCommand(json: options.json) {
             let json = options.json
-            let (client, _) = options.makeClient { action in
+            let (client, store) = options.makeClient { action in
                 if json { Output.json(["action": .string(action.description)]) } else { Output.note("· \(action)") }
             }
             await client.discoverTimeScale()
@@ -167,6 +168,7 @@ struct SendCommand: AsyncParsableCommand {
                     outcome = result
                 }
             }
+            await store.save(client)
             guard let outcome else { return }
             if json {
                 Output.json(["outcome": .string(outcome.ending.rawValue), "texts": .array(outcome.texts.map(JSONValue.string)),
@@ -201,8 +203,9 @@ struct StateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runClientCommand(json: options.json) {
-            let (client, _) = options.makeClient()
+            let (client, store) = options.makeClient()
             let state = try await client.state()
+            await store.save(client)
             if options.json {
                 Output.json(encoding: StateResponse(state: state))
             } else {
@@ -224,8 +227,9 @@ struct CreditsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runClientCommand(json: options.json) {
-            let (client, _) = options.makeClient()
+            let (client, store) = options.makeClient()
             let balance = try await client.credits()
+            await store.save(client)
             if options.json {
                 Output.json(encoding: balance)
             } else {
@@ -249,7 +253,7 @@ struct ExportCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runClientCommand(json: options.json) {
-            let (client, _) = options.makeClient { action in Output.note("· \(action)") }
+            let (client, store) = options.makeClient { action in Output.note("· \(action)") }
             await client.discoverTimeScale()
             let file = URL(fileURLWithPath: output)
             let job = try await client.export(to: file, onStatus: { job in
@@ -258,6 +262,7 @@ struct ExportCommand: AsyncParsableCommand {
                 Output.progress("downloading", done: progress.downloaded, total: progress.downloadTotal)
             })
             Output.endProgress()
+            await store.save(client)
             let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
             if options.json {
                 Output.json(["render_id": job.id.map(JSONValue.string) ?? .null, "status": .string(job.status.rawValue), "file": .string(file.path),

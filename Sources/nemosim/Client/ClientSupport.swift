@@ -39,6 +39,19 @@ struct ClientOptions: ParsableArguments {
     }
 }
 
+extension CredentialStore {
+    /// Saves the client's current token and session (a recovery rule may
+    /// have renewed either) for the next command.
+    func save(_ client: NemoClient) async {
+        let token = await client.token
+        let session = await client.sessionID
+        try? update(for: client.configuration.baseURL) {
+            if let token { $0.token = token }
+            if let session { $0.sessionID = session }
+        }
+    }
+}
+
 /// Saves the token and session per API URL in
 /// `~/.config/nemovideo/nemosim-credentials.json` (mode 0600), so that one
 /// command can follow another. Tokens are never printed.
