@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "ServerSentEvents", targets: ["ServerSentEvents"]),
         .library(name: "NemoSimulator", targets: ["NemoSimulator"]),
         .library(name: "NemoClient", targets: ["NemoClient"]),
+        .library(name: "NemoRecording", targets: ["NemoRecording"]),
         .executable(name: "nemosim", targets: ["nemosim"]),
         .executable(name: "sse-bench", targets: ["sse-bench"]),
         .executable(name: "client-bench", targets: ["client-bench"]),
@@ -49,10 +50,11 @@ let package = Package(
             resources: [.copy("Resources/render.mp4")]
         ),
         .target(name: "NemoClient", dependencies: ["NemoCore", "ServerSentEvents", "CCurl"]),
+        .target(name: "NemoRecording", dependencies: ["NemoClient", "NemoCore", "ServerSentEvents"]),
         .executableTarget(
             name: "nemosim",
             dependencies: [
-                "NemoCore", "ServerSentEvents", "NemoSimulator", "NemoClient", "CCurl", "CLibXML2",
+                "NemoCore", "ServerSentEvents", "NemoSimulator", "NemoClient", "NemoRecording", "CCurl", "CLibXML2",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,6 +64,7 @@ let package = Package(
         .testTarget(name: "NemoCoreTests", dependencies: ["NemoCore", "ServerSentEvents"]),
         .testTarget(name: "CLibrariesTests", dependencies: ["CCurl", "CLibXML2"]),
         .testTarget(name: "NemoClientTests", dependencies: ["NemoClient", "NemoSimulator", "NemoCore", "ServerSentEvents"]),
+        .testTarget(name: "NemoRecordingTests", dependencies: ["NemoRecording", "NemoClient", "NemoSimulator", "NemoCore", "ServerSentEvents"]),
         .testTarget(name: "NemoSimulatorTests", dependencies: ["NemoSimulator", "NemoCore", "ServerSentEvents", "CCurl"]),
     ],
     swiftLanguageModes: [.v6]

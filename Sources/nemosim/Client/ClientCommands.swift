@@ -17,8 +17,8 @@ struct TokenCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        try await runClientCommand(json: options.json) {
-            let (client, store) = options.makeClient()
+        try await runClientCommand(options) { context in
+            let (client, store) = (context.client, context.store)
             let token = try await client.issueToken()
             try store.update(for: client.configuration.baseURL) {
                 $0.token = token.token
@@ -49,8 +49,8 @@ struct SessionCommand: AsyncParsableCommand {
     var language = ""
 
     func run() async throws {
-        try await runClientCommand(json: options.json) {
-            let (client, store) = options.makeClient()
+        try await runClientCommand(options) { context in
+            let (client, store) = (context.client, context.store)
             let session = try await client.createSession(taskName: taskName, language: language)
             let token = await client.token
             try store.update(for: client.configuration.baseURL) {
@@ -92,8 +92,8 @@ struct UploadCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await runClientCommand(json: options.json) {
-            let (client, store) = options.makeClient()
+        try await runClientCommand(options) { context in
+            let client = context.client
             let urls = items.filter { $0.hasPrefix("http://") || $0.hasPrefix("https://") }
             let files = items.filter { !urls.contains($0) }.map { URL(fileURLWithPath: $0) }
             var uploaded: [UploadedFile] = []
@@ -105,7 +105,6 @@ struct UploadCommand: AsyncParsableCommand {
                 uploaded += result.files
             }
             if !urls.isEmpty { uploaded += try await client.upload(urls: urls).files }
-            await store.save(client)
             if options.json {
                 Output.json(encoding: uploaded)
             } else {
@@ -137,11 +136,11 @@ struct SendCommand: AsyncParsableCommand {
     var message: String
 
     func run() async throws {
-        try await runClientCommand(json: options.json) {
-            let json = options.json
-            let (client, store) = options.makeClient { action in
-                if json { Output.json(["action": .string(action.description)]) } else { Output.note("· \(action)") }
-            }
+        let json = options.json
+        try await runClientCommand(options, onAction: { action in
+            if json { Output.json(["action": .string(action.description)]) } else { Output.note("· \(action)") }
+        }) { context in
+            let client = context.client
             await client.discoverTimeScale()
             var outcome: MessageOutcome?
             for try await event in client.send(message) {
@@ -168,7 +167,6 @@ struct SendCommand: AsyncParsableCommand {
                     outcome = result
                 }
             }
-            await store.save(client)
             guard let outcome else { return }
             if json {
                 Output.json(["outcome": .string(outcome.ending.rawValue), "texts": .array(outcome.texts.map(JSONValue.string)),
@@ -202,10 +200,8 @@ struct StateCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        try await runClientCommand(json: options.json) {
-            let (client, store) = options.makeClient()
-            let state = try await client.state()
-            await store.save(client)
+        try await runClientCommand(options) { context in
+            let state = try await context.client.state()
             if options.json {
                 Output.json(encoding: StateResponse(state: state))
             } else {
@@ -226,10 +222,8 @@ struct CreditsCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        try await runClientCommand(json: options.json) {
-            let (client, store) = options.makeClient()
-            let balance = try await client.credits()
-            await store.save(client)
+        try await runClientCommand(options) { context in
+            let balance = try await context.client.credits()
             if options.json {
                 Output.json(encoding: balance)
             } else {
@@ -252,8 +246,8 @@ struct ExportCommand: AsyncParsableCommand {
     var output = "nemovideo-export.mp4"
 
     func run() async throws {
-        try await runClientCommand(json: options.json) {
-            let (client, store) = options.makeClient { action in Output.note("· \(action)") }
+        try await runClientCommand(options, onAction: { action in Output.note("· \(action)") }) { context in
+            let client = context.client
             await client.discoverTimeScale()
             let file = URL(fileURLWithPath: output)
             let job = try await client.export(to: file, onStatus: { job in
@@ -262,7 +256,6 @@ struct ExportCommand: AsyncParsableCommand {
                 Output.progress("downloading", done: progress.downloaded, total: progress.downloadTotal)
             })
             Output.endProgress()
-            await store.save(client)
             let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
             if options.json {
                 Output.json(["render_id": job.id.map(JSONValue.string) ?? .null, "status": .string(job.status.rawValue), "file": .string(file.path),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NemoClient
 import NemoCore
+import NemoRecording
 
 /// Options every client command takes.
 struct ClientOptions: ParsableArguments {
@@ -20,22 +21,58 @@ struct ClientOptions: ParsableArguments {
     @Flag(name: .customLong("no-recovery"), help: "Turn off the documented recovery rules (token renewal, retries, reconnects).")
     var noRecovery = false
 
+    @Option(help: "Record every exchange of this command to a HAR file (secrets redacted; crash-safe).")
+    var record: String?
+
     var baseURL: String {
         let environment = ProcessInfo.processInfo.environment
         return api ?? environment["NEMO_API_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? Endpoint.productionBaseURL
     }
 
-    /// A client for this API with the saved (or `NEMO_TOKEN`) credentials.
-    func makeClient(onAction: @escaping @Sendable (ClientAction) -> Void = { _ in }) -> (NemoClient, CredentialStore) {
+    /// A client for this API with the saved (or `NEMO_TOKEN`) credentials,
+    /// recording through `--record` when given.
+    func makeClient(onAction: @escaping @Sendable (ClientAction) -> Void = { _ in }) throws -> ClientContext {
         var configuration = ClientConfiguration.fromEnvironment(baseURL: baseURL)
         if let caFile { configuration.transport.caFile = caFile }
         let store = CredentialStore()
         let saved = store.load(for: configuration.baseURL)
         if configuration.token == nil { configuration.token = saved?.token }
+        var transport: any HTTPTransport = CurlTransport(options: configuration.transport)
+        var writer: RecordingWriter?
+        if let record {
+            do {
+                writer = try RecordingWriter(
+                    url: URL(fileURLWithPath: record),
+                    metadata: RecordingMetadata(toolVersion: NemosimVersion.current, target: configuration.baseURL, createdAt: Date().formatted(.iso8601)))
+            } catch {
+                throw NemoError(kind: .usage, message: "--record: \(error)")
+            }
+            transport = RecordingTransport(base: transport, writer: writer!)
+        }
         let client = NemoClient(
-            configuration: configuration, policy: noRecovery ? .none : RecoveryPolicy(), sessionID: session ?? saved?.sessionID,
-            onAction: onAction)
-        return (client, store)
+            configuration: configuration, transport: transport, policy: noRecovery ? .none : RecoveryPolicy(),
+            sessionID: session ?? saved?.sessionID, onAction: onAction)
+        return ClientContext(client: client, store: store, writer: writer)
+    }
+}
+
+/// A client command's client, credential store and recording.
+struct ClientContext {
+    let client: NemoClient
+    let store: CredentialStore
+    let writer: RecordingWriter?
+
+    /// Saves credentials (a rule may have renewed them) and closes the recording.
+    func finish() async {
+        await store.save(client)
+        if let writer {
+            do {
+                try writer.close()
+                Output.note("recorded to \(writer.url.path)")
+            } catch {
+                Output.note("recording: \(error)")
+            }
+        }
     }
 }
 
@@ -130,11 +167,23 @@ enum Output {
     }
 }
 
-/// Runs a client command body, mapping errors to the documented exit codes:
-/// 1 for API and transport errors, 2 for usage errors.
-func runClientCommand(json: Bool, _ body: () async throws -> Void) async throws {
+/// Runs a client command body with a client, mapping errors to the
+/// documented exit codes: 1 for API and transport errors, 2 for usage errors.
+/// Credentials are saved and the recording closed whatever happens.
+func runClientCommand(
+    _ options: ClientOptions, onAction: @escaping @Sendable (ClientAction) -> Void = { _ in },
+    _ body: (ClientContext) async throws -> Void
+) async throws {
+    let json = options.json
     do {
-        try await body()
+        let context = try options.makeClient(onAction: onAction)
+        do {
+            try await body(context)
+        } catch {
+            await context.finish()
+            throw error
+        }
+        await context.finish()
     } catch let error as NemoError {
         if json {
             var object: [String: JSONValue] = ["error": .string(error.message), "next_step": .string(error.nextStep)]

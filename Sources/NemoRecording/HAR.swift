@@ -1,0 +1,221 @@
+import Foundation
+import NemoCore
+
+/// HAR 1.2, the archive format browsers, proxies and HAR viewers read, with
+/// nemosim's extensions in underscore-prefixed fields (which HAR allows):
+/// `_eventStream` on an entry (each event of a `/run_sse` response with its
+/// offset from the request start) and `_nemosim` on the log (metadata).
+public struct HARFile: Codable, Sendable {
+    public var log: HARLog
+
+    public init(log: HARLog) { self.log = log }
+}
+
+public struct HARLog: Codable, Sendable {
+    public var version = "1.2"
+    public var creator: HARCreator
+    public var pages: [JSONValue] = []
+    public var entries: [HAREntry]
+    public var comment: String?
+    /// Recording metadata (tool version, target, seed, time scale, scenario results).
+    public var nemosim: RecordingMetadata?
+
+    enum CodingKeys: String, CodingKey {
+        case version, creator, pages, entries, comment
+        case nemosim = "_nemosim"
+    }
+
+    public init(creator: HARCreator, entries: [HAREntry], metadata: RecordingMetadata?) {
+        self.creator = creator
+        self.entries = entries
+        self.nemosim = metadata
+    }
+}
+
+public struct HARCreator: Codable, Sendable {
+    public var name: String
+    public var version: String
+
+    public init(name: String = "nemosim", version: String) {
+        self.name = name
+        self.version = version
+    }
+}
+
+/// What a recording was made against.
+public struct RecordingMetadata: Codable, Sendable, Hashable {
+    public var toolVersion: String
+    /// The API base URL recorded (production or a simulator).
+    public var target: String
+    /// When the target was the simulator: its seed and time scale.
+    public var seed: UInt64?
+    public var timeScale: Double?
+    /// Scenario runs: the scenario and step results (issue 6 fills these).
+    public var scenario: JSONValue?
+    public var createdAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case toolVersion = "tool_version", target, seed, timeScale = "time_scale", scenario, createdAt = "created_at"
+    }
+
+    public init(toolVersion: String, target: String, seed: UInt64? = nil, timeScale: Double? = nil, scenario: JSONValue? = nil, createdAt: String) {
+        self.toolVersion = toolVersion
+        self.target = target
+        self.seed = seed
+        self.timeScale = timeScale
+        self.scenario = scenario
+        self.createdAt = createdAt
+    }
+}
+
+public struct HARHeader: Codable, Sendable, Hashable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+public struct HARPostData: Codable, Sendable, Hashable {
+    public var mimeType: String
+    public var text: String
+    /// Multipart parts, described (file contents are not recorded).
+    public var params: [HARParam]?
+
+    public init(mimeType: String, text: String, params: [HARParam]? = nil) {
+        self.mimeType = mimeType
+        self.text = text
+        self.params = params
+    }
+}
+
+public struct HARParam: Codable, Sendable, Hashable {
+    public var name: String
+    public var fileName: String?
+    public var contentType: String?
+    public var value: String?
+}
+
+public struct HARRequest: Codable, Sendable, Hashable {
+    public var method: String
+    public var url: String
+    public var httpVersion = "HTTP/1.1"
+    public var cookies: [JSONValue] = []
+    public var headers: [HARHeader]
+    public var queryString: [HARHeader]
+    public var postData: HARPostData?
+    public var headersSize = -1
+    public var bodySize: Int
+
+    public init(method: String, url: String, headers: [HARHeader], queryString: [HARHeader], postData: HARPostData?, bodySize: Int) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.queryString = queryString
+        self.postData = postData
+        self.bodySize = bodySize
+    }
+}
+
+public struct HARContent: Codable, Sendable, Hashable {
+    public var size: Int
+    public var mimeType: String
+    public var text: String?
+    /// "base64" for binary bodies.
+    public var encoding: String?
+    public var comment: String?
+
+    public init(size: Int, mimeType: String, text: String?, encoding: String? = nil, comment: String? = nil) {
+        self.size = size
+        self.mimeType = mimeType
+        self.text = text
+        self.encoding = encoding
+        self.comment = comment
+    }
+}
+
+public struct HARResponse: Codable, Sendable, Hashable {
+    public var status: Int
+    public var statusText: String
+    public var httpVersion = "HTTP/1.1"
+    public var cookies: [JSONValue] = []
+    public var headers: [HARHeader]
+    public var content: HARContent
+    public var redirectURL = ""
+    public var headersSize = -1
+    public var bodySize: Int
+
+    public init(status: Int, statusText: String, headers: [HARHeader], content: HARContent, bodySize: Int) {
+        self.status = status
+        self.statusText = statusText
+        self.headers = headers
+        self.content = content
+        self.bodySize = bodySize
+    }
+}
+
+public struct HARTimings: Codable, Sendable, Hashable {
+    public var send: Double
+    public var wait: Double
+    public var receive: Double
+}
+
+/// One event-stream item with its arrival offset from the request start.
+public struct RecordedStreamItem: Codable, Sendable, Hashable {
+    /// `event`, `comment` or `retry`.
+    public var kind: String
+    /// Milliseconds from the request start.
+    public var offsetMs: Double
+    public var id: String?
+    public var event: String?
+    public var data: String?
+
+    enum CodingKeys: String, CodingKey {
+        case kind, offsetMs = "offset_ms", id, event, data
+    }
+
+    public init(kind: String, offsetMs: Double, id: String? = nil, event: String? = nil, data: String? = nil) {
+        self.kind = kind
+        self.offsetMs = offsetMs
+        self.id = id
+        self.event = event
+        self.data = data
+    }
+}
+
+public struct HAREntry: Codable, Sendable, Hashable {
+    public var startedDateTime: String
+    /// Total milliseconds.
+    public var time: Double
+    public var request: HARRequest
+    public var response: HARResponse
+    public var cache: [String: JSONValue] = [:]
+    public var timings: HARTimings
+    public var comment: String?
+    /// The event stream of a `/run_sse` response, with offsets.
+    public var eventStream: [RecordedStreamItem]?
+    /// How the exchange ended when it was not a plain response: `closed`,
+    /// `dropped`, `cancelled`, or a transport error.
+    public var ending: String?
+
+    enum CodingKeys: String, CodingKey {
+        case startedDateTime, time, request, response, cache, timings, comment
+        case eventStream = "_eventStream"
+        case ending = "_ending"
+    }
+
+    public init(
+        startedDateTime: String, time: Double, request: HARRequest, response: HARResponse, timings: HARTimings,
+        eventStream: [RecordedStreamItem]? = nil, ending: String? = nil
+    ) {
+        self.startedDateTime = startedDateTime
+        self.time = time
+        self.request = request
+        self.response = response
+        self.timings = timings
+        self.eventStream = eventStream
+        self.ending = ending
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import NemoCore
+import Synchronization
+
+/// Errors reading or writing recordings.
+public struct RecordingError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Writes a recording crash-safely: each completed exchange is appended to
+/// a JSON-lines journal (`FILE.partial.jsonl`) and flushed to disk before
+/// the next begins; ``close()`` turns the journal into the HAR file. After a
+/// `kill -9`, ``Recording/load(_:)`` reads every exchange the journal holds.
+/// Every entry passes through the ``Redactor`` first: no secret is written.
+public final class RecordingWriter: Sendable {
+    public let url: URL
+    public let journalURL: URL
+    public let redactor: Redactor
+    private let state: Mutex<(handle: FileHandle?, entries: [HAREntry], metadata: RecordingMetadata, begun: Int)>
+
+    public init(url: URL, metadata: RecordingMetadata, redactor: Redactor = Redactor()) throws {
+        self.url = url
+        self.journalURL = Self.journalURL(for: url)
+        self.redactor = redactor
+        let directory = url.deletingLastPathComponent()
+        guard FileManager.default.fileExists(atPath: directory.path) else {
+            throw RecordingError("cannot record to \(url.path): the folder \(directory.path) does not exist")
+        }
+        guard FileManager.default.createFile(atPath: journalURL.path, contents: nil), let handle = try? FileHandle(forWritingTo: journalURL) else {
+            throw RecordingError("cannot write \(journalURL.path): check permissions")
+        }
+        let header = try JSONEncoder().encode(["_nemosim": metadata])
+        try handle.write(contentsOf: header + Data("\n".utf8))
+        try handle.synchronize()
+        state = Mutex((handle, [], metadata, 0))
+    }
+
+    /// Notes in the journal that an exchange has started (method and path,
+    /// nothing secret), so that a reader can say which one a crash cut off.
+    /// Returns the exchange's number.
+    @discardableResult
+    public func begin(method: String, url: String) -> Int {
+        let path = URLComponents(string: url)?.path ?? ""
+        return state.withLock { state in
+            state.begun += 1
+            let line: JSONValue = ["_begin": ["n": .number(Double(state.begun)), "method": .string(method), "path": .string(path)]]
+            try? state.handle?.write(contentsOf: Data((line.jsonString() + "\n").utf8))
+            try? state.handle?.synchronize()
+            return state.begun
+        }
+    }
+
+    /// The journal next to a recording.
+    public static func journalURL(for url: URL) -> URL {
+        url.deletingLastPathComponent().appendingPathComponent(url.lastPathComponent + ".partial.jsonl")
+    }
+
+    /// Appends one completed exchange (redacted) and flushes it to disk.
+    public func append(_ entry: HAREntry) throws {
+        let redacted = Self.redact(entry, with: redactor)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let line = try encoder.encode(redacted) + Data("\n".utf8)
+        try state.withLock { state in
+            guard let handle = state.handle else { throw RecordingError("the recording \(url.path) is already closed") }
+            try handle.write(contentsOf: line)
+            try handle.synchronize()
+            state.entries.append(redacted)
+        }
+    }
+
+    /// Writes the HAR file and removes the journal.
+    public func close() throws {
+        let (entries, metadata) = try state.withLock { state -> ([HAREntry], RecordingMetadata) in
+            guard let handle = state.handle else { throw RecordingError("the recording \(url.path) is already closed") }
+            try handle.close()
+            state.handle = nil
+            return (state.entries, state.metadata)
+        }
+        let har = HARFile(log: HARLog(creator: HARCreator(version: metadata.toolVersion), entries: entries, metadata: metadata))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(har).write(to: url, options: .atomic)
+        try? FileManager.default.removeItem(at: journalURL)
+    }
+
+    /// An entry with every secret replaced.
+    public static func redact(_ entry: HAREntry, with redactor: Redactor) -> HAREntry {
+        var entry = entry
+        // Headers and bodies that carry secrets first, so the secrets are
+        // known when the rest of the text is scanned.
+        entry.request.headers = entry.request.headers.map { HARHeader(name: $0.name, value: redactor.header(name: $0.name, value: $0.value)) }
+        entry.response.headers = entry.response.headers.map { HARHeader(name: $0.name, value: redactor.header(name: $0.name, value: $0.value)) }
+        if let text = entry.response.content.text, entry.response.content.encoding == nil {
+            entry.response.content.text = redactor.body(text, mimeType: entry.response.content.mimeType)
+        }
+        if var post = entry.request.postData {
+            post.text = redactor.body(post.text, mimeType: post.mimeType)
+            entry.request.postData = post
+        }
+        entry.request.url = redactor.url(entry.request.url)
+        entry.request.queryString = entry.request.queryString.map {
+            HARHeader(name: $0.name, value: Redactor.signedQueryParameters.contains($0.name.lowercased()) ? redactor.placeholder(for: $0.value, kind: "signature") : $0.value)
+        }
+        entry.eventStream = entry.eventStream?.map { item in
+            var item = item
+            item.data = item.data.map(redactor.text)
+            return item
+        }
+        if let text = entry.response.content.text, entry.response.content.encoding == nil {
+            entry.response.content.text = redactor.text(text)
+        }
+        return entry
+    }
+}
+
+/// A recording read back: its entries, its metadata, and, for a recording
+/// cut off by a crash, which exchange was lost.
+public struct Recording: Sendable {
+    public var metadata: RecordingMetadata?
+    public var entries: [HAREntry]
+    /// Set when the recording was read from a journal whose last line was
+    /// incomplete: says which exchange was cut off.
+    public var cutOff: String?
+    /// Whether this came from a journal (the recording was never closed).
+    public var fromJournal: Bool
+
+    public init(metadata: RecordingMetadata?, entries: [HAREntry], cutOff: String? = nil, fromJournal: Bool = false) {
+        self.metadata = metadata
+        self.entries = entries
+        self.cutOff = cutOff
+        self.fromJournal = fromJournal
+    }
+
+    /// Reads `FILE` (HAR), or its journal when the HAR was never written
+    /// (the recorder was killed), or a journal given directly.
+    public static func load(_ url: URL) throws -> Recording {
+        let journal = url.path.hasSuffix(".partial.jsonl") ? url : RecordingWriter.journalURL(for: url)
+        if !url.path.hasSuffix(".partial.jsonl"), FileManager.default.fileExists(atPath: url.path) {
+            let data = try Data(contentsOf: url)
+            do {
+                let har = try JSONDecoder().decode(HARFile.self, from: data)
+                return Recording(metadata: har.log.nemosim, entries: har.log.entries, cutOff: nil, fromJournal: false)
+            } catch {
+                if !FileManager.default.fileExists(atPath: journal.path) {
+                    throw RecordingError("\(url.path) is not a HAR 1.2 file: \(error)")
+                }
+            }
+        }
+        guard FileManager.default.fileExists(atPath: journal.path) else {
+            throw RecordingError("no recording at \(url.path) (and no journal \(journal.lastPathComponent) next to it)")
+        }
+        let text = String(decoding: try Data(contentsOf: journal), as: UTF8.self)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let endsCleanly = text.hasSuffix("\n") || text.isEmpty
+        if lines.last == "" { lines.removeLast() }
+        var metadata: RecordingMetadata?
+        var entries: [HAREntry] = []
+        var cutOff: String?
+        var open: [(method: String, path: String)] = []
+        for (index, line) in lines.enumerated() {
+            let data = Data(line.utf8)
+            if index == 0, let header = try? JSONDecoder().decode([String: RecordingMetadata].self, from: data) {
+                metadata = header["_nemosim"]
+                continue
+            }
+            if let begin = (try? JSONValue.parse(data))?["_begin"] {
+                open.append((begin["method"]?.stringValue ?? "?", begin["path"]?.stringValue ?? "?"))
+                continue
+            }
+            if let entry = try? JSONDecoder().decode(HAREntry.self, from: data) {
+                entries.append(entry)
+                let path = URLComponents(string: entry.request.url)?.path ?? ""
+                if let started = open.firstIndex(where: { $0.method == entry.request.method && $0.path == path }) {
+                    open.remove(at: started)
+                }
+            } else {
+                let isLast = index == lines.count - 1
+                cutOff = isLast && !endsCleanly
+                    ? "exchange \(entries.count + 1) (journal line \(index + 1)) was cut off while being written; the \(entries.count) before it are complete"
+                    : "journal line \(index + 1) is not a complete exchange; skipped"
+            }
+        }
+        if cutOff == nil, let lost = open.first {
+            cutOff = "exchange \(entries.count + 1) (\(lost.method) \(lost.path)) was cut off: it started but never completed; the \(entries.count) before it are complete"
+        }
+        return Recording(metadata: metadata, entries: entries, cutOff: cutOff, fromJournal: true)
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import NemoClient
+import NemoCore
+import ServerSentEvents
+import Synchronization
+
+/// How a replay paces event streams.
+public enum ReplayTiming: Sendable, Hashable {
+    /// At the recorded offsets divided by `timeScale` (1 = as recorded).
+    case recorded(timeScale: Double)
+    /// Every event at once.
+    case instant
+}
+
+/// Finds the recorded exchange for a request: method, path and body with
+/// ids normalised; repeated identical requests (polls) get the recorded
+/// answers in order (the last one again once they run out).
+public final class ReplayMatcher: Sendable {
+    public let recording: Recording
+    private let cursors = Mutex<[String: Int]>([:])
+
+    public init(recording: Recording) {
+        self.recording = recording
+    }
+
+    /// The match key of a request.
+    public static func key(method: String, url: String, body: String?) -> String {
+        "\(method.uppercased()) \(normalizedPath(url)) \(normalizedBody(body))"
+    }
+
+    public static func normalizedPath(_ url: String) -> String {
+        let path = URLComponents(string: url)?.path ?? url
+        return path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
+            segment.hasPrefix("render_") ? "render_*" : String(segment)
+        }.joined(separator: "/")
+    }
+
+    static func normalizedBody(_ body: String?) -> String {
+        guard let body, !body.isEmpty else { return "" }
+        guard let json = try? JSONValue.parse(body) else { return body }
+        return normalize(json).jsonString()
+    }
+
+    private static func normalize(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .object(let object):
+            var out: [String: JSONValue] = [:]
+            for (key, member) in object {
+                if case .string(let text) = member, key == "id", text.hasPrefix("render_") {
+                    out[key] = "render_*"
+                } else {
+                    out[key] = normalize(member)
+                }
+            }
+            return .object(out)
+        case .array(let array): return .array(array.map(normalize))
+        default: return value
+        }
+    }
+
+    static func key(of entry: HAREntry) -> String {
+        key(method: entry.request.method, url: entry.request.url, body: entry.request.postData?.params == nil ? entry.request.postData?.text : "")
+    }
+
+    static func key(of request: HTTPRequest) -> String {
+        switch request.body {
+        case .data(let data, _): return key(method: request.method, url: request.url, body: String(decoding: data, as: UTF8.self))
+        default: return key(method: request.method, url: request.url, body: nil)
+        }
+    }
+
+    /// The recorded entry for `key`, or an error naming the closest one.
+    public func match(key: String, description: String) throws -> HAREntry {
+        let candidates = recording.entries.filter { Self.key(of: $0) == key }
+        if !candidates.isEmpty {
+            let index = cursors.withLock { cursors -> Int in
+                let next = cursors[key, default: 0]
+                cursors[key] = next + 1
+                return min(next, candidates.count - 1)
+            }
+            return candidates[index]
+        }
+        throw TransportError(kind: .other, message: "replay: no recorded exchange matches \(description). \(closest(to: key))")
+    }
+
+    /// The closest recorded request and how it differs.
+    public func closest(to key: String) -> String {
+        guard !recording.entries.isEmpty else { return "The recording has no exchanges." }
+        let parts = key.split(separator: " ", maxSplits: 2).map(String.init)
+        var best: (score: Int, entry: HAREntry, difference: String)?
+        for entry in recording.entries {
+            let other = Self.key(of: entry).split(separator: " ", maxSplits: 2).map(String.init)
+            var score = 0
+            var differences: [String] = []
+            if other[0] == parts[0] { score += 1 } else { differences.append("method \(other[0]) instead of \(parts[0])") }
+            if other.count > 1, parts.count > 1, other[1] == parts[1] { score += 2 } else { differences.append("path \(other.count > 1 ? other[1] : "")") }
+            let otherBody = other.count > 2 ? other[2] : ""
+            let body = parts.count > 2 ? parts[2] : ""
+            if otherBody == body { score += 1 } else { differences.append("body \(otherBody.prefix(120))") }
+            if best == nil || score > best!.score {
+                best = (score, entry, differences.joined(separator: "; "))
+            }
+        }
+        guard let best else { return "" }
+        return "Closest recorded request: \(best.entry.request.method) \(Self.normalizedPath(best.entry.request.url)) (differs in \(best.difference))."
+    }
+}
+
+/// A transport that answers from a recording, with no network at all.
+public final class ReplayTransport: HTTPTransport, Sendable {
+    public let matcher: ReplayMatcher
+    public let timing: ReplayTiming
+
+    public init(recording: Recording, timing: ReplayTiming = .recorded(timeScale: 1)) {
+        self.matcher = ReplayMatcher(recording: recording)
+        self.timing = timing
+    }
+
+    func entry(for request: HTTPRequest) throws -> HAREntry {
+        try matcher.match(key: ReplayMatcher.key(of: request), description: "\(request.method) \(ReplayMatcher.normalizedPath(request.url))")
+    }
+
+    public func send(_ request: HTTPRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+        let entry = try entry(for: request)
+        try Self.failIfNoResponse(entry)
+        return HTTPResponse(status: entry.response.status, headers: Self.headers(entry), body: Self.body(entry))
+    }
+
+    public func download(_ request: HTTPRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+        let entry = try entry(for: request)
+        try Self.failIfNoResponse(entry)
+        let body = Self.body(entry)
+        try body.write(to: file)
+        return HTTPResponse(status: entry.response.status, headers: Self.headers(entry), body: Data())
+    }
+
+    public func stream(_ request: HTTPRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
+        let timing = self.timing
+        let matched: Result<HAREntry, any Error> = Result { try entry(for: request) }
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let entry = try matched.get()
+                    try Self.failIfNoResponse(entry)
+                    continuation.yield(.head(status: entry.response.status, headers: Self.headers(entry)))
+                    guard let items = entry.eventStream else {
+                        continuation.yield(.body(Self.body(entry)))
+                        continuation.finish()
+                        return
+                    }
+                    let start = ContinuousClock.now
+                    for item in items {
+                        if case .recorded(let scale) = timing {
+                            let due = start + .nanoseconds(Int64(item.offsetMs / max(scale, 1e-9) * 1e6))
+                            try await Task.sleep(until: due, clock: .continuous)
+                        }
+                        continuation.yield(.body(Data(Self.encode(item).utf8)))
+                    }
+                    if let ending = entry.ending, ending.hasPrefix("dropped") {
+                        continuation.finish(throwing: TransportError(kind: .cutOff, message: "replay: the recorded stream was \(ending)"))
+                    } else {
+                        continuation.finish()
+                    }
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { termination in
+                if case .cancelled = termination { task.cancel() }
+            }
+        }
+    }
+
+    /// The event-stream text of a recorded item.
+    public static func encode(_ item: RecordedStreamItem) -> String {
+        switch item.kind {
+        case "comment": return ServerSentEventEncoder.comment(item.data ?? "")
+        case "retry": return ServerSentEventEncoder.retry(milliseconds: Int(item.data ?? "") ?? 0)
+        default: return ServerSentEventEncoder.encode(data: item.data ?? "", type: item.event, id: item.id)
+        }
+    }
+
+    static func headers(_ entry: HAREntry) -> [(name: String, value: String)] {
+        entry.response.headers.map { ($0.name, $0.value) }
+    }
+
+    static func body(_ entry: HAREntry) -> Data {
+        guard let text = entry.response.content.text else { return Data() }
+        if entry.response.content.encoding == "base64" { return Data(base64Encoded: text) ?? Data() }
+        return Data(text.utf8)
+    }
+
+    static func failIfNoResponse(_ entry: HAREntry) throws {
+        if entry.response.status == 0 {
+            throw TransportError(kind: .other, message: "replay: the recorded exchange had no response (\(entry.ending ?? "failed"))")
+        }
+    }
+}

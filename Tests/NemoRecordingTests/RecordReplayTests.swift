@@ -1,0 +1,186 @@
+import Foundation
+import NemoClient
+import NemoCore
+import NemoRecording
+import NemoSimulator
+import Testing
+
+/// What one run of the session saw (secrets the client held, for the grep).
+struct SessionSecrets {
+    var token: String
+    var clientID: String
+    var signature: String
+}
+
+/// A whole session: token → session → upload → message with heartbeats →
+/// an edit that closes silently (state polled) → state → render → poll → download.
+func runSession(_ client: NemoClient, directory: URL) async throws -> SessionSecrets {
+    let issued = try await client.issueToken()
+    try await client.createSession()
+    let image = directory.appendingPathComponent("poster.png")
+    try Data(repeating: 7, count: 4096).write(to: image)
+    _ = try await client.upload(files: [image])
+    let generation = try await client.sendAndWait("make a promo video")
+    #expect(generation.ending == .text)
+    let edit = try await client.sendAndWait("add a title \"Replay\"")
+    #expect(edit.ending == .silentClose && edit.stateChanged)
+    let state = try await client.state()
+    let job = try await client.submitRender(draft: state.draft!)
+    let done = try await client.waitForRender(id: job.id!)
+    try await client.download(done, to: directory.appendingPathComponent("out-\(UUID().uuidString).mp4"))
+    let signature = URLComponents(string: done.outputURL ?? "")?.queryItems?.first { $0.name == "signature" }?.value ?? ""
+    return SessionSecrets(token: issued.token, clientID: client.configuration.clientID, signature: signature)
+}
+
+/// A short-timed profile so a session at time scale 1 takes a few seconds.
+func shortProfile() -> BehaviourProfile {
+    var profile = BehaviourProfile()
+    profile.heartbeatIntervalSeconds = 0.1
+    profile.generationDurationSeconds = SecondsRange(0.6, 0.6)
+    profile.secondStageDurationSeconds = SecondsRange(0.3, 0.3)
+    profile.editDurationSeconds = SecondsRange(0.4, 0.4)
+    profile.silentCloseRatio = 1
+    profile.temporaryIssueRatio = 0
+    profile.renderDurationSeconds = SecondsRange(0.5, 0.5)
+    profile.renderQueueSeconds = 0.1
+    profile.initialCredits = 1000
+    return profile
+}
+
+func fastPolicy() -> RecoveryPolicy {
+    var policy = RecoveryPolicy()
+    policy.statePollSeconds = 0.2
+    policy.renderPollSeconds = 0.2
+    return policy
+}
+
+@Suite("Recording and replay")
+struct RecordReplayTests {
+    @Test("Record a whole session through the transport decorator, replay it with no network: same responses, same events, offsets within 20 ms")
+    func roundTrip() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-rec-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await SimulatorServer.start(.init(seed: 5, timeScale: 1, profile: shortProfile()))
+
+        let original = directory.appendingPathComponent("session.har")
+        let writer = try RecordingWriter(
+            url: original, metadata: RecordingMetadata(toolVersion: "test", target: server.url, seed: 5, timeScale: 1, createdAt: "now"))
+        let curl = CurlTransport()
+        let recordingClient = NemoClient(
+            configuration: ClientConfiguration(baseURL: server.url), transport: RecordingTransport(base: curl, writer: writer), policy: fastPolicy())
+        let secrets = try await runSession(recordingClient, directory: directory)
+        try writer.close()
+        curl.shutdown()
+        await server.stop()
+        #expect(!FileManager.default.fileExists(atPath: RecordingWriter.journalURL(for: original).path), "the journal is removed on close")
+
+        // Replay with no network, recording the replay itself to compare.
+        let recording = try Recording.load(original)
+        #expect(recording.cutOff == nil && !recording.fromJournal)
+        #expect(recording.metadata?.seed == 5)
+        let replayed = directory.appendingPathComponent("replayed.har")
+        let replayWriter = try RecordingWriter(url: replayed, metadata: RecordingMetadata(toolVersion: "test", target: "replay", createdAt: "now"))
+        let replayClient = NemoClient(
+            configuration: ClientConfiguration(baseURL: "http://replay.invalid"),
+            transport: RecordingTransport(base: ReplayTransport(recording: recording, timing: .recorded(timeScale: 1)), writer: replayWriter),
+            policy: fastPolicy())
+        _ = try await runSession(replayClient, directory: directory)
+        try replayWriter.close()
+
+        let first = try Recording.load(original).entries
+        let second = try Recording.load(replayed).entries
+        #expect(first.count == second.count)
+        #expect(first.count >= 15)
+        for (a, b) in zip(first, second) {
+            #expect(a.request.method == b.request.method)
+            #expect(ReplayMatcher.normalizedPath(a.request.url) == ReplayMatcher.normalizedPath(b.request.url))
+            #expect(a.response.status == b.response.status)
+            if a.eventStream == nil {
+                #expect(a.response.content.text == b.response.content.text, "\(a.request.method) \(a.request.url)")
+            }
+            if let recorded = a.eventStream, let replay = b.eventStream {
+                #expect(recorded.map(\.data) == replay.map(\.data))
+                #expect(recorded.map(\.id) == replay.map(\.id))
+                for (x, y) in zip(recorded, replay) {
+                    #expect(abs(x.offsetMs - y.offsetMs) <= 20, "event \(x.id ?? "") at \(x.offsetMs) ms recorded, \(y.offsetMs) ms replayed")
+                }
+            }
+        }
+        let streams = first.compactMap(\.eventStream)
+        #expect(streams.count == 2)
+        #expect(streams[0].contains { $0.data?.contains("heartbeat") == true })
+
+        // No secret the client held is in any file written.
+        for file in [original, replayed] {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            for secret in [secrets.token, secrets.clientID, secrets.signature] where !secret.isEmpty {
+                #expect(!text.contains(secret), "\(file.lastPathComponent) contains a secret")
+            }
+            #expect(text.contains("REDACTED-token-1"))
+        }
+    }
+
+    @Test("A request the recording does not hold gets an error naming the closest recorded request")
+    func noMatch() async throws {
+        let entry = HAREntryBuilder.entry(
+            request: HTTPRequest(method: "GET", url: "http://x/api/credits/balance/simple"), started: Date(), elapsed: 1, status: 200,
+            headers: [("Content-Type", "application/json")], body: Data(#"{"code":0,"data":{"available":1,"frozen":0,"total":1}}"#.utf8))
+        let transport = ReplayTransport(recording: Recording(metadata: nil, entries: [entry], cutOff: nil, fromJournal: false), timing: .instant)
+        let hit = try await transport.send(HTTPRequest(method: "GET", url: "http://elsewhere/api/credits/balance/simple"))
+        #expect(hit.status == 200)
+        do {
+            _ = try await transport.send(HTTPRequest(method: "POST", url: "http://x/api/credits/balance/simple"))
+            Issue.record("expected no match")
+        } catch let error as TransportError {
+            #expect(error.message.contains("no recorded exchange matches POST /api/credits/balance/simple"))
+            #expect(error.message.contains("Closest recorded request: GET /api/credits/balance/simple (differs in method GET instead of POST)"))
+        }
+    }
+
+    @Test("A journal cut off mid-line still gives every completed exchange and names the lost one")
+    func cutOffJournal() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-cut-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("crash.har")
+        let writer = try RecordingWriter(url: url, metadata: RecordingMetadata(toolVersion: "t", target: "x", createdAt: "now"))
+        for index in 0..<3 {
+            writer.begin(method: "GET", url: "http://x/api/credits/balance/simple")
+            try writer.append(HAREntryBuilder.entry(
+                request: HTTPRequest(method: "GET", url: "http://x/api/credits/balance/simple", headers: [("Authorization", "Bearer nmv_usr_secretsecret")]),
+                started: Date(), elapsed: Double(index), status: 200, headers: [], body: Data("{}".utf8)))
+        }
+        writer.begin(method: "POST", url: "http://x/run_sse")
+        // Simulate a crash: the HAR was never written.
+        var recording = try Recording.load(url)
+        #expect(recording.entries.count == 3 && recording.fromJournal)
+        #expect(recording.cutOff?.contains("exchange 4 (POST /run_sse) was cut off") == true)
+        // A half-written line (killed during a write) is named too.
+        let handle = try FileHandle(forWritingTo: RecordingWriter.journalURL(for: url))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"startedDateTime":"2026"#.utf8))
+        try handle.close()
+        recording = try Recording.load(url)
+        #expect(recording.entries.count == 3)
+        #expect(recording.cutOff?.contains("cut off while being written") == true)
+        let journal = try String(contentsOf: RecordingWriter.journalURL(for: url), encoding: .utf8)
+        #expect(!journal.contains("nmv_usr_secretsecret"))
+    }
+
+    @Test("Redaction: stable placeholders, user rules, signed URLs, secrets found anywhere")
+    func redaction() {
+        let redactor = Redactor(rules: .init(headers: ["X-Api-Secret"], jsonPaths: ["data.user.email"]))
+        #expect(redactor.header(name: "Authorization", value: "Bearer nmv_usr_abcdef123") == "Bearer REDACTED-token-1")
+        #expect(redactor.header(name: "authorization", value: "Bearer nmv_usr_abcdef123") == "Bearer REDACTED-token-1")
+        #expect(redactor.header(name: "X-Api-Secret", value: "hunter22") == "REDACTED-secret-1")
+        #expect(redactor.header(name: "Accept", value: "text/event-stream") == "text/event-stream")
+        let body = redactor.body(#"{"data":{"token":"nmv_usr_abcdef123","user":{"email":"a@b.c","name":"Ann"},"url":"https://cdn.x/v.mp4?X-Amz-Signature=deadbeef99&a=1"}}"#, mimeType: "application/json")
+        #expect(!body.contains("nmv_usr_abcdef123") && !body.contains("a@b.c") && !body.contains("deadbeef99"))
+        #expect(body.contains("REDACTED-token-1") && body.contains("Ann") && body.contains("a=1"))
+        #expect(redactor.text("log line with nmv_usr_abcdef123 inside") == "log line with REDACTED-token-1 inside")
+        #expect(redactor.url("https://s.example/r.mp4?expires=1&signature=abcabc123") == "https://s.example/r.mp4?expires=REDACTED-signature-2&signature=REDACTED-signature-3")
+        // Redacting twice changes nothing.
+        #expect(redactor.body(body, mimeType: "application/json") == body)
+    }
+}
