@@ -67,10 +67,23 @@ extension NemoClient {
     /// Downloads a finished render to `file`: from its `outputUrl`, falling
     /// back to `/api/render/proxy/{id}/download` when that fails.
     public func download(_ job: RenderJob, to file: URL, progress: (@Sendable (TransferProgress) -> Void)? = nil) async throws {
-        if let outputURL = job.outputURL, let response = try? await transport.download(
-            HTTPRequest(method: "GET", url: outputURL, timeout: 3600), to: file, progress: progress), (200..<300).contains(response.status)
-        {
-            return
+        // Into a temporary file next to the target, moved into place only on
+        // success: a failed export never destroys an existing file.
+        let partial = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString).part")
+        defer { try? FileManager.default.removeItem(at: partial) }
+        func moveIntoPlace() throws {
+            _ = try? FileManager.default.removeItem(at: file)
+            try FileManager.default.moveItem(at: partial, to: file)
+        }
+        if let outputURL = job.outputURL {
+            do {
+                let response = try await transport.download(HTTPRequest(method: "GET", url: outputURL, timeout: 3600), to: partial, progress: progress)
+                if (200..<300).contains(response.status) { return try moveIntoPlace() }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                // Fall back to the authenticated download below.
+            }
         }
         guard let id = job.id else {
             throw NemoError(kind: .usage, message: "the render has no id and its outputUrl did not download")
@@ -79,14 +92,16 @@ extension NemoClient {
         let request = HTTPRequest(method: "GET", url: url(.renderDownload(id: id)), headers: headers(), timeout: 3600)
         let response: HTTPResponse
         do {
-            response = try await transport.download(request, to: file, progress: progress)
+            response = try await transport.download(request, to: partial, progress: progress)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             throw NemoError(kind: .transport, message: "download of \(id): \(error)")
         }
         guard (200..<300).contains(response.status) else {
-            try? FileManager.default.removeItem(at: file)
             throw NemoError(kind: .api, httpStatus: response.status, message: "download of \(id): \(Self.bodySummary(response))")
         }
+        try moveIntoPlace()
     }
 
     /// The whole export: the draft from state, submit, poll, download.

@@ -15,7 +15,7 @@ extension KeyedDecodingContainer {
         if let value = try? decodeIfPresent(Int.self, forKey: key) { return value }
         if let value = try? decodeIfPresent(Double.self, forKey: key), value.isFinite, abs(value) < 9.2e18 { return Int(value) }
         if let text = try? decodeIfPresent(String.self, forKey: key) {
-            return Int(text) ?? Double(text).flatMap { $0.isFinite ? Int($0) : nil }
+            return Int(text) ?? Double(text).flatMap { $0.isFinite && abs($0) < 9.2e18 ? Int($0) : nil }
         }
         return nil
     }

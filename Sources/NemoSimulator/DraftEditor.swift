@@ -69,11 +69,11 @@ enum DraftEditor {
             changed = true
         }
         if !words.isDisjoint(with: ["trim", "shorten", "shorter", "cut"]) {
-            let target = seconds(in: lower).map { Int($0 * 1000) } ?? Int(Double(length) * 0.8)
+            let target = seconds(in: lower).map { Int(min($0, 86_400) * 1000) } ?? Int(Double(length) * 0.8)
             setLength(&draft, to: max(1000, min(target, length)))
             changed = true
         } else if !words.isDisjoint(with: ["longer", "extend"]) {
-            let target = seconds(in: lower).map { Int($0 * 1000) } ?? Int(Double(length) * 1.25)
+            let target = seconds(in: lower).map { Int(min($0, 86_400) * 1000) } ?? Int(Double(length) * 1.25)
             setLength(&draft, to: max(target, length))
             changed = true
         }
@@ -126,7 +126,7 @@ enum DraftEditor {
             } else if index + 1 < tokens.count, tokens[index + 1].hasPrefix("sec") {
                 unitFollows = true
             }
-            if unitFollows, let value = Double(digits), value > 0 { return value }
+            if unitFollows, let value = Double(digits), value > 0, value.isFinite { return value }
         }
         return nil
     }

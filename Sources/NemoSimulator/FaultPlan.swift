@@ -60,8 +60,8 @@ public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible 
 
     private static func positive(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Double {
         let value = try container.decode(Double.self, forKey: key)
-        guard value >= 0, value.isFinite else {
-            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "\(key.stringValue) must be 0 or more")
+        guard value >= 0, value <= 86_400 else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "\(key.stringValue) must be 0 to 86400 (one simulated day)")
         }
         return value
     }

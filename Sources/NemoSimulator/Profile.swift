@@ -171,8 +171,11 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
     /// Problems that make the profile unusable, each naming its key; empty when valid.
     public func validationErrors() -> [String] {
         var errors: [String] = []
+        let maxSeconds = 10 * 365 * 86400.0
         func positive(_ value: Double, _ key: CodingKeys) {
-            if !(value > 0) || !value.isFinite { errors.append("\(key.rawValue) must be a positive number of seconds, got \(value)") }
+            if !(value > 0) || !(value <= maxSeconds) {
+                errors.append("\(key.rawValue) must be a positive number of seconds up to \(Int(maxSeconds)), got \(value)")
+            }
         }
         func ratio(_ value: Double, _ key: CodingKeys) {
             if !(0...1).contains(value) { errors.append("\(key.rawValue) must be between 0 and 1, got \(value)") }
@@ -181,7 +184,7 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
             if value < 0 { errors.append("\(key.rawValue) must be 0 or more, got \(value)") }
         }
         func range(_ value: SecondsRange, _ key: CodingKeys) {
-            if !(value.min >= 0 && value.max >= value.min && value.max.isFinite) {
+            if !(value.min >= 0 && value.max >= value.min && value.max <= maxSeconds) {
                 errors.append("\(key.rawValue) must be [min, max] with 0 <= min <= max, got \(value)")
             }
         }
@@ -190,7 +193,9 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
         positive(sessionIdleTTLSeconds, .sessionIdleTTLSeconds)
         positive(heartbeatIntervalSeconds, .heartbeatIntervalSeconds)
         positive(downloadURLTTLSeconds, .downloadURLTTLSeconds)
-        if renderQueueSeconds < 0 { errors.append("render_queue_seconds must be 0 or more, got \(renderQueueSeconds)") }
+        if !(renderQueueSeconds >= 0 && renderQueueSeconds <= maxSeconds) {
+            errors.append("render_queue_seconds must be 0 to \(Int(maxSeconds)), got \(renderQueueSeconds)")
+        }
         ratio(silentCloseRatio, .silentCloseRatio)
         ratio(temporaryIssueRatio, .temporaryIssueRatio)
         ratio(operationFailureRatio, .operationFailureRatio)

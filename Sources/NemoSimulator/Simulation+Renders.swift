@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import NemoCore
 
@@ -64,11 +65,13 @@ extension Simulation {
 
     /// Checks a signed `outputUrl`: valid for the profile's TTL after completion.
     public func authorizeSignedDownload(id: String, signature: String?, expires: String?) throws(SimulatorFailure) {
-        guard let job = renders[id], let signature, signature == job.downloadToken else {
+        guard let job = renders[id], let signature, let expires, let deadline = Double(expires),
+            signature == downloadSignature(job, expires: expires)
+        else {
             throw .http(403, "the download URL's signature is invalid: use /api/render/proxy/{id}/download with your token")
         }
         try requireCompleted(job)
-        if let expires, let deadline = Double(expires), now > deadline {
+        if now > deadline {
             throw .http(403, "the download URL has expired (valid \(Int(profile.downloadURLTTLSeconds)) s): use /api/render/proxy/\(id)/download with your token")
         }
     }
@@ -88,14 +91,22 @@ extension Simulation {
         return job
     }
 
+    /// HMAC-SHA256 over `id|expires` with the job's secret: a URL whose
+    /// expiry was changed or removed no longer verifies.
+    func downloadSignature(_ job: RenderJobState, expires: String) -> String {
+        let key = SymmetricKey(data: Data(job.downloadToken.utf8))
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(job.id)|\(expires)".utf8), using: key)
+        return mac.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    }
+
     func report(_ job: RenderJobState) -> RenderJob {
         let now = self.now
         let status = job.status(at: now)
         var outputURL: String?
         var completedAt: Int64?
         if status == .completed {
-            let expires = Int(job.endsAt + profile.downloadURLTTLSeconds)
-            outputURL = "\(publicBaseURL)/_nemosim/media/renders/\(Endpoint.segment(job.id)).mp4?expires=\(expires)&signature=\(job.downloadToken)"
+            let expires = Int(min(job.endsAt + profile.downloadURLTTLSeconds, 9e15))
+            outputURL = "\(publicBaseURL)/_nemosim/media/renders/\(Endpoint.segment(job.id)).mp4?expires=\(expires)&signature=\(downloadSignature(job, expires: String(expires)))"
             completedAt = Int64((date(job.endsAt).timeIntervalSince1970 * 1000).rounded())
         }
         return RenderJob(

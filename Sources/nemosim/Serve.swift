@@ -40,7 +40,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Require this bearer token on the admin API and allow it from any address (default: loopback only, no token).")
     var adminToken: String?
 
-    @Flag(help: "Log every request to stderr.")
+    @Flag(help: "More server logging on stderr (Hummingbird's info level); the request journal is at /_nemosim/journal.")
     var verbose = false
 
     func validate() throws {

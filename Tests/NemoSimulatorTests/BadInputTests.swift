@@ -73,8 +73,20 @@ struct BadInputTests {
         #expect(unknownSession.code == 1002 && unknownSession.text.contains("create a new session"))
         let emptyBody = await live.post("/api/render/proxy/lambda", nil)
         #expect(emptyBody.status == 400 && emptyBody.text.contains("empty"))
-        let renderWrong = await live.post("/api/render/proxy/lambda", ["id": 5, "sessionId": .string(live.session), "draft": ["t": []]])
-        #expect(renderWrong.status == 400)
+        let renderWrong = await live.post(
+            "/api/render/proxy/lambda", ["id": 5, "sessionId": .string(live.session), "draft": ["t": [["tt": 0, "sg": [["s": 0, "d": 1000]]]]]])
+        #expect(renderWrong.status == 400 && renderWrong.text.contains("id"))
+        // Numbers out of range must not bring the server down (with or without a token).
+        let huge = await CurlTestClient.json("POST", live.url + "/api/render/proxy/lambda", ["id": "r", "sessionId": "1", "draft": ["d": "1e19"]])
+        #expect(huge.status == 402 || huge.code == 1001 || huge.status == 400)
+        await stillServing(live)
+        _ = await live.send("make a video")
+        try await live.server.simulation.advanceClock(by: 400)
+        for text in ["trim it to 1e16 seconds", "trim to inf seconds", "make it longer by 99999999999999999999 seconds"] {
+            _ = await live.send(text)
+            try await live.server.simulation.advanceClock(by: 60)
+            await stillServing(live)
+        }
         let sessionWrong = await live.post("/api/tasks/me/with-session/nemo_agent", ["task_name", "x"])
         #expect(sessionWrong.status == 400)
         await stillServing(live)

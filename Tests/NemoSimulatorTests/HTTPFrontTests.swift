@@ -132,7 +132,8 @@ struct HTTPFrontTests {
         #expect(first.curlCode != 0, "a dropped stream is an error for the client")
         let seen = first.sseEvents
         #expect(seen.count == 3)
-        let resumed = await live.send("make a video", headers: ["Last-Event-ID": seen.last!.lastEventID])
+        let last = try #require(seen.last)
+        let resumed = await live.send("make a video", headers: ["Last-Event-ID": last.lastEventID])
         #expect(resumed.curlCode == 0)
         let ids = resumed.sseEvents.map(\.lastEventID)
         #expect(ids.first == "1-4")
@@ -223,6 +224,8 @@ struct HTTPFrontTests {
 
         let badFault = await live.get("/api/credits/balance/simple", headers: ["X-Nemosim-Fault": #"{"explode": true}"#])
         #expect(badFault.status == 400 && badFault.text.contains("X-Nemosim-Fault"))
+        let forever = await live.get("/api/credits/balance/simple", headers: ["X-Nemosim-Fault": #"{"delay_seconds": 1e300}"#])
+        #expect(forever.status == 400 && forever.text.contains("86400"))
         let badArm = await live.admin("POST", "/faults", ["respond": ["code": 1234]])
         #expect(badArm.status == 400 && badArm.text.contains("1001"))
         _ = await live.admin("DELETE", "/faults")
@@ -285,6 +288,9 @@ struct HTTPFrontTests {
         #expect(await CurlTestClient.request("GET", server.url + "/_nemosim/health").status == 401)
         #expect(await CurlTestClient.request("GET", server.url + "/_nemosim/health", headers: ["Authorization": "Bearer wrong"]).status == 401)
         #expect(await CurlTestClient.request("GET", server.url + "/_nemosim/health", headers: ["Authorization": "Bearer s3cret"]).status == 200)
+        // Repeated slashes reach the same routes, so the guard covers them too.
+        #expect(await CurlTestClient.request("POST", server.url + "//_nemosim/reset").status == 401)
+        #expect(await CurlTestClient.request("GET", server.url + "/_nemosim//profile").status == 401)
         await server.stop()
     }
 }

@@ -40,6 +40,9 @@ struct RenderDomainTests {
         let expires = try #require(URLComponents(string: url)?.queryItems?.first { $0.name == "expires" }?.value)
         try await simulation.authorizeSignedDownload(id: "render_1", signature: signature, expires: expires)
         await expectFailure(.http(403, "")) { try await simulation.authorizeSignedDownload(id: "render_1", signature: "forged", expires: expires) }
+        // The signature covers the expiry: changing or dropping it fails.
+        await expectFailure(.http(403, "")) { try await simulation.authorizeSignedDownload(id: "render_1", signature: signature, expires: "99999999999") }
+        await expectFailure(.http(403, "")) { try await simulation.authorizeSignedDownload(id: "render_1", signature: signature, expires: nil) }
         // The signed URL expires after 24 h; the fallback download still works.
         try await simulation.advanceClock(by: 86401)
         await expectFailure(.http(403, "")) { try await simulation.authorizeSignedDownload(id: "render_1", signature: signature, expires: expires) }

@@ -30,10 +30,32 @@ public final class CurlTransport: HTTPTransport, Sendable {
 
     public let options: Options
     private let loop: CurlMultiLoop
+    /// `caFile` added to the system's CA bundle (libcurl's CAINFO replaces
+    /// the bundle, so the two are joined into a temporary file).
+    private let effectiveOptions: Options
+    private let combinedBundle: URL?
 
     public init(options: Options = Options()) {
         self.options = options
         self.loop = CurlMultiLoop()
+        var effective = options
+        var combined: URL?
+        if let caFile = options.caFile, let extra = try? Data(contentsOf: URL(fileURLWithPath: caFile)) {
+            let system = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"]
+                .lazy.compactMap { try? Data(contentsOf: URL(fileURLWithPath: $0)) }.first ?? Data()
+            let bundle = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-ca-\(UUID().uuidString).pem")
+            if (try? (system + Data("\n".utf8) + extra).write(to: bundle)) != nil {
+                effective.caFile = bundle.path
+                combined = bundle
+            }
+        }
+        self.effectiveOptions = effective
+        self.combinedBundle = combined
+    }
+
+    deinit {
+        loop.stop()
+        if let combinedBundle { try? FileManager.default.removeItem(at: combinedBundle) }
     }
 
     /// Stops the transfer thread; outstanding transfers fail as cancelled.
@@ -42,7 +64,7 @@ public final class CurlTransport: HTTPTransport, Sendable {
     }
 
     public func send(_ request: HTTPRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
-        let transfer = try CurlTransfer(request: request, options: options, mode: .buffered, progress: progress)
+        let transfer = try CurlTransfer(request: request, options: effectiveOptions, mode: .buffered, progress: progress)
         return try await run(transfer)
     }
 
@@ -50,7 +72,7 @@ public final class CurlTransport: HTTPTransport, Sendable {
         guard FileManager.default.createFile(atPath: file.path, contents: nil), let handle = try? FileHandle(forWritingTo: file) else {
             throw TransportError(kind: .file, message: "cannot write \(file.path): check the folder exists and is writable")
         }
-        let transfer = try CurlTransfer(request: request, options: options, mode: .file(handle), progress: progress)
+        let transfer = try CurlTransfer(request: request, options: effectiveOptions, mode: .file(handle), progress: progress)
         return try await run(transfer)
     }
 
@@ -58,7 +80,7 @@ public final class CurlTransport: HTTPTransport, Sendable {
         AsyncThrowingStream { continuation in
             let transfer: CurlTransfer
             do {
-                transfer = try CurlTransfer(request: request, options: options, mode: .stream(continuation), progress: nil)
+                transfer = try CurlTransfer(request: request, options: effectiveOptions, mode: .stream(continuation), progress: nil)
             } catch {
                 continuation.finish(throwing: error)
                 return
@@ -91,6 +113,8 @@ final class CurlMultiLoop: @unchecked Sendable {
         var toStart: [CurlTransfer] = []
         var toCancel: [CurlTransfer] = []
         var stopped = false
+        /// The multi handle has been freed: no more wakeups.
+        var cleanedUp = false
     }
 
     private let multi: UnsafeMutableRawPointer
@@ -104,6 +128,7 @@ final class CurlMultiLoop: @unchecked Sendable {
     init() {
         _ = Self.globalInit
         multi = curl_multi_init()
+        // The thread holds the loop until stop(), which CurlTransport's deinit calls.
         let thread = Thread { [self] in run() }
         thread.name = "nemosim-curl"
         thread.start()
@@ -111,24 +136,28 @@ final class CurlMultiLoop: @unchecked Sendable {
 
     func start(_ transfer: CurlTransfer) {
         let stopped = queue.withLock { queue in
-            if !queue.stopped { queue.toStart.append(transfer) }
+            if !queue.stopped {
+                queue.toStart.append(transfer)
+                curl_multi_wakeup(multi)
+            }
             return queue.stopped
         }
-        if stopped {
-            transfer.finish(code: CURLE_ABORTED_BY_CALLBACK, cancelledByUser: true)
-        } else {
-            curl_multi_wakeup(multi)
-        }
+        if stopped { transfer.finish(code: CURLE_ABORTED_BY_CALLBACK, cancelledByUser: true) }
     }
 
     func cancel(_ transfer: CurlTransfer) {
-        queue.withLock { $0.toCancel.append(transfer) }
-        curl_multi_wakeup(multi)
+        queue.withLock { queue in
+            queue.toCancel.append(transfer)
+            if !queue.cleanedUp { curl_multi_wakeup(multi) }
+        }
     }
 
+    /// Ends the loop thread; later transfers fail as cancelled. Idempotent.
     func stop() {
-        queue.withLock { $0.stopped = true }
-        curl_multi_wakeup(multi)
+        queue.withLock { queue in
+            queue.stopped = true
+            if !queue.cleanedUp { curl_multi_wakeup(multi) }
+        }
     }
 
     private func run() {
@@ -161,7 +190,14 @@ final class CurlMultiLoop: @unchecked Sendable {
                     curl_multi_remove_handle(multi, transfer.easy)
                     transfer.finish(code: CURLE_ABORTED_BY_CALLBACK, cancelledByUser: true)
                 }
-                curl_multi_cleanup(multi)
+                // Under the lock: no wakeup can reach the freed handle.
+                let late = queue.withLock { queue -> [CurlTransfer] in
+                    queue.cleanedUp = true
+                    curl_multi_cleanup(multi)
+                    defer { queue.toStart.removeAll() }
+                    return queue.toStart
+                }
+                for transfer in late { transfer.finish(code: CURLE_ABORTED_BY_CALLBACK, cancelledByUser: true) }
                 return
             }
             var running: Int32 = 0

@@ -20,7 +20,9 @@ struct FrontMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        if path.hasPrefix("/_nemosim/") && !path.hasPrefix("/_nemosim/media/") {
+        // The router skips repeated slashes, so the guard must too.
+        let routed = "/" + path.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
+        if routed.hasPrefix("/_nemosim/") && !routed.hasPrefix("/_nemosim/media/") {
             if let refusal = guardAdmin(request, context: context) { return refusal }
             return try await next(request, context)
         }
@@ -33,6 +35,9 @@ struct FrontMiddleware: RouterMiddleware {
             do {
                 fault = try JSONDecoder().decode(FaultResponse.self, from: Data(header.utf8))
             } catch {
+                simulation.journal.append(.init(
+                    elapsed: arrival, method: method, path: path, status: 400, code: 400, durationMs: 0,
+                    missingAttribution: request.missingAttribution, fault: "invalid X-Nemosim-Fault"))
                 return Responses.badRequest("X-Nemosim-Fault is not a valid fault: \(BehaviourProfile.describe(error)). Example: {\"code\": 1001}")
             }
         } else {

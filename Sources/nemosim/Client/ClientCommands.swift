@@ -52,11 +52,9 @@ struct SessionCommand: AsyncParsableCommand {
         try await runClientCommand(options) { context in
             let (client, store) = (context.client, context.store)
             let session = try await client.createSession(taskName: taskName, language: language)
-            let token = await client.token
             try store.update(for: client.configuration.baseURL) {
                 $0.sessionID = session.sessionID
                 $0.taskID = session.taskID
-                $0.token = token
                 $0.userID = session.userID
             }
             let claim = session.claimLink(attribution: client.configuration.attribution)

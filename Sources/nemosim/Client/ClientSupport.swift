@@ -80,7 +80,9 @@ extension CredentialStore {
     /// Saves the client's current token and session (a recovery rule may
     /// have renewed either) for the next command.
     func save(_ client: NemoClient) async {
-        let token = await client.token
+        // A token given through NEMO_TOKEN stays where the user keeps it.
+        let environmentToken = ProcessInfo.processInfo.environment["NEMO_TOKEN"]
+        let token = await client.token.flatMap { $0 == environmentToken ? nil : $0 }
         let session = await client.sessionID
         try? update(for: client.configuration.baseURL) {
             if let token { $0.token = token }
@@ -119,11 +121,19 @@ struct CredentialStore {
         var entry = entries[api] ?? Entry()
         change(&entry)
         entries[api] = entry
-        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: file.deletingLastPathComponent(), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(entries).write(to: file, options: .atomic)
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+        // Created 0600 before any byte is written, then moved into place.
+        let temporary = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw NemoError(kind: .usage, message: "cannot write \(temporary.path)")
+        }
+        let handle = try FileHandle(forWritingTo: temporary)
+        try handle.write(contentsOf: try encoder.encode(entries))
+        try handle.close()
+        _ = try FileManager.default.replaceItemAt(file, withItemAt: temporary)
     }
 }
 
