@@ -133,7 +133,10 @@ struct CredentialStore {
         let handle = try FileHandle(forWritingTo: temporary)
         try handle.write(contentsOf: try encoder.encode(entries))
         try handle.close()
-        _ = try FileManager.default.replaceItemAt(file, withItemAt: temporary)
+        guard rename(temporary.path, file.path) == 0 else {
+            try? FileManager.default.removeItem(at: temporary)
+            throw NemoError(kind: .usage, message: "cannot write \(file.path): \(String(cString: strerror(errno)))")
+        }
     }
 }
 
