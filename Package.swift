@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
@@ -50,7 +51,17 @@ let package = Package(
             resources: [.copy("Resources/render.mp4")]
         ),
         .target(name: "NemoClient", dependencies: ["NemoCore", "ServerSentEvents", "CCurl"]),
-        .target(name: "NemoRecording", dependencies: ["NemoClient", "NemoCore", "ServerSentEvents"]),
+        .target(
+            name: "NemoRecording",
+            dependencies: [
+                "NemoClient", "NemoCore", "ServerSentEvents",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         .executableTarget(
             name: "nemosim",
             dependencies: [

@@ -50,12 +50,15 @@ public struct RecordingMetadata: Codable, Sendable, Hashable {
     /// When the target was the simulator: its seed and time scale.
     public var seed: UInt64?
     public var timeScale: Double?
+    /// The URL clients used when it differs from the target (a recording
+    /// proxy's): replay servers rewrite it, and the target, to their own.
+    public var recordedVia: String?
     /// Scenario runs: the scenario and step results (issue 6 fills these).
     public var scenario: JSONValue?
     public var createdAt: String
 
     enum CodingKeys: String, CodingKey {
-        case toolVersion = "tool_version", target, seed, timeScale = "time_scale", scenario, createdAt = "created_at"
+        case toolVersion = "tool_version", target, seed, timeScale = "time_scale", scenario, createdAt = "created_at", recordedVia = "recorded_via"
     }
 
     public init(toolVersion: String, target: String, seed: UInt64? = nil, timeScale: Double? = nil, scenario: JSONValue? = nil, createdAt: String) {

@@ -71,6 +71,11 @@ public final class RecordingWriter: Sendable {
         }
     }
 
+    /// Notes the URL clients used (a proxy's), for replay servers to rewrite.
+    public func setRecordedVia(_ url: String) {
+        state.withLock { $0.metadata.recordedVia = url }
+    }
+
     /// Writes the HAR file and removes the journal.
     public func close() throws {
         let (entries, metadata) = try state.withLock { state -> ([HAREntry], RecordingMetadata) in

@@ -59,6 +59,7 @@ public final class RecordingTransport: HTTPTransport, Sendable {
             var items: [RecordedStreamItem] = []
             var parser = ServerSentEventParser()
             var ending = "closed"
+            var failure: (any Error)?
             do {
                 for try await part in upstream {
                     switch part {
@@ -72,18 +73,20 @@ public final class RecordingTransport: HTTPTransport, Sendable {
                     }
                     continuation.yield(part)
                 }
-                continuation.finish()
             } catch is CancellationError {
                 ending = "cancelled"
-                continuation.finish(throwing: CancellationError())
+                failure = CancellationError()
             } catch {
                 ending = "dropped: \(error)"
-                continuation.finish(throwing: error)
+                failure = error
             }
+            // Recorded before the consumer sees the end, so exchanges are
+            // written in the order they completed.
             let isStream = headers.contains { $0.name.lowercased() == "content-type" && $0.value.lowercased().hasPrefix("text/event-stream") }
             record(
                 request, started: started, elapsed: Self.ms(since: clock), status: status, headers: headers, body: body,
                 eventStream: isStream ? items : nil, ending: isStream || ending != "closed" ? ending : nil)
+            if let failure { continuation.finish(throwing: failure) } else { continuation.finish() }
         }
         continuation.onTermination = { termination in
             if case .cancelled = termination { task.cancel() }
@@ -139,8 +142,14 @@ public enum HAREntryBuilder {
         switch request.body {
         case .none: break
         case .data(let data, let type):
-            postData = HARPostData(mimeType: type, text: String(decoding: data, as: UTF8.self))
+            // Multipart bodies carry file bytes: their size is recorded, not their content.
+            postData = HARPostData(mimeType: type, text: type.lowercased().hasPrefix("multipart/") ? "" : String(decoding: data, as: UTF8.self))
             bodySize = data.count
+        case .file(let path, let type):
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            let small = size < 1 << 20 && !type.lowercased().hasPrefix("multipart/")
+            postData = HARPostData(mimeType: type, text: small ? (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" : "")
+            bodySize = size
         case .multipart(let parts):
             let params = parts.map { part -> HARParam in
                 var size: Int?
@@ -199,3 +208,13 @@ enum HTTPStatusText {
         }
     }
 }
+
+/// The client's request and response types, under names that do not clash
+/// with Hummingbird's (for the recording proxy and the replay server).
+public typealias ClientRequest = HTTPRequest
+public typealias ClientResponse = HTTPResponse
+public typealias ClientRequestBody = HTTPRequestBody
+public typealias ClientTransportError = TransportError
+public typealias HTTPTransportAlias = HTTPTransport
+public typealias CurlTransportAlias = CurlTransport
+public typealias HTTPStreamPartAlias = HTTPStreamPart

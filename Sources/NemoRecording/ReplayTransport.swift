@@ -59,12 +59,15 @@ public final class ReplayMatcher: Sendable {
     }
 
     static func key(of entry: HAREntry) -> String {
-        key(method: entry.request.method, url: entry.request.url, body: entry.request.postData?.params == nil ? entry.request.postData?.text : "")
+        let post = entry.request.postData
+        let multipart = post?.params != nil || post?.mimeType.lowercased().hasPrefix("multipart/") == true
+        return key(method: entry.request.method, url: entry.request.url, body: multipart ? nil : post?.text)
     }
 
     static func key(of request: HTTPRequest) -> String {
         switch request.body {
-        case .data(let data, _): return key(method: request.method, url: request.url, body: String(decoding: data, as: UTF8.self))
+        case .data(let data, let type) where !type.lowercased().hasPrefix("multipart/"):
+            return key(method: request.method, url: request.url, body: String(decoding: data, as: UTF8.self))
         default: return key(method: request.method, url: request.url, body: nil)
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NemoRecording
 import NemoSimulator
 
 /// `nemosim serve`: runs the simulator until SIGINT/SIGTERM.
@@ -40,6 +41,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Require this bearer token on the admin API and allow it from any address (default: loopback only, no token).")
     var adminToken: String?
 
+    @Option(help: "Answer from this recording (HAR) instead of simulating: any client can replay a recorded session.")
+    var replay: String?
+
+    @Option(help: "With --replay: `recorded` (event streams at their recorded offsets divided by --time-scale) or `instant`.")
+    var replayTiming = "recorded"
+
     @Flag(help: "More server logging on stderr (Hummingbird's info level); the request journal is at /_nemosim/journal.")
     var verbose = false
 
@@ -49,6 +56,10 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let replay {
+            try await runReplay(replay)
+            return
+        }
         var behaviour = BehaviourProfile()
         if let profile {
             do {
@@ -69,6 +80,26 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("nemosim serve: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
+        try await server.wait()
+    }
+
+    func runReplay(_ file: String) async throws {
+        guard replayTiming == "recorded" || replayTiming == "instant" else {
+            FileHandle.standardError.write(Data("nemosim serve: --replay-timing must be recorded or instant, got \(replayTiming)\n".utf8))
+            throw ExitCode(2)
+        }
+        let recording: Recording
+        do {
+            recording = try Recording.load(URL(fileURLWithPath: file))
+        } catch {
+            FileHandle.standardError.write(Data("nemosim serve: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if let cutOff = recording.cutOff { FileHandle.standardError.write(Data("nemosim serve: note: \(cutOff)\n".utf8)) }
+        let server = try await ReplayServer.start(
+            recording: recording, timing: replayTiming == "instant" ? .instant : .recorded(timeScale: timeScale), host: host, port: port,
+            handleSignals: true)
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()
     }

@@ -90,23 +90,7 @@ struct RecordReplayTests {
 
         let first = try Recording.load(original).entries
         let second = try Recording.load(replayed).entries
-        #expect(first.count == second.count)
-        #expect(first.count >= 15)
-        for (a, b) in zip(first, second) {
-            #expect(a.request.method == b.request.method)
-            #expect(ReplayMatcher.normalizedPath(a.request.url) == ReplayMatcher.normalizedPath(b.request.url))
-            #expect(a.response.status == b.response.status)
-            if a.eventStream == nil {
-                #expect(a.response.content.text == b.response.content.text, "\(a.request.method) \(a.request.url)")
-            }
-            if let recorded = a.eventStream, let replay = b.eventStream {
-                #expect(recorded.map(\.data) == replay.map(\.data))
-                #expect(recorded.map(\.id) == replay.map(\.id))
-                for (x, y) in zip(recorded, replay) {
-                    #expect(abs(x.offsetMs - y.offsetMs) <= 20, "event \(x.id ?? "") at \(x.offsetMs) ms recorded, \(y.offsetMs) ms replayed")
-                }
-            }
-        }
+        expectSameExchanges(first, second)
         let streams = first.compactMap(\.eventStream)
         #expect(streams.count == 2)
         #expect(streams[0].contains { $0.data?.contains("heartbeat") == true })
@@ -121,6 +105,69 @@ struct RecordReplayTests {
         }
     }
 
+    @Test("Record through the recording proxy, replay through the replay server (serve --replay): same responses, events and offsets")
+    func proxyAndReplayServer() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-proxy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await SimulatorServer.start(.init(seed: 6, timeScale: 1, profile: shortProfile()))
+        let file = directory.appendingPathComponent("proxied.har")
+        let writer = try RecordingWriter(url: file, metadata: RecordingMetadata(toolVersion: "test", target: server.url, createdAt: "now"))
+        let proxy = try await RecordingProxy.start(upstream: server.url, writer: writer)
+        let curl = CurlTransport()
+        let client = NemoClient(configuration: ClientConfiguration(baseURL: proxy.url), transport: curl, policy: fastPolicy())
+        let secrets = try await runSession(client, directory: directory)
+        try await proxy.stop()
+        await server.stop()
+
+        let recording = try Recording.load(file)
+        #expect(recording.metadata?.recordedVia == proxy.url)
+        #expect(recording.entries.contains { $0.request.url.contains("/_nemosim/media/renders/") }, "the download went through the proxy")
+        let replay = try await ReplayServer.start(recording: recording, timing: .recorded(timeScale: 1))
+        let again = directory.appendingPathComponent("again.har")
+        let againWriter = try RecordingWriter(url: again, metadata: RecordingMetadata(toolVersion: "test", target: replay.url, createdAt: "now"))
+        let replayClient = NemoClient(
+            configuration: ClientConfiguration(baseURL: replay.url), transport: RecordingTransport(base: curl, writer: againWriter), policy: fastPolicy())
+        _ = try await runSession(replayClient, directory: directory)
+        try againWriter.close()
+        await replay.stop()
+        curl.shutdown()
+
+        let first = recording.entries
+        let second = try Recording.load(again).entries
+        expectSameExchanges(first, second, rewritten: (proxy.url, replay.url))
+        let text = try String(contentsOf: file, encoding: .utf8)
+        for secret in [secrets.token, secrets.clientID, secrets.signature] where !secret.isEmpty {
+            #expect(!text.contains(secret), "the proxy's recording contains a secret")
+        }
+    }
+}
+
+/// Same requests, statuses, bodies and event streams (offsets within 20 ms).
+func expectSameExchanges(_ first: [HAREntry], _ second: [HAREntry], rewritten: (String, String)? = nil) {
+    #expect(first.count == second.count)
+    #expect(first.count >= 15)
+    for (a, b) in zip(first, second) {
+        #expect(a.request.method == b.request.method)
+        #expect(ReplayMatcher.normalizedPath(a.request.url) == ReplayMatcher.normalizedPath(b.request.url))
+        #expect(a.response.status == b.response.status)
+        let savedToFile = [a, b].contains { $0.response.content.comment?.contains("saved to a file") == true }
+        if a.eventStream == nil && !savedToFile {
+            var expected = a.response.content.text
+            if let (from, to) = rewritten { expected = expected?.replacingOccurrences(of: from, with: to) }
+            #expect(expected == b.response.content.text, "\(a.request.method) \(a.request.url)")
+        }
+        if let recorded = a.eventStream, let replay = b.eventStream {
+            #expect(recorded.map(\.data) == replay.map(\.data))
+            #expect(recorded.map(\.id) == replay.map(\.id))
+            for (x, y) in zip(recorded, replay) {
+                #expect(abs(x.offsetMs - y.offsetMs) <= 20, "event \(x.id ?? "") at \(x.offsetMs) ms recorded, \(y.offsetMs) ms replayed")
+            }
+        }
+    }
+}
+
+extension RecordReplayTests {
     @Test("A request the recording does not hold gets an error naming the closest recorded request")
     func noMatch() async throws {
         let entry = HAREntryBuilder.entry(

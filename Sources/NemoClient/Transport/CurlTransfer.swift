@@ -19,6 +19,8 @@ final class CurlTransfer: @unchecked Sendable {
     private let progress: (@Sendable (TransferProgress) -> Void)?
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var mime: OpaquePointer?
+    /// The file a `.file` body is read from (libcurl's default read function is fread).
+    private var bodyFile: UnsafeMutablePointer<FILE>?
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
     private var status = 0
     private var headers: [(name: String, value: String)] = []
@@ -43,6 +45,7 @@ final class CurlTransfer: @unchecked Sendable {
         if let headerList { curl_slist_free_all(headerList) }
         if let mime { curl_mime_free(mime) }
         curl_easy_cleanup(easy)
+        if let bodyFile { fclose(bodyFile) }
         errorBuffer.deallocate()
     }
 
@@ -96,6 +99,16 @@ final class CurlTransfer: @unchecked Sendable {
                     _ = nemo_curl_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress!))
                 }
             }
+        case .file(let path, let contentType):
+            guard let file = fopen(path, "rb") else {
+                throw TransportError(kind: .file, message: "cannot read \(path): check the path and permissions")
+            }
+            bodyFile = file
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            list = curl_slist_append(list, "Content-Type: \(contentType)")
+            _ = nemo_curl_easy_setopt_long(easy, CURLOPT_POST, 1)
+            _ = nemo_curl_easy_setopt_pointer(easy, CURLOPT_READDATA, file)
+            _ = nemo_curl_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(size))
         case .multipart(let parts):
             let mime = curl_mime_init(easy)
             self.mime = mime

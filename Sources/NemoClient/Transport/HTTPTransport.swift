@@ -30,6 +30,8 @@ public enum HTTPRequestBody: Sendable {
     case data(Data, contentType: String)
     /// multipart/form-data; file parts are streamed from disk, never read whole.
     case multipart([MultipartPart])
+    /// A body streamed from a file as it is (e.g. a proxied request).
+    case file(path: String, contentType: String)
 }
 
 /// One part of a multipart/form-data body.

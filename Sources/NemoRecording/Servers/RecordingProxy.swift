@@ -1,0 +1,156 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NemoCore
+import ServiceLifecycle
+
+/// A recording proxy (`nemosim record --upstream URL --out FILE`): any client
+/// in any language points at it; every request is forwarded through libcurl
+/// to the upstream, event streams are passed through as they arrive (never
+/// buffered), and every exchange is recorded, redacted and crash-safe.
+public final class RecordingProxy: Sendable {
+    public let url: String
+    public let port: Int
+    public let writer: RecordingWriter
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    private init(url: String, port: Int, writer: RecordingWriter, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.url = url
+        self.port = port
+        self.writer = writer
+        self.group = group
+        self.task = task
+    }
+
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length", "expect",
+    ]
+
+    /// Starts the proxy. `transport` is what forwards (the libcurl one by default).
+    public static func start(
+        upstream: String, writer: RecordingWriter, transport: (any HTTPTransportAlias)? = nil, host: String = "127.0.0.1", port: Int = 0,
+        handleSignals: Bool = false
+    ) async throws -> RecordingProxy {
+        guard let base = URL(string: upstream), let scheme = base.scheme, scheme == "http" || scheme == "https" else {
+            throw RecordingError("--upstream must be an http(s) URL, got \(upstream)")
+        }
+        let upstreamBase = upstream.hasSuffix("/") ? String(upstream.dropLast()) : upstream
+        let rewriting = RewritingTransport(base: transport ?? CurlTransportAlias(), from: upstreamBase)
+        let forward = RecordingTransport(base: rewriting, writer: writer)
+        let router = Router()
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            let spool = try await Spool.collect(request.body)
+            defer { spool.remove() }
+            let contentType = request.headers[.contentType] ?? "application/octet-stream"
+            var headers: [(name: String, value: String)] = []
+            for field in request.headers where !hopByHop.contains(field.name.canonicalName) {
+                if field.name.canonicalName == "content-type" { continue }
+                headers.append((field.name.rawName, field.value))
+            }
+            let body: ClientRequestBody
+            switch spool {
+            case .empty: body = .none
+            case .memory(let data): body = .data(data, contentType: contentType)
+            case .file(let url): body = .file(path: url.path, contentType: contentType)
+            }
+            if case .none = body, let type = request.headers[.contentType] { headers.append(("Content-Type", type)) }
+            let outgoing = ClientRequest(method: request.method.rawValue, url: upstreamBase + request.uri.string, headers: headers, body: body, timeout: 3600)
+            let stream = forward.stream(outgoing)
+            let iterator = StreamBox(stream.makeAsyncIterator())
+            let first: HTTPStreamPartAlias?
+            do {
+                first = try await iterator.next()
+            } catch {
+                let value: JSONValue = ["code": 502, "message": .string("recording proxy: the upstream did not answer: \(error)"), "data": .null]
+                return Response(status: .badGateway, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
+            }
+            guard case .head(let status, let upstreamHeaders) = first else {
+                return Response(status: .badGateway)
+            }
+            var fields = HTTPFields()
+            for (name, value) in upstreamHeaders where !hopByHop.contains(name.lowercased()) {
+                if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+            }
+            return Response(status: .init(code: status), headers: fields, body: ResponseBody { writer in
+                while let part = try await iterator.next() {
+                    if case .body(let data) = part { try await writer.write(ByteBuffer(data: data)) }
+                }
+                try await writer.finish(nil)
+            })
+        }
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .head] {
+            router.on("**", method: method, use: handler)
+            router.on("/", method: method, use: handler)
+        }
+        let proxy = try await ServerStarter.start(router: router, host: host, port: port, handleSignals: handleSignals) { url, port, group, task in
+            RecordingProxy(url: url, port: port, writer: writer, group: group, task: task)
+        }
+        rewriting.setTarget(proxy.url)
+        writer.setRecordedVia(proxy.url)
+        return proxy
+    }
+
+    /// Stops accepting, lets open exchanges finish, and writes the HAR.
+    public func stop() async throws {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+        try writer.close()
+    }
+
+    /// Waits for SIGINT/SIGTERM (when started with `handleSignals`), then writes the HAR.
+    public func wait() async throws {
+        _ = try? await task.value
+        try writer.close()
+    }
+}
+
+/// An iterator shared with the response body writer (used by one task at a time).
+final class StreamBox: @unchecked Sendable {
+    private var iterator: AsyncThrowingStream<HTTPStreamPartAlias, any Error>.Iterator
+    init(_ iterator: AsyncThrowingStream<HTTPStreamPartAlias, any Error>.Iterator) { self.iterator = iterator }
+    func next() async throws -> HTTPStreamPartAlias? { try await iterator.next() }
+}
+
+/// A request body: empty, small (in memory), or spooled to a temporary file
+/// (large uploads are never held in memory).
+enum Spool: Sendable {
+    case empty
+    case memory(Data)
+    case file(URL)
+
+    static let memoryLimit = 1 << 20
+
+    static func collect(_ body: RequestBody) async throws -> Spool {
+        var data = Data()
+        var file: (url: URL, handle: FileHandle)?
+        for try await chunk in body {
+            if let file {
+                try file.handle.write(contentsOf: Data(chunk.readableBytesView))
+                continue
+            }
+            data.append(contentsOf: chunk.readableBytesView)
+            if data.count > memoryLimit {
+                let url = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-proxy-\(UUID().uuidString).body")
+                guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                    throw RecordingError("cannot spool a request body to \(url.path)")
+                }
+                let handle = try FileHandle(forWritingTo: url)
+                try handle.write(contentsOf: data)
+                data = Data()
+                file = (url, handle)
+            }
+        }
+        if let file {
+            try file.handle.close()
+            return .file(file.url)
+        }
+        return data.isEmpty ? .empty : .memory(data)
+    }
+
+    func remove() {
+        if case .file(let url) = self { try? FileManager.default.removeItem(at: url) }
+    }
+}

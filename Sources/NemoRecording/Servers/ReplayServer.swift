@@ -1,0 +1,143 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NemoCore
+import ServiceLifecycle
+import Synchronization
+
+/// An HTTP server that answers from a recording (`nemosim serve --replay`):
+/// any client in any language can point at it. Requests match as in
+/// ``ReplayMatcher``; event streams are re-sent at their recorded offsets
+/// divided by the time scale (or all at once); a request with no match gets
+/// a 404 naming the closest recorded request and how it differs.
+public final class ReplayServer: Sendable {
+    public let url: String
+    public let port: Int
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    private init(url: String, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.url = url
+        self.port = port
+        self.group = group
+        self.task = task
+    }
+
+    public static func start(
+        recording: Recording, timing: ReplayTiming, host: String = "127.0.0.1", port: Int = 0, handleSignals: Bool = false
+    ) async throws -> ReplayServer {
+        let matcher = ReplayMatcher(recording: recording)
+        let router = Router()
+        // Absolute URLs of the recorded hosts (in bodies, e.g. outputUrl) point here instead.
+        let ownURL = Mutex<String?>(nil)
+        let recordedHosts = [recording.metadata?.recordedVia, recording.metadata?.target].compactMap { $0 }.filter { $0.hasPrefix("http") }
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            var request = request
+            let contentType = request.headers[.contentType] ?? ""
+            let buffer = try await request.collectBody(upTo: 64 * 1024 * 1024)
+            let body = contentType.lowercased().hasPrefix("multipart/") ? nil : String(buffer: buffer)
+            let url = request.uri.string
+            var key = ReplayMatcher.key(method: request.method.rawValue, url: url, body: body)
+            // URLs this server handed out come back in bodies (a draft's media):
+            // match them as the recorded host.
+            if let own = ownURL.withLock({ $0 }), let recordedHost = recordedHosts.first {
+                key = key.replacingOccurrences(of: own, with: recordedHost)
+            }
+            let entry: HAREntry
+            do {
+                entry = try matcher.match(key: key, description: "\(request.method.rawValue) \(ReplayMatcher.normalizedPath(url))")
+            } catch let error as ClientTransportError {
+                let value: JSONValue = ["code": 404, "message": .string(error.message), "data": .null]
+                return Response(status: .notFound, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
+            }
+            var headers = HTTPFields()
+            for header in entry.response.headers {
+                let lower = header.name.lowercased()
+                guard !["content-length", "transfer-encoding", "connection", "date", "server"].contains(lower),
+                    let name = HTTPField.Name(header.name)
+                else { continue }
+                headers.append(HTTPField(name: name, value: header.value))
+            }
+            let status = HTTPResponse.Status(code: max(entry.response.status, 100))
+            guard let items = entry.eventStream else {
+                var body = ReplayTransport.body(entry)
+                if let own = ownURL.withLock({ $0 }), entry.response.content.encoding == nil, var text = String(data: body, encoding: .utf8) {
+                    for host in recordedHosts { text = text.replacingOccurrences(of: host, with: own) }
+                    body = Data(text.utf8)
+                }
+                return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: body)))
+            }
+            return Response(status: status, headers: headers, body: ResponseBody { writer in
+                let start = ContinuousClock.now
+                for item in items {
+                    if case .recorded(let scale) = timing {
+                        try await Task.sleep(until: start + .nanoseconds(Int64(item.offsetMs / max(scale, 1e-9) * 1e6)), clock: .continuous)
+                    }
+                    try await writer.write(ByteBuffer(string: ReplayTransport.encode(item)))
+                }
+                if let ending = entry.ending, ending.hasPrefix("dropped") {
+                    throw ReplayedDrop()
+                }
+                try await writer.finish(nil)
+            })
+        }
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .head] {
+            router.on("**", method: method, use: handler)
+            router.on("/", method: method, use: handler)
+        }
+        let server = try await ServerStarter.start(router: router, host: host, port: port, handleSignals: handleSignals) { url, port, group, task in
+            ReplayServer(url: url, port: port, group: group, task: task)
+        }
+        ownURL.withLock { $0 = server.url }
+        return server
+    }
+
+    /// A recorded stream that was cut off is cut off again.
+    struct ReplayedDrop: Error {}
+
+    public func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+    }
+
+    public func wait() async throws {
+        try await task.value
+    }
+}
+
+/// Starts a Hummingbird application on a port (0 = any) and returns once it
+/// is bound.
+enum ServerStarter {
+    static func start<Server>(
+        router: Router<BasicRequestContext>, host: String, port: Int, handleSignals: Bool,
+        make: (String, Int, ServiceGroup, Task<Void, any Error>) -> Server
+    ) async throws -> Server {
+        var logger = Logger(label: "nemosim")
+        logger.logLevel = .warning
+        let bound = Mutex<Int?>(nil)
+        let failure = Mutex<String?>(nil)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname(host, port: port)),
+            onServerRunning: { channel in bound.withLock { $0 = channel.localAddress?.port ?? -1 } }, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
+        let task = Task {
+            do {
+                try await group.run()
+            } catch {
+                failure.withLock { $0 = "\(error)" }
+                throw error
+            }
+        }
+        while true {
+            if let port = bound.withLock({ $0 }) {
+                guard port > 0 else { throw RecordingError("the server has no local port") }
+                let shown = host.contains(":") ? "[\(host)]" : host
+                return make("http://\(shown):\(port)", port, group, task)
+            }
+            if let message = failure.withLock({ $0 }) { throw RecordingError("could not start the server on \(host):\(port): \(message)") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+}
