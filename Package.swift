@@ -70,7 +70,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "sse-bench", dependencies: ["ServerSentEvents", "NemoCore"]),
-        .executableTarget(name: "client-bench", dependencies: ["NemoClient", "NemoCore"]),
+        .executableTarget(name: "client-bench", dependencies: ["NemoClient", "NemoCore", "NemoRecording"]),
         .testTarget(name: "ServerSentEventsTests", dependencies: ["ServerSentEvents"]),
         .testTarget(name: "NemoCoreTests", dependencies: ["NemoCore", "ServerSentEvents"]),
         .testTarget(name: "CLibrariesTests", dependencies: ["CCurl", "CLibXML2"]),

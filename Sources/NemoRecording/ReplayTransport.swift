@@ -17,10 +17,18 @@ public enum ReplayTiming: Sendable, Hashable {
 /// answers in order (the last one again once they run out).
 public final class ReplayMatcher: Sendable {
     public let recording: Recording
+    /// Each entry's match key, computed once.
+    private let keys: [String]
+    /// Entries by key, in recorded order.
+    private let byKey: [String: [Int]]
     private let cursors = Mutex<[String: Int]>([:])
 
     public init(recording: Recording) {
         self.recording = recording
+        keys = recording.entries.map(Self.key(of:))
+        var byKey: [String: [Int]] = [:]
+        for (index, key) in keys.enumerated() { byKey[key, default: []].append(index) }
+        self.byKey = byKey
     }
 
     /// The match key of a request.
@@ -74,14 +82,13 @@ public final class ReplayMatcher: Sendable {
 
     /// The recorded entry for `key`, or an error naming the closest one.
     public func match(key: String, description: String) throws -> HAREntry {
-        let candidates = recording.entries.filter { Self.key(of: $0) == key }
-        if !candidates.isEmpty {
+        if let candidates = byKey[key], !candidates.isEmpty {
             let index = cursors.withLock { cursors -> Int in
                 let next = cursors[key, default: 0]
                 cursors[key] = next + 1
                 return min(next, candidates.count - 1)
             }
-            return candidates[index]
+            return recording.entries[candidates[index]]
         }
         throw TransportError(kind: .other, message: "replay: no recorded exchange matches \(description). \(closest(to: key))")
     }
@@ -91,8 +98,8 @@ public final class ReplayMatcher: Sendable {
         guard !recording.entries.isEmpty else { return "The recording has no exchanges." }
         let parts = key.split(separator: " ", maxSplits: 2).map(String.init)
         var best: (score: Int, entry: HAREntry, difference: String)?
-        for entry in recording.entries {
-            let other = Self.key(of: entry).split(separator: " ", maxSplits: 2).map(String.init)
+        for (entry, otherKey) in zip(recording.entries, keys) {
+            let other = otherKey.split(separator: " ", maxSplits: 2).map(String.init)
             var score = 0
             var differences: [String] = []
             if other[0] == parts[0] { score += 1 } else { differences.append("method \(other[0]) instead of \(parts[0])") }

@@ -5,6 +5,9 @@
 import Foundation
 import NemoClient
 import NemoCore
+import NemoRecording
+
+let sharedTransport = CurlTransport()
 
 func option(_ name: String) -> String? {
     let arguments = CommandLine.arguments
@@ -24,8 +27,10 @@ guard let api = option("--api") else {
 let requests = Int(option("--requests") ?? "") ?? 5000
 let messages = Int(option("--messages") ?? "") ?? 5
 
-let transport = CurlTransport()
+let transport = sharedTransport
+let replayOnly = CommandLine.arguments.contains("--replay")
 let client = NemoClient(configuration: ClientConfiguration(baseURL: api), transport: transport)
+if !replayOnly {
 try await client.issueToken()
 try await client.createSession()
 _ = try await client.credits()  // warm the connection
@@ -55,4 +60,55 @@ for index in 0..<messages {
 }
 let streamSeconds = seconds(since: start)
 print(String(format: "event streams: %.0f events/s through the client (%d events in %d messages, %.2f s)", Double(events) / streamSeconds, events, messages, streamSeconds))
-transport.shutdown()
+}
+
+// --- Replay: record a ~15-minute (simulated) session, replay it instantly.
+if replayOnly {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-replay-bench-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = directory.appendingPathComponent("session.har")
+    let writer = try RecordingWriter(url: file, metadata: RecordingMetadata(toolVersion: "bench", target: api, createdAt: "now"))
+    let recordingTransport = RecordingTransport(base: transport2(), writer: writer)
+    let recorder = NemoClient(configuration: ClientConfiguration(baseURL: api), transport: recordingTransport)
+    await recorder.discoverTimeScale()
+    func clockNow() async throws -> Date {
+        let response = try await transport2().send(ClientRequest(method: "GET", url: api + "/_nemosim/clock"))
+        return ISO8601.date(from: try JSONValue.parse(response.body)["now"]?.stringValue ?? "") ?? Date()
+    }
+    let simulatedStart = try await clockNow()
+    let media = directory.appendingPathComponent("clip.mp4")
+    try Data(repeating: 1, count: 100_000).write(to: media)
+    func session(_ client: NemoClient) async throws {
+        try await client.issueToken()
+        try await client.createSession()
+        _ = try await client.upload(files: [media])
+        _ = try await client.sendAndWait("make a 30-second promo video")
+        for edit in ["add a title \"One\"", "add music", "trim it to 20 seconds", "make it louder", "change the title to \"Two\""] {
+            _ = try await client.sendAndWait(edit)
+        }
+        _ = try await client.export(to: directory.appendingPathComponent("out-\(UUID().uuidString).mp4"))
+    }
+    try await session(recorder)
+    try writer.close()
+    let simulatedMinutes = (try await clockNow()).timeIntervalSince(simulatedStart) / 60
+    let recording = try Recording.load(file)
+    var noWaits = RecoveryPolicy()
+    noWaits.renderPollSeconds = 0
+    noWaits.statePollSeconds = 0
+    noWaits.reconnectDelaySeconds = 0
+    var times: [Double] = []
+    for _ in 0..<5 {
+        let replayer = NemoClient(
+            configuration: ClientConfiguration(baseURL: "http://replay.invalid"), transport: ReplayTransport(recording: recording, timing: .instant),
+            policy: noWaits)
+        let start = ContinuousClock.now
+        try await session(replayer)
+        times.append(seconds(since: start) * 1000)
+    }
+    times.sort()
+    print(String(format: "replay: a %.1f-minute simulated session (%d exchanges, %d events) replays with instant timing in %.1f ms (median of 5; min %.1f, max %.1f)",
+        simulatedMinutes, recording.entries.count, recording.entries.compactMap(\.eventStream).map(\.count).reduce(0, +), times[2], times[0], times[4]))
+}
+
+func transport2() -> CurlTransport { sharedTransport }
