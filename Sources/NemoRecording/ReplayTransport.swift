@@ -21,7 +21,11 @@ public final class ReplayMatcher: Sendable {
     private let keys: [String]
     /// Entries by key, in recorded order.
     private let byKey: [String: [Int]]
-    private let cursors = Mutex<[String: Int]>([:])
+    /// Cursors per key, under a lock. (An NSLock, not Mutex: with Mutex
+    /// here, a release build of client-bench crashed on a bad error value
+    /// after `send` returned normally, which points at the optimizer.)
+    private let lock = NSLock()
+    nonisolated(unsafe) private var cursors: [String: Int] = [:]
 
     public init(recording: Recording) {
         self.recording = recording
@@ -83,11 +87,11 @@ public final class ReplayMatcher: Sendable {
     /// The recorded entry for `key`, or an error naming the closest one.
     public func match(key: String, description: String) throws -> HAREntry {
         if let candidates = byKey[key], !candidates.isEmpty {
-            let index = cursors.withLock { cursors -> Int in
-                let next = cursors[key, default: 0]
-                cursors[key] = next + 1
-                return min(next, candidates.count - 1)
-            }
+            lock.lock()
+            let next = cursors[key, default: 0]
+            cursors[key] = next + 1
+            lock.unlock()
+            let index = min(next, candidates.count - 1)
             return recording.entries[candidates[index]]
         }
         throw TransportError(kind: .other, message: "replay: no recorded exchange matches \(description). \(closest(to: key))")

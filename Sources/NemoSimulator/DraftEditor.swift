@@ -47,7 +47,10 @@ enum DraftEditor {
             draft.tracks.removeAll { $0.type == .audio }
             changed = true
         } else if !words.isDisjoint(with: ["music", "bgm", "soundtrack", "song"]) {
-            let name = quoted(in: message) ?? musicNames[Int.random(in: 0..<musicNames.count, using: &random)]
+            // A new track: never the one already there, so the edit is visible.
+            let current = draft.tracks.first { $0.type == .audio }?.segments.first?.metadata["name"]?.stringValue
+            let choices = musicNames.filter { $0 != current }
+            let name = quoted(in: message) ?? choices[Int.random(in: 0..<choices.count, using: &random)]
             draft.tracks.removeAll { $0.type == .audio }
             draft.tracks.append(Track(type: .audio, segments: [Segment(id: "a1", start: 0, duration: length, metadata: ["name": .string(name), "volume": 0.35])]))
             changed = true

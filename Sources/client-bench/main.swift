@@ -79,17 +79,7 @@ if replayOnly {
     let simulatedStart = try await clockNow()
     let media = directory.appendingPathComponent("clip.mp4")
     try Data(repeating: 1, count: 100_000).write(to: media)
-    func session(_ client: NemoClient) async throws {
-        try await client.issueToken()
-        try await client.createSession()
-        _ = try await client.upload(files: [media])
-        _ = try await client.sendAndWait("make a 30-second promo video")
-        for edit in ["add a title \"One\"", "add music", "trim it to 20 seconds", "make it louder", "change the title to \"Two\""] {
-            _ = try await client.sendAndWait(edit)
-        }
-        _ = try await client.export(to: directory.appendingPathComponent("out-\(UUID().uuidString).mp4"))
-    }
-    try await session(recorder)
+    try await benchSession(recorder, directory: directory, media: media)
     try writer.close()
     let simulatedMinutes = (try await clockNow()).timeIntervalSince(simulatedStart) / 60
     let recording = try Recording.load(file)
@@ -103,7 +93,7 @@ if replayOnly {
             configuration: ClientConfiguration(baseURL: "http://replay.invalid"), transport: ReplayTransport(recording: recording, timing: .instant),
             policy: noWaits)
         let start = ContinuousClock.now
-        try await session(replayer)
+        try await benchSession(replayer, directory: directory, media: media)
         times.append(seconds(since: start) * 1000)
     }
     times.sort()
@@ -112,3 +102,15 @@ if replayOnly {
 }
 
 func transport2() -> CurlTransport { sharedTransport }
+
+/// The session the replay benchmark records and replays.
+func benchSession(_ client: NemoClient, directory: URL, media: URL) async throws {
+    try await client.issueToken()
+    try await client.createSession()
+    _ = try await client.upload(files: [media])
+    _ = try await client.sendAndWait("make a 30-second promo video")
+    for edit in ["add a title \"One\"", "add music", "trim it to 20 seconds", "make it louder", "change the title to \"Two\""] {
+        _ = try await client.sendAndWait(edit)
+    }
+    _ = try await client.export(to: directory.appendingPathComponent("out-\(UUID().uuidString).mp4"))
+}
