@@ -19,7 +19,8 @@ struct RecoveryRuleTests {
         #expect(await harness.client.userID == user, "same client id, same account")
         // Only one retry: a second 1001 reaches the caller.
         harness.arm("GET", "/api/credits/balance/simple", .code(1001), times: 2)
-        await #expect(throws: NemoError.self) { _ = try await harness.client.credits() }
+        let second = await #expect(throws: NemoError.self) { _ = try await harness.client.credits() }
+        #expect(second?.code == .tokenInvalid)
         await harness.stop()
     }
 
@@ -78,7 +79,8 @@ struct RecoveryRuleTests {
         let harness = try await ClientHarness.start(policy: .none)
         try await harness.signIn()
         harness.arm("GET", "/api/credits/balance/simple", .httpStatus(429))
-        await #expect(throws: NemoError.self) { _ = try await harness.client.credits() }
+        let error = await #expect(throws: NemoError.self) { _ = try await harness.client.credits() }
+        #expect(error?.httpStatus == 429)
         #expect(harness.log.all.isEmpty)
         await harness.stop()
     }
@@ -102,7 +104,8 @@ struct RecoveryRuleTests {
         _ = try await harness.client.sendAndWait("make a video")
         try await harness.server.simulation.advanceClock(by: 400)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-\(UUID().uuidString).mp4")
-        await #expect(throws: NemoError.self) { _ = try await harness.client.export(to: file) }
+        let error = await #expect(throws: NemoError.self) { _ = try await harness.client.export(to: file) }
+        #expect(error?.message.contains("ended failed") == true, "\(String(describing: error))")
         let retries = harness.log.all.filter { if case .retriedRender = $0 { return true } else { return false } }
         #expect(retries.count == 1)
         await harness.stop()
