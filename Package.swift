@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "NemoSimulator", targets: ["NemoSimulator"]),
         .library(name: "NemoClient", targets: ["NemoClient"]),
         .library(name: "NemoRecording", targets: ["NemoRecording"]),
+        .library(name: "NemoReports", targets: ["NemoReports"]),
         .executable(name: "nemosim", targets: ["nemosim"]),
         .executable(name: "sse-bench", targets: ["sse-bench"]),
         .executable(name: "client-bench", targets: ["client-bench"]),
@@ -62,6 +63,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        .target(name: "NemoReports", dependencies: ["CLibXML2"]),
         .executableTarget(
             name: "nemosim",
             dependencies: [
@@ -76,6 +78,7 @@ let package = Package(
         .testTarget(name: "CLibrariesTests", dependencies: ["CCurl", "CLibXML2"]),
         .testTarget(name: "NemoClientTests", dependencies: ["NemoClient", "NemoSimulator", "NemoCore", "ServerSentEvents"]),
         .testTarget(name: "NemoRecordingTests", dependencies: ["NemoRecording", "NemoClient", "NemoSimulator", "NemoCore", "ServerSentEvents"]),
+        .testTarget(name: "NemoReportsTests", dependencies: ["NemoReports", "CLibXML2"]),
         .testTarget(name: "NemoSimulatorTests", dependencies: ["NemoSimulator", "NemoCore", "ServerSentEvents", "CCurl"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,181 @@
+import CLibXML2
+import Foundation
+
+/// Errors writing or validating reports.
+public struct ReportError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// JUnit XML written with libxml2's writer API (escaping is libxml2's): one
+/// `testsuite` per scenario file (with its `file`), one `testcase` per
+/// scenario (`classname`, `name`, `time` in seconds as a plain decimal),
+/// failures with expected vs actual and the failed step, skips with their
+/// reason, the step log in `system-out`, and `properties` for target, seed,
+/// time scale and tool version. Characters XML 1.0 forbids are dropped.
+public enum JUnitReport {
+    public static func xml(for run: RunResult) throws -> Data {
+        guard let buffer = xmlBufferCreate() else { throw ReportError("libxml2 could not allocate a buffer") }
+        defer { xmlBufferFree(buffer) }
+        guard let writer = xmlNewTextWriterMemory(buffer, 0) else { throw ReportError("libxml2 could not create a writer") }
+        var failed = false
+        func check(_ result: Int32) { if result < 0 { failed = true } }
+        check(xmlTextWriterSetIndent(writer, 1))
+        check(xmlTextWriterStartDocument(writer, "1.0", "UTF-8", nil))
+        check(xmlTextWriterStartElement(writer, "testsuites"))
+        attribute(writer, "name", "nemosim", &failed)
+        attribute(writer, "tests", String(run.scenarios.count), &failed)
+        attribute(writer, "failures", String(run.failed), &failed)
+        attribute(writer, "errors", String(run.errors), &failed)
+        attribute(writer, "time", seconds(run.duration), &failed)
+        for file in run.files {
+            let scenarios = file.scenarios
+            check(xmlTextWriterStartElement(writer, "testsuite"))
+            attribute(writer, "name", file.name, &failed)
+            attribute(writer, "tests", String(scenarios.count), &failed)
+            attribute(writer, "failures", String(scenarios.filter { if case .failed = $0.outcome { return true } else { return false } }.count), &failed)
+            attribute(writer, "errors", String(scenarios.filter { if case .error = $0.outcome { return true } else { return false } }.count), &failed)
+            attribute(writer, "skipped", String(scenarios.filter { if case .skipped = $0.outcome { return true } else { return false } }.count), &failed)
+            attribute(writer, "time", seconds(file.duration), &failed)
+            attribute(writer, "timestamp", run.startedAt, &failed)
+            attribute(writer, "file", file.file, &failed)
+            check(xmlTextWriterStartElement(writer, "properties"))
+            var properties: [(String, String)] = [("target", run.target), ("tool_version", run.toolVersion)]
+            if let seed = run.seed { properties.append(("seed", String(seed))) }
+            if let scale = run.timeScale { properties.append(("time_scale", seconds(scale))) }
+            for (name, value) in properties {
+                check(xmlTextWriterStartElement(writer, "property"))
+                attribute(writer, "name", name, &failed)
+                attribute(writer, "value", value, &failed)
+                check(xmlTextWriterEndElement(writer))
+            }
+            check(xmlTextWriterEndElement(writer))
+            for scenario in scenarios {
+                check(xmlTextWriterStartElement(writer, "testcase"))
+                attribute(writer, "classname", file.name, &failed)
+                attribute(writer, "name", scenario.name, &failed)
+                attribute(writer, "time", seconds(scenario.duration), &failed)
+                switch scenario.outcome {
+                case .passed:
+                    break
+                case .failed(let failure):
+                    check(xmlTextWriterStartElement(writer, "failure"))
+                    attribute(writer, "type", "expectation", &failed)
+                    attribute(writer, "message", "\(failure.step): \(failure.message)", &failed)
+                    text(writer, "step: \(failure.step)\nexpected: \(failure.expected)\nactual: \(failure.actual)\n\(failure.message)", &failed)
+                    check(xmlTextWriterEndElement(writer))
+                case .skipped(let reason):
+                    check(xmlTextWriterStartElement(writer, "skipped"))
+                    attribute(writer, "message", reason, &failed)
+                    check(xmlTextWriterEndElement(writer))
+                case .error(let message):
+                    check(xmlTextWriterStartElement(writer, "error"))
+                    attribute(writer, "type", "error", &failed)
+                    attribute(writer, "message", message, &failed)
+                    check(xmlTextWriterEndElement(writer))
+                }
+                if !scenario.log.isEmpty {
+                    check(xmlTextWriterStartElement(writer, "system-out"))
+                    text(writer, scenario.log.joined(separator: "\n"), &failed)
+                    check(xmlTextWriterEndElement(writer))
+                }
+                check(xmlTextWriterEndElement(writer))
+            }
+            check(xmlTextWriterEndElement(writer))
+        }
+        check(xmlTextWriterEndElement(writer))
+        check(xmlTextWriterEndDocument(writer))
+        xmlFreeTextWriter(writer)
+        if failed { throw ReportError("libxml2 failed while writing the JUnit report") }
+        guard let content = xmlBufferContent(buffer) else { throw ReportError("libxml2 returned no content") }
+        return Data(bytes: content, count: Int(xmlBufferLength(buffer)))
+    }
+
+    /// Seconds as a plain decimal (no exponent, no grouping).
+    static func seconds(_ value: Double) -> String {
+        String(format: "%.3f", max(0, value.isFinite ? value : 0))
+    }
+
+    /// The text with the characters XML 1.0 cannot hold removed.
+    public static func xmlSafe(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.filter { scalar in
+            switch scalar.value {
+            case 0x9, 0xA, 0xD: return true
+            case 0x20...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: return true
+            default: return false
+            }
+        }))
+    }
+
+    private static func attribute(_ writer: xmlTextWriterPtr, _ name: String, _ value: String, _ failed: inout Bool) {
+        if xmlTextWriterWriteAttribute(writer, name, xmlSafe(value)) < 0 { failed = true }
+    }
+
+    private static func text(_ writer: xmlTextWriterPtr, _ value: String, _ failed: inout Bool) {
+        if xmlTextWriterWriteString(writer, xmlSafe(value)) < 0 { failed = true }
+    }
+
+    /// Validates a report against an XSD with libxml2; throws with every
+    /// problem libxml2 reports (line and message).
+    public static func validate(_ xml: Data, schema: URL) throws {
+        guard let parser = xmlSchemaNewParserCtxt(schema.path) else { throw ReportError("cannot read the schema \(schema.path)") }
+        defer { xmlSchemaFreeParserCtxt(parser) }
+        guard let compiled = xmlSchemaParse(parser) else { throw ReportError("the schema \(schema.path) does not compile") }
+        defer { xmlSchemaFree(compiled) }
+        guard let context = xmlSchemaNewValidCtxt(compiled) else { throw ReportError("libxml2 could not create a validation context") }
+        defer { xmlSchemaFreeValidCtxt(context) }
+        let collector = ErrorCollector()
+        xmlSchemaSetValidStructuredErrors(context, { user, error in
+            guard let user, let error else { return }
+            let collector = Unmanaged<ErrorCollector>.fromOpaque(user).takeUnretainedValue()
+            let message = error.pointee.message.map { String(cString: $0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "?"
+            collector.messages.append("line \(error.pointee.line): \(message)")
+        }, Unmanaged.passUnretained(collector).toOpaque())
+        let document = xml.withUnsafeBytes { raw in
+            xmlReadMemory(raw.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(raw.count), "report.xml", nil, 0)
+        }
+        guard let document else { throw ReportError("the report is not well-formed XML") }
+        defer { xmlFreeDoc(document) }
+        let result = withExtendedLifetime(collector) { xmlSchemaValidateDoc(context, document) }
+        if result != 0 {
+            throw ReportError("the report does not validate against \(schema.lastPathComponent): " + collector.messages.joined(separator: "; "))
+        }
+    }
+}
+
+private final class ErrorCollector {
+    var messages: [String] = []
+}
+
+/// A Markdown summary for CI step summaries (`$GITHUB_STEP_SUMMARY`).
+public enum MarkdownSummary {
+    public static func render(_ run: RunResult) -> String {
+        var lines = [
+            "## nemosim: \(run.passed) passed, \(run.failed) failed, \(run.skipped) skipped\(run.errors > 0 ? ", \(run.errors) errors" : "")",
+            "",
+            "Target `\(run.target)`" + (run.seed.map { ", seed \($0)" } ?? "") + (run.timeScale.map { ", time scale \(JUnitReport.seconds($0))" } ?? "")
+                + ", \(JUnitReport.seconds(run.duration)) s.",
+            "",
+            "| scenario | file | result | time (s) |",
+            "|---|---|---|---|",
+        ]
+        for file in run.files {
+            for scenario in file.scenarios {
+                let result: String
+                switch scenario.outcome {
+                case .passed: result = "passed"
+                case .failed(let failure): result = "**failed** at \(failure.step): expected \(failure.expected), got \(failure.actual)"
+                case .skipped(let reason): result = "skipped: \(reason)"
+                case .error(let message): result = "**error**: \(message)"
+                }
+                lines.append("| \(cell(scenario.name)) | \(cell(file.file)) | \(cell(result)) | \(JUnitReport.seconds(scenario.duration)) |")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func cell(_ text: String) -> String {
+        text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+    }
+}

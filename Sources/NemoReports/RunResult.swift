@@ -1,0 +1,93 @@
+import Foundation
+
+/// The result of a run of scenarios: what every report is a pure function of,
+/// whether it came from a live run or from a recording.
+public struct RunResult: Sendable, Hashable, Codable {
+    /// `embedded`, a URL, or `replay:FILE`.
+    public var target: String
+    public var seed: UInt64?
+    public var timeScale: Double?
+    public var toolVersion: String
+    /// ISO 8601.
+    public var startedAt: String
+    public var files: [ScenarioFileResult]
+
+    public init(target: String, seed: UInt64? = nil, timeScale: Double? = nil, toolVersion: String, startedAt: String, files: [ScenarioFileResult]) {
+        self.target = target
+        self.seed = seed
+        self.timeScale = timeScale
+        self.toolVersion = toolVersion
+        self.startedAt = startedAt
+        self.files = files
+    }
+
+    public var scenarios: [ScenarioResult] { files.flatMap(\.scenarios) }
+    public var passed: Int { scenarios.filter { $0.outcome == .passed }.count }
+    public var failed: Int { scenarios.filter { if case .failed = $0.outcome { return true } else { return false } }.count }
+    public var errors: Int { scenarios.filter { if case .error = $0.outcome { return true } else { return false } }.count }
+    public var skipped: Int { scenarios.filter { if case .skipped = $0.outcome { return true } else { return false } }.count }
+    /// Wall seconds.
+    public var duration: Double { files.map(\.duration).reduce(0, +) }
+}
+
+/// The scenarios of one file.
+public struct ScenarioFileResult: Sendable, Hashable, Codable {
+    public var file: String
+    public var scenarios: [ScenarioResult]
+
+    public init(file: String, scenarios: [ScenarioResult]) {
+        self.file = file
+        self.scenarios = scenarios
+    }
+
+    public var duration: Double { scenarios.map(\.duration).reduce(0, +) }
+    /// The suite name: the file name without its folder and extension.
+    public var name: String { ((file as NSString).lastPathComponent as NSString).deletingPathExtension }
+}
+
+/// Where a failing expectation was and what it saw.
+public struct StepFailure: Sendable, Hashable, Codable {
+    /// e.g. `step 3 (message)`.
+    public var step: String
+    public var expected: String
+    public var actual: String
+    public var message: String
+
+    public init(step: String, expected: String, actual: String, message: String) {
+        self.step = step
+        self.expected = expected
+        self.actual = actual
+        self.message = message
+    }
+}
+
+public enum ScenarioOutcome: Sendable, Hashable, Codable {
+    case passed
+    case failed(StepFailure)
+    /// Not run, and why (e.g. it needs the simulator's admin API).
+    case skipped(String)
+    /// The scenario could not run as written (a transport error, a bad file).
+    case error(String)
+}
+
+/// One scenario's result.
+public struct ScenarioResult: Sendable, Hashable, Codable {
+    public var name: String
+    public var tags: [String]
+    public var outcome: ScenarioOutcome
+    /// Wall seconds.
+    public var duration: Double
+    /// Simulated API seconds the scenario covered, when known.
+    public var simulatedSeconds: Double?
+    /// What each step did, in order.
+    public var log: [String]
+
+    public init(name: String, tags: [String] = [], outcome: ScenarioOutcome, duration: Double, simulatedSeconds: Double? = nil, log: [String] = []) {
+        self.name = name
+        self.tags = tags
+        self.outcome = outcome
+        self.duration = duration
+        self.simulatedSeconds = simulatedSeconds
+        self.log = log
+    }
+}
