@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "NemoClient", targets: ["NemoClient"]),
         .library(name: "NemoRecording", targets: ["NemoRecording"]),
         .library(name: "NemoReports", targets: ["NemoReports"]),
+        .library(name: "NemoScenarios", targets: ["NemoScenarios"]),
         .executable(name: "nemosim", targets: ["nemosim"]),
         .executable(name: "sse-bench", targets: ["sse-bench"]),
         .executable(name: "client-bench", targets: ["client-bench"]),
@@ -64,10 +65,14 @@ let package = Package(
             ]
         ),
         .target(name: "NemoReports", dependencies: ["CLibXML2"]),
+        .target(
+            name: "NemoScenarios",
+            dependencies: ["NemoClient", "NemoCore", "NemoReports", .product(name: "Yams", package: "Yams")]
+        ),
         .executableTarget(
             name: "nemosim",
             dependencies: [
-                "NemoCore", "ServerSentEvents", "NemoSimulator", "NemoClient", "NemoRecording", "CCurl", "CLibXML2",
+                "NemoCore", "ServerSentEvents", "NemoSimulator", "NemoClient", "NemoRecording", "NemoReports", "NemoScenarios", "CCurl", "CLibXML2",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -78,6 +83,7 @@ let package = Package(
         .testTarget(name: "CLibrariesTests", dependencies: ["CCurl", "CLibXML2"]),
         .testTarget(name: "NemoClientTests", dependencies: ["NemoClient", "NemoSimulator", "NemoCore", "ServerSentEvents"]),
         .testTarget(name: "NemoRecordingTests", dependencies: ["NemoRecording", "NemoClient", "NemoSimulator", "NemoCore", "ServerSentEvents"]),
+        .testTarget(name: "NemoScenariosTests", dependencies: ["NemoScenarios", "NemoReports", "NemoClient", "NemoSimulator", "NemoCore"]),
         .testTarget(name: "NemoReportsTests", dependencies: ["NemoReports", "CLibXML2"]),
         .testTarget(name: "NemoSimulatorTests", dependencies: ["NemoSimulator", "NemoCore", "ServerSentEvents", "CCurl"]),
     ],

@@ -25,6 +25,7 @@ struct Nemosim: AsyncParsableCommand {
             """,
         version: NemosimVersion.current,
         groupedSubcommands: [
+            CommandGroup(name: "Conformance", subcommands: [ConformanceCommand.self, RunCommand.self]),
             CommandGroup(name: "Simulator", subcommands: [Serve.self]),
             CommandGroup(
                 name: "API client",

@@ -1,0 +1,336 @@
+import Foundation
+import NemoCore
+import Yams
+
+/// A problem in a scenario file, with where it is.
+public struct ScenarioFileError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var message: String
+
+    public init(file: String, line: Int, message: String) {
+        self.file = file
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String { "\(file):\(line): \(message)" }
+}
+
+/// A YAML value with the line it starts on (for errors that point at it).
+indirect enum YAMLValue {
+    case scalar(JSONValue, line: Int)
+    case map([(key: String, value: YAMLValue)], line: Int)
+    case list([YAMLValue], line: Int)
+
+    var line: Int {
+        switch self {
+        case .scalar(_, let line), .map(_, let line), .list(_, let line): return line
+        }
+    }
+
+    init(_ node: Node) {
+        let line = (node.mark?.line ?? 0)
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style == .plain {
+                if let int = node.int { self = .scalar(.number(Double(int)), line: line); return }
+                if let double = node.float, scalar.string.rangeOfCharacter(from: .letters) == nil { self = .scalar(.number(double), line: line); return }
+                if let bool = node.bool { self = .scalar(.bool(bool), line: line); return }
+                if node.null != nil { self = .scalar(.null, line: line); return }
+            }
+            self = .scalar(.string(scalar.string), line: line)
+        case .mapping(let mapping):
+            self = .map(mapping.map { (key: $0.key.string ?? "", value: YAMLValue($0.value)) }, line: line)
+        case .sequence(let sequence):
+            self = .list(sequence.map(YAMLValue.init), line: line)
+        case .alias:
+            self = .scalar(.null, line: line)
+        }
+    }
+
+    /// As plain JSON (lines dropped).
+    var json: JSONValue {
+        switch self {
+        case .scalar(let value, _): return value
+        case .map(let pairs, _): return .object(Dictionary(pairs.map { ($0.key, $0.value.json) }, uniquingKeysWith: { _, last in last }))
+        case .list(let items, _): return .array(items.map(\.json))
+        }
+    }
+
+    subscript(key: String) -> YAMLValue? {
+        if case .map(let pairs, _) = self { return pairs.first { $0.key == key }?.value }
+        return nil
+    }
+}
+
+/// One check on a response or a message outcome.
+public enum Expectation: Sendable, Hashable {
+    case status(Int)
+    case code(Int)
+    /// A JSON path (`data.files.0.file_type`) and a comparison.
+    case json(path: String, check: JSONCheck)
+    /// Agent event kinds that must appear (`tool_call`, `text`, ...).
+    case eventsSeen([String])
+    case textContains(String)
+    case silentClose(Bool)
+    case heartbeatsAtLeast(Int)
+    /// The client did this on its own (a `ClientAction` description contains the text).
+    case action(String)
+    /// Simulated seconds the step took, at most.
+    case durationAtMost(Double)
+}
+
+public enum JSONCheck: Sendable, Hashable {
+    case equals(JSONValue)
+    case contains(String)
+    case matches(String)
+    case exists(Bool)
+    case greaterThan(Double)
+    case lessThan(Double)
+    case atLeast(Double)
+    case atMost(Double)
+}
+
+/// What a step does.
+public enum StepAction: Sendable, Hashable {
+    case token, session, state, credits, render, pollRender(until: String), export(to: String?)
+    case upload(files: [String], urls: [String])
+    case message(String)
+    case request(method: String, path: String, headers: [String: String], json: JSONValue?)
+    // Simulator only (the admin API):
+    case advanceClock(Double)
+    case fault(JSONValue)
+    case setCredits(Int)
+    case profile(JSONValue)
+
+    var needsSimulator: Bool {
+        switch self {
+        case .advanceClock, .fault, .setCredits, .profile: return true
+        case .request(_, let path, _, _): return path.hasPrefix("/_nemosim/")
+        default: return false
+        }
+    }
+
+    var name: String {
+        switch self {
+        case .token: return "token"
+        case .session: return "session"
+        case .state: return "state"
+        case .credits: return "credits"
+        case .render: return "render"
+        case .pollRender: return "poll_render"
+        case .export: return "export"
+        case .upload: return "upload"
+        case .message: return "message"
+        case .request(let method, let path, _, _): return "request \(method) \(path)"
+        case .advanceClock(let seconds): return "advance_clock \(Int(seconds)) s"
+        case .fault: return "fault"
+        case .setCredits(let n): return "set_credits \(n)"
+        case .profile: return "profile"
+        }
+    }
+}
+
+public struct Step: Sendable, Hashable {
+    public var action: StepAction
+    public var expectations: [Expectation]
+    /// Variable name → JSON path in the response.
+    public var captures: [String: String]
+    public var line: Int
+}
+
+/// A scenario: a name, tags, and steps.
+public struct Scenario: Sendable, Hashable {
+    public var name: String
+    public var tags: [String]
+    /// Apply the client's recovery rules (default true).
+    public var recovery: Bool
+    public var steps: [Step]
+    public var file: String
+    public var line: Int
+
+    /// Whether it needs the simulator's admin API.
+    public var needsSimulator: Bool { steps.contains { $0.action.needsSimulator } }
+}
+
+/// Reads scenario files: one scenario per YAML document.
+public enum ScenarioParser {
+    public static func load(file: String) throws -> [Scenario] {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ScenarioFileError(file: file, line: 0, message: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try parse(text, file: file)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> [Scenario] {
+        var scenarios: [Scenario] = []
+        do {
+            let parser = try Parser(yaml: text)
+            while let node = try parser.nextRoot() {
+                scenarios.append(try scenario(YAMLValue(node), file: file))
+            }
+        } catch let error as ScenarioFileError {
+            throw error
+        } catch let error as YamlError {
+            throw ScenarioFileError(file: file, line: yamlLine(error), message: "not valid YAML: \(error)")
+        } catch {
+            throw ScenarioFileError(file: file, line: 0, message: "not valid YAML: \(error)")
+        }
+        if scenarios.isEmpty { throw ScenarioFileError(file: file, line: 1, message: "no scenario in the file") }
+        return scenarios
+    }
+
+    static func yamlLine(_ error: YamlError) -> Int {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return 0
+        }
+    }
+
+    static let stepKinds = ["token", "session", "state", "credits", "render", "poll_render", "export", "upload", "message", "request",
+        "advance_clock", "fault", "set_credits", "profile"]
+
+    static func scenario(_ value: YAMLValue, file: String) throws -> Scenario {
+        func fail(_ line: Int, _ message: String) -> ScenarioFileError { ScenarioFileError(file: file, line: line, message: message) }
+        guard case .map(let pairs, let line) = value else { throw fail(value.line, "a scenario is a mapping with name and steps") }
+        for pair in pairs where !["name", "tags", "recovery", "steps", "description"].contains(pair.key) {
+            throw fail(pair.value.line, "unknown scenario key \"\(pair.key)\" (known: name, tags, description, recovery, steps)")
+        }
+        guard let name = value["name"]?.json.stringValue, !name.isEmpty else { throw fail(line, "the scenario needs a name") }
+        let tags = value["tags"]?.json.arrayValue?.compactMap(\.stringValue) ?? []
+        let recovery = value["recovery"]?.json.boolValue ?? true
+        guard case .list(let items, _)? = value["steps"], !items.isEmpty else {
+            throw fail(value["steps"]?.line ?? line, "the scenario \"\(name)\" needs a non-empty list of steps")
+        }
+        return Scenario(name: name, tags: tags, recovery: recovery, steps: try items.map { try step($0, file: file) }, file: file, line: line)
+    }
+
+    static func step(_ value: YAMLValue, file: String) throws -> Step {
+        func fail(_ line: Int, _ message: String) -> ScenarioFileError { ScenarioFileError(file: file, line: line, message: message) }
+        guard case .map(let pairs, let line) = value else { throw fail(value.line, "a step is a mapping such as `- token: {}`") }
+        let kinds = pairs.filter { stepKinds.contains($0.key) }
+        guard kinds.count == 1, let kind = kinds.first else {
+            throw fail(line, "a step needs exactly one of: \(stepKinds.joined(separator: ", "))")
+        }
+        for pair in pairs where !stepKinds.contains(pair.key) && !["expect", "capture"].contains(pair.key) {
+            throw fail(pair.value.line, "unknown step key \"\(pair.key)\" (a step has one action, then expect and capture)")
+        }
+        let arguments = kind.value.json
+        let action: StepAction
+        switch kind.key {
+        case "token": action = .token
+        case "session": action = .session
+        case "state": action = .state
+        case "credits": action = .credits
+        case "render": action = .render
+        case "poll_render": action = .pollRender(until: arguments["until"]?.stringValue ?? "completed")
+        case "export": action = .export(to: arguments["to"]?.stringValue)
+        case "upload":
+            action = .upload(files: arguments["files"]?.arrayValue?.compactMap(\.stringValue) ?? [], urls: arguments["urls"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        case "message":
+            guard let text = arguments.stringValue ?? arguments["text"]?.stringValue else { throw fail(kind.value.line, "message needs its text: `- message: \"make a video\"`") }
+            action = .message(text)
+        case "request":
+            guard let method = arguments["method"]?.stringValue, let path = arguments["path"]?.stringValue else {
+                throw fail(kind.value.line, "request needs method and path")
+            }
+            let headers = (arguments["headers"]?.objectValue ?? [:]).compactMapValues { $0.stringValue }
+            action = .request(method: method.uppercased(), path: path, headers: headers, json: arguments["json"])
+        case "advance_clock":
+            guard let seconds = arguments.doubleValue ?? arguments["seconds"]?.doubleValue, seconds >= 0 else {
+                throw fail(kind.value.line, "advance_clock needs seconds: `- advance_clock: 3600`")
+            }
+            action = .advanceClock(seconds)
+        case "fault":
+            guard arguments["respond"] != nil else { throw fail(kind.value.line, "fault needs respond, e.g. {match: {path: /api/credits/balance/simple}, respond: {code: 1001}}") }
+            action = .fault(arguments)
+        case "set_credits":
+            guard let available = arguments.intValue ?? arguments["available"]?.intValue else { throw fail(kind.value.line, "set_credits needs a number") }
+            action = .setCredits(available)
+        default:
+            guard case .object = arguments else { throw fail(kind.value.line, "profile needs a mapping of profile keys") }
+            action = .profile(arguments)
+        }
+        var expectations: [Expectation] = []
+        if let expect = value["expect"] {
+            guard case .map(let checks, _) = expect else { throw fail(expect.line, "expect is a mapping") }
+            for check in checks { expectations += try expectation(check.key, check.value, file: file) }
+        }
+        var captures: [String: String] = [:]
+        if let capture = value["capture"] {
+            guard case .map(let pairs, _) = capture else { throw fail(capture.line, "capture is a mapping of name: json.path") }
+            for pair in pairs {
+                guard let path = pair.value.json.stringValue else { throw fail(pair.value.line, "capture \(pair.key) needs a JSON path") }
+                captures[pair.key] = path
+            }
+        }
+        return Step(action: action, expectations: expectations, captures: captures, line: line)
+    }
+
+    static func expectation(_ key: String, _ value: YAMLValue, file: String) throws -> [Expectation] {
+        func fail(_ message: String) -> ScenarioFileError { ScenarioFileError(file: file, line: value.line, message: message) }
+        let json = value.json
+        switch key {
+        case "status":
+            guard let status = json.intValue else { throw fail("status needs a number") }
+            return [.status(status)]
+        case "code":
+            guard let code = json.intValue else { throw fail("code needs a number") }
+            return [.code(code)]
+        case "events":
+            guard let kinds = json.arrayValue?.compactMap(\.stringValue) else { throw fail("events needs a list of event kinds") }
+            return [.eventsSeen(kinds)]
+        case "text_contains":
+            guard let text = json.stringValue else { throw fail("text_contains needs a string") }
+            return [.textContains(text)]
+        case "silent_close":
+            guard let flag = json.boolValue else { throw fail("silent_close needs true or false") }
+            return [.silentClose(flag)]
+        case "heartbeats_at_least":
+            guard let count = json.intValue else { throw fail("heartbeats_at_least needs a number") }
+            return [.heartbeatsAtLeast(count)]
+        case "action", "actions":
+            let texts = json.arrayValue?.compactMap(\.stringValue) ?? json.stringValue.map { [$0] } ?? []
+            guard !texts.isEmpty else { throw fail("actions needs text, e.g. \"waited 30 s\"") }
+            return texts.map(Expectation.action)
+        case "duration_at_most":
+            guard let seconds = json.doubleValue else { throw fail("duration_at_most needs seconds") }
+            return [.durationAtMost(seconds)]
+        case "json":
+            guard case .list(let items, _) = value else { throw fail("json needs a list of {path, equals|contains|matches|exists|gt|lt|gte|lte}") }
+            return try items.map { item in
+                let object = item.json
+                guard let path = object["path"]?.stringValue else { throw ScenarioFileError(file: file, line: item.line, message: "a json check needs a path") }
+                let check: JSONCheck
+                if let expected = object["equals"] { check = .equals(expected) }
+                else if let text = object["contains"]?.stringValue { check = .contains(text) }
+                else if let pattern = object["matches"]?.stringValue { check = .matches(pattern) }
+                else if let exists = object["exists"]?.boolValue { check = .exists(exists) }
+                else if let n = object["gt"]?.doubleValue { check = .greaterThan(n) }
+                else if let n = object["lt"]?.doubleValue { check = .lessThan(n) }
+                else if let n = object["gte"]?.doubleValue { check = .atLeast(n) }
+                else if let n = object["lte"]?.doubleValue { check = .atMost(n) }
+                else { throw ScenarioFileError(file: file, line: item.line, message: "json check on \(path) needs one of equals, contains, matches, exists, gt, lt, gte, lte") }
+                return .json(path: path, check: check)
+            }
+        default:
+            throw fail("unknown expectation \"\(key)\" (known: status, code, json, events, text_contains, silent_close, heartbeats_at_least, actions, duration_at_most)")
+        }
+    }
+}
+
+extension JSONValue {
+    /// The value at a dotted path (`data.files.0.hash`); `$` or "" is the root.
+    public func value(atPath path: String) -> JSONValue? {
+        var current: JSONValue? = self
+        for part in path.split(separator: ".") where part != "$" {
+            guard let value = current else { return nil }
+            if let index = Int(part), case .array = value { current = value[index] } else { current = value[String(part)] }
+        }
+        return current
+    }
+}

@@ -1,0 +1,329 @@
+import Foundation
+import NemoClient
+import NemoCore
+import NemoReports
+
+/// Keeps the last response a client saw, for expectations on status, code and JSON.
+final class CapturingTransport: HTTPTransport, @unchecked Sendable {
+    let base: any HTTPTransport
+    // NSLock rather than Mutex: see ReplayMatcher (a release-build miscompile).
+    private let lock = NSLock()
+    private var last: (status: Int, body: Data)?
+
+    init(base: any HTTPTransport) { self.base = base }
+
+    var lastResponse: (status: Int, body: Data)? { lock.withLock { last } }
+    func reset() { lock.withLock { last = nil } }
+
+    func send(_ request: HTTPRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+        let response = try await base.send(request, progress: progress)
+        lock.withLock { last = (response.status, response.body) }
+        return response
+    }
+
+    func download(_ request: HTTPRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+        let response = try await base.download(request, to: file, progress: progress)
+        lock.withLock { last = (response.status, response.body) }
+        return response
+    }
+
+    func stream(_ request: HTTPRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
+        base.stream(request)
+    }
+}
+
+/// Records client actions for `actions` expectations.
+final class ActionList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func append(_ action: ClientAction) { lock.withLock { items.append(action.description) } }
+    func take() -> [String] {
+        lock.withLock {
+            let taken = items
+            items = []
+            return taken
+        }
+    }
+}
+
+/// Runs scenarios against a target URL through NemoClient.
+public struct ScenarioRunner: Sendable {
+    public var baseURL: String
+    /// The transport underneath (curl by default; a recording decorator to record the run).
+    public var transport: any HTTPTransport
+    /// Where files named by upload steps are looked up (relative paths).
+    public var fixturesDirectory: URL
+
+    public init(baseURL: String, transport: any HTTPTransport, fixturesDirectory: URL) {
+        self.baseURL = baseURL
+        self.transport = transport
+        self.fixturesDirectory = fixturesDirectory
+    }
+
+    /// Whether the target answers the simulator's admin API.
+    public func targetIsSimulator() async -> Bool {
+        guard let response = try? await transport.send(HTTPRequest(method: "GET", url: baseURL + "/_nemosim/health", timeout: 10)) else { return false }
+        return response.status == 200 && (try? JSONValue.parse(response.body))?["status"] == "ok"
+    }
+
+    /// Runs one scenario. Against a simulator, a scenario that changes the
+    /// profile or arms faults leaves both as it found them.
+    public func run(_ scenario: Scenario, simulator: Bool) async -> ScenarioResult {
+        let changesProfile = scenario.steps.contains { if case .profile = $0.action { return true } else { return false } }
+        let armsFaults = scenario.steps.contains { if case .fault = $0.action { return true } else { return false } }
+        var savedProfile: JSONValue?
+        if simulator && changesProfile, let response = try? await transport.send(HTTPRequest(method: "GET", url: baseURL + "/_nemosim/profile")) {
+            savedProfile = try? JSONValue.parse(response.body)
+        }
+        let result = await runSteps(scenario, simulator: simulator)
+        if simulator {
+            if let savedProfile { try? await admin("PATCH", "/profile", savedProfile) }
+            if armsFaults { try? await admin("DELETE", "/faults", nil) }
+        }
+        return result
+    }
+
+    func runSteps(_ scenario: Scenario, simulator: Bool) async -> ScenarioResult {
+        let started = ContinuousClock.now
+        if scenario.needsSimulator && !simulator {
+            return ScenarioResult(
+                name: scenario.name, tags: scenario.tags,
+                outcome: .skipped("needs the simulator's admin API (clock, faults, credits or profile); the target is not a simulator"), duration: 0)
+        }
+        let capturing = CapturingTransport(base: transport)
+        let actions = ActionList()
+        let client = NemoClient(
+            configuration: ClientConfiguration(baseURL: baseURL, clientID: UUID().uuidString), transport: capturing,
+            policy: scenario.recovery ? RecoveryPolicy() : .none, onAction: { actions.append($0) })
+        await client.discoverTimeScale()
+        var variables: [String: String] = [:]
+        var log: [String] = []
+        var simulatedStart: Double? = simulator ? await simulatedNow() : nil
+        for (index, step) in scenario.steps.enumerated() {
+            let label = "step \(index + 1) (\(step.action.name), line \(step.line))"
+            capturing.reset()
+            _ = actions.take()
+            let stepStart = simulator ? await simulatedNow() : nil
+            var outcome: MessageOutcome?
+            var thrown: NemoError?
+            do {
+                outcome = try await perform(step.action, client: client, variables: variables)
+            } catch let error as NemoError {
+                thrown = error
+            } catch {
+                thrown = NemoError(kind: .transport, message: "\(error)")
+            }
+            let response = capturing.lastResponse
+            let json = response.flatMap { try? JSONValue.parse($0.body) }
+            let stepSeconds: Double? = stepStart == nil ? nil : await simulatedNow().map { $0 - (stepStart ?? 0) }
+            var context = CheckContext(status: response?.status, json: json, outcome: outcome, actions: actions.take(), simulatedSeconds: stepSeconds)
+            if response == nil, let thrown {
+                // An error before any JSON was captured (a message refused before its stream).
+                context.status = thrown.httpStatus
+                context.json = thrown.code.map { ["code": .number(Double($0.rawValue))] }
+            }
+            // A step that failed with an API error passes when it expected that code or status.
+            let expectsError = step.expectations.contains {
+                switch $0 {
+                case .code(let code): return code != 0
+                case .status(let status): return !(200..<300).contains(status)
+                default: return false
+                }
+            }
+            if let thrown, !expectsError {
+                log.append("\(label): error: \(thrown)")
+                return ScenarioResult(
+                    name: scenario.name, tags: scenario.tags,
+                    outcome: .failed(StepFailure(step: label, expected: "success", actual: thrown.description, message: "the step failed")),
+                    duration: seconds(since: started), log: log)
+            }
+            for expectation in step.expectations {
+                if let failure = context.check(expectation, variables: variables) {
+                    log.append("\(label): FAILED \(failure.expected) vs \(failure.actual)")
+                    return ScenarioResult(
+                        name: scenario.name, tags: scenario.tags,
+                        outcome: .failed(StepFailure(step: label, expected: failure.expected, actual: failure.actual, message: failure.message)),
+                        duration: seconds(since: started), log: log)
+                }
+            }
+            for (name, path) in step.captures {
+                guard let value = json?.value(atPath: path) else {
+                    return ScenarioResult(
+                        name: scenario.name, tags: scenario.tags,
+                        outcome: .failed(StepFailure(step: label, expected: "a value at \(path) to capture as \(name)", actual: "nothing there", message: "capture failed")),
+                        duration: seconds(since: started), log: log)
+                }
+                variables[name] = value.stringValue ?? value.jsonString()
+            }
+            log.append("\(label): ok" + (response.map { " (HTTP \($0.status)" + (json?["code"]?.intValue.map { ", code \($0)" } ?? "") + ")" } ?? "")
+                + (outcome.map { " [\($0.ending.rawValue), \($0.events.count) events]" } ?? ""))
+        }
+        var covered: Double?
+        if let start = simulatedStart, let end = await simulatedNow() { covered = end - start }
+        simulatedStart = nil
+        return ScenarioResult(name: scenario.name, tags: scenario.tags, outcome: .passed, duration: seconds(since: started), simulatedSeconds: covered, log: log)
+    }
+
+    func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// The simulator's clock, in seconds since 1970.
+    func simulatedNow() async -> Double? {
+        guard let response = try? await transport.send(HTTPRequest(method: "GET", url: baseURL + "/_nemosim/clock", timeout: 10)),
+            let now = (try? JSONValue.parse(response.body))?["now"]?.stringValue, let date = ISO8601.date(from: now)
+        else { return nil }
+        return date.timeIntervalSince1970
+    }
+
+    func substitute(_ text: String, _ variables: [String: String]) -> String {
+        var result = text
+        for (name, value) in variables { result = result.replacingOccurrences(of: "${\(name)}", with: value) }
+        return result
+    }
+
+    func substitute(_ value: JSONValue, _ variables: [String: String]) -> JSONValue {
+        switch value {
+        case .string(let text): return .string(substitute(text, variables))
+        case .array(let items): return .array(items.map { substitute($0, variables) })
+        case .object(let object): return .object(object.mapValues { substitute($0, variables) })
+        default: return value
+        }
+    }
+
+    func admin(_ method: String, _ path: String, _ body: JSONValue?) async throws {
+        let request = HTTPRequest(
+            method: method, url: baseURL + "/_nemosim" + path,
+            body: body.map { .data(Data($0.jsonString().utf8), contentType: "application/json") } ?? .none)
+        let response = try await transport.send(request)
+        guard (200..<300).contains(response.status) else {
+            throw NemoError(kind: .usage, httpStatus: response.status, message: "admin \(path): \(String(decoding: response.body, as: UTF8.self))")
+        }
+    }
+
+    func perform(_ action: StepAction, client: NemoClient, variables: [String: String]) async throws -> MessageOutcome? {
+        switch action {
+        case .token: try await client.issueToken()
+        case .session: try await client.createSession()
+        case .state: _ = try await client.state()
+        case .credits: _ = try await client.credits()
+        case .render:
+            guard let draft = try await client.state().draft else { throw NemoError(kind: .usage, message: "no draft to render") }
+            _ = try await client.submitRender(draft: draft)
+        case .pollRender(let until):
+            guard let draft = try await client.state().draft else { throw NemoError(kind: .usage, message: "no draft to render") }
+            let job = try await client.submitRender(draft: draft)
+            let final = try await client.waitForRender(id: job.id ?? "")
+            if final.status.rawValue != until { throw NemoError(kind: .api, message: "render ended \(final.status), expected \(until)") }
+        case .export(let to):
+            let file = to.map { URL(fileURLWithPath: substitute($0, variables)) }
+                ?? FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-export-\(UUID().uuidString).mp4")
+            _ = try await client.export(to: file)
+            if to == nil { try? FileManager.default.removeItem(at: file) }
+        case .upload(let files, let urls):
+            if !files.isEmpty {
+                _ = try await client.upload(files: files.map { name in
+                    let path = substitute(name, variables)
+                    return path.hasPrefix("/") ? URL(fileURLWithPath: path) : fixturesDirectory.appendingPathComponent(path)
+                })
+            }
+            if !urls.isEmpty { _ = try await client.upload(urls: urls.map { substitute($0, variables) }) }
+        case .message(let text):
+            return try await client.sendAndWait(substitute(text, variables))
+        case .request(let method, let path, let headers, let json):
+            var all = client.configuration.attribution.pairs
+            if let token = await client.token { all.append(("Authorization", "Bearer \(token)")) }
+            // A scenario's header replaces the default of the same name.
+            all.removeAll { pair in headers.keys.contains { $0.caseInsensitiveCompare(pair.name) == .orderedSame } }
+            for (name, value) in headers { all.append((name, substitute(value, variables))) }
+            let body: HTTPRequestBody = json.map { .data(Data(substitute($0, variables).jsonString().utf8), contentType: "application/json") } ?? .none
+            _ = try await client.transport.send(HTTPRequest(method: method, url: baseURL + substitute(path, variables), headers: all, body: body))
+        case .advanceClock(let seconds):
+            try await admin("POST", "/clock/advance", ["seconds": .number(seconds)])
+        case .fault(let rule):
+            try await admin("POST", "/faults", substitute(rule, variables))
+        case .setCredits(let available):
+            guard let user = await client.userID else { throw NemoError(kind: .usage, message: "set_credits needs a token first") }
+            try await admin("PUT", "/accounts/\(user)/credits", ["available": .number(Double(available))])
+        case .profile(let patch):
+            try await admin("PATCH", "/profile", patch)
+        }
+        return nil
+    }
+}
+
+/// What a step produced, for its expectations.
+struct CheckContext {
+    var status: Int?
+    var json: JSONValue?
+    var outcome: MessageOutcome?
+    var actions: [String]
+    var simulatedSeconds: Double?
+
+    struct Failure {
+        var expected: String
+        var actual: String
+        var message: String
+    }
+
+    func check(_ expectation: Expectation, variables: [String: String]) -> Failure? {
+        func fail(_ expected: String, _ actual: String, _ message: String) -> Failure { Failure(expected: expected, actual: actual, message: message) }
+        switch expectation {
+        case .status(let expected):
+            return status == expected ? nil : fail("HTTP \(expected)", status.map { "HTTP \($0)" } ?? "no response", "status differs")
+        case .code(let expected):
+            let code = json?["code"]?.intValue ?? (status.map { (200..<300).contains($0) } == true ? 0 : nil)
+            return code == expected ? nil : fail("code \(expected)", code.map { "code \($0)" } ?? "no code", "envelope code differs")
+        case .json(let path, let check):
+            let value = json?.value(atPath: path)
+            let shown = value.map { $0.jsonString() } ?? "nothing"
+            switch check {
+            case .equals(let expected):
+                let wanted: JSONValue = {
+                    if case .string(let text) = expected { return .string(variables.reduce(text) { $0.replacingOccurrences(of: "${\($1.key)}", with: $1.value) }) }
+                    return expected
+                }()
+                let same = value == wanted || (value?.doubleValue != nil && value?.doubleValue == wanted.doubleValue && wanted.stringValue == nil)
+                return same ? nil : fail("\(path) = \(wanted.jsonString())", shown, "value differs")
+            case .contains(let text):
+                return shown.contains(text) ? nil : fail("\(path) contains \"\(text)\"", shown, "text not found")
+            case .matches(let pattern):
+                let text = value?.stringValue ?? shown
+                return text.range(of: pattern, options: .regularExpression) != nil ? nil : fail("\(path) matches /\(pattern)/", shown, "no match")
+            case .exists(let flag):
+                let exists = value != nil && value != .null
+                return exists == flag ? nil : fail("\(path) \(flag ? "exists" : "absent")", shown, "presence differs")
+            case .greaterThan(let n), .lessThan(let n), .atLeast(let n), .atMost(let n):
+                guard let number = value?.doubleValue else { return fail("\(path) a number", shown, "not a number") }
+                let ok: Bool
+                let relation: String
+                switch check {
+                case .greaterThan: ok = number > n; relation = ">"
+                case .lessThan: ok = number < n; relation = "<"
+                case .atLeast: ok = number >= n; relation = ">="
+                default: ok = number <= n; relation = "<="
+                }
+                return ok ? nil : fail("\(path) \(relation) \(n)", shown, "comparison failed")
+            }
+        case .eventsSeen(let kinds):
+            let seen = Set(outcome?.events.map(\.kind) ?? [])
+            let missing = kinds.filter { !seen.contains($0) }
+            return missing.isEmpty ? nil : fail("events \(kinds.joined(separator: ", "))", "saw \(seen.sorted().joined(separator: ", "))", "missing \(missing.joined(separator: ", "))")
+        case .textContains(let text):
+            let texts = outcome?.texts.joined(separator: " ") ?? ""
+            return texts.localizedCaseInsensitiveContains(text) ? nil : fail("text containing \"\(text)\"", "\"\(texts.prefix(200))\"", "text not found")
+        case .silentClose(let flag):
+            let silent = outcome?.ending == .silentClose
+            return silent == flag ? nil : fail("silent close \(flag)", "ending \(outcome?.ending.rawValue ?? "none")", "ending differs")
+        case .heartbeatsAtLeast(let count):
+            let beats = outcome?.events.filter { $0 == .heartbeat }.count ?? 0
+            return beats >= count ? nil : fail("at least \(count) heartbeats", "\(beats)", "too few heartbeats")
+        case .action(let text):
+            return actions.contains { $0.contains(text) } ? nil : fail("the client to have \(text)", actions.isEmpty ? "no action" : actions.joined(separator: "; "), "recovery differs")
+        case .durationAtMost(let limit):
+            guard let seconds = simulatedSeconds else { return nil }
+            return seconds <= limit ? nil : fail("at most \(limit) simulated s", String(format: "%.1f s", seconds), "took too long")
+        }
+    }
+}

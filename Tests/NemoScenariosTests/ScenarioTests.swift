@@ -1,0 +1,133 @@
+import Foundation
+import NemoClient
+import NemoCore
+import NemoReports
+import NemoScenarios
+import NemoSimulator
+import Testing
+
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures")
+
+func parseError(_ yaml: String) -> ScenarioFileError? {
+    do {
+        _ = try ScenarioParser.parse(yaml, file: "bad.yaml")
+        return nil
+    } catch let error as ScenarioFileError {
+        return error
+    } catch {
+        return nil
+    }
+}
+
+@Suite("Scenario files")
+struct ScenarioParserTests {
+    @Test("Errors name the file, the line and what is wrong")
+    func errorsPointAtLines() {
+        let unknownStep = parseError("name: x\nsteps:\n  - token: {}\n  - teleport: {}\n")
+        #expect(unknownStep?.line == 4 && unknownStep?.description.hasPrefix("bad.yaml:4:") == true)
+        let unknownExpectation = parseError("name: x\nsteps:\n  - credits: {}\n    expect:\n      colour: blue\n")
+        #expect(unknownExpectation?.line == 5 && unknownExpectation?.message.contains("unknown expectation \"colour\"") == true)
+        let noName = parseError("steps:\n  - token: {}\n")
+        #expect(noName?.message.contains("needs a name") == true)
+        let badYAML = parseError("name: x\nsteps: [\n")
+        #expect(badYAML?.message.contains("not valid YAML") == true, "\(String(describing: badYAML))")
+        let badJSONCheck = parseError("name: x\nsteps:\n  - credits: {}\n    expect:\n      json:\n        - {path: data.available}\n")
+        #expect(badJSONCheck?.line == 6)
+    }
+
+    @Test("The built-in suite parses: every file, every scenario tagged")
+    func builtInSuite() throws {
+        let directory = fixtures.appendingPathComponent("scenarios")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 5)
+        for file in files {
+            let scenarios = try ScenarioParser.load(file: directory.appendingPathComponent(file).path)
+            #expect(scenarios.allSatisfy { !$0.tags.isEmpty }, "\(file)")
+        }
+    }
+}
+
+@Suite("Scenario engine against a real simulator")
+struct ScenarioRunnerTests {
+    /// A simulator that lets every test sign in from 127.0.0.1 as often as it likes.
+    func start() async throws -> SimulatorServer {
+        var profile = BehaviourProfile()
+        profile.tokensPerIPPerHour = 1_000_000
+        profile.tokensPerIPPerWindow = 1_000_000
+        return try await SimulatorServer.start(.init(timeScale: 1000, profile: profile))
+    }
+
+    func runner(_ server: SimulatorServer) -> ScenarioRunner {
+        ScenarioRunner(baseURL: server.url, transport: CurlTransport(), fixturesDirectory: fixtures)
+    }
+
+    @Test("Each kind of expectation can fail, with expected vs actual")
+    func expectationsFail() async throws {
+        let server = try await start()
+        let runner = runner(server)
+        let cases: [(String, String)] = [
+            ("status: 201", "HTTP 201"),
+            ("code: 1001", "code 1001"),
+            ("json:\n        - {path: data.available, equals: 99}", "data.available = 99"),
+            ("json:\n        - {path: data.available, gt: 100}", "data.available > 100"),
+            ("json:\n        - {path: data.nothing, exists: true}", "data.nothing exists"),
+            ("json:\n        - {path: data.available, matches: \"^x\"}", "matches"),
+            ("actions: [\"waited 30 s\"]", "waited 30 s"),
+        ]
+        for (expectation, expected) in cases {
+            let yaml = "name: fails\nsteps:\n  - token: {}\n  - credits: {}\n    expect:\n      \(expectation)\n"
+            let scenario = try #require(try ScenarioParser.parse(yaml, file: "f.yaml").first)
+            let result = await runner.run(scenario, simulator: true)
+            guard case .failed(let failure) = result.outcome else {
+                Issue.record("\(expectation) did not fail: \(result.outcome)")
+                continue
+            }
+            #expect(failure.expected.contains(expected), "\(failure.expected)")
+            #expect(failure.step.contains("step 2 (credits, line 4)"))
+            #expect(!failure.actual.isEmpty)
+        }
+        let message = try #require(try ScenarioParser.parse(
+            "name: m\nsteps:\n  - token: {}\n  - session: {}\n  - message: hello\n    expect:\n      events: [tool_call]\n", file: "m.yaml").first)
+        let result = await runner.run(message, simulator: true)
+        guard case .failed(let failure) = result.outcome else { Issue.record("events expectation did not fail"); return }
+        #expect(failure.expected == "events tool_call" && failure.actual.contains("saw"))
+        await server.stop()
+    }
+
+    @Test("Captures feed later steps; simulator-only scenarios are skipped elsewhere")
+    func capturesAndSkips() async throws {
+        let server = try await start()
+        let runner = runner(server)
+        let yaml = """
+            name: capture
+            steps:
+              - token: {}
+                capture: {user: data.user_id}
+              - token: {}
+                expect:
+                  json:
+                    - {path: data.user_id, equals: "${user}"}
+              - advance_clock: 10
+            """
+        let scenario = try #require(try ScenarioParser.parse(yaml, file: "c.yaml").first)
+        #expect(await runner.run(scenario, simulator: true).outcome == .passed)
+        let skipped = await runner.run(scenario, simulator: false)
+        guard case .skipped(let reason) = skipped.outcome else { Issue.record("not skipped"); return }
+        #expect(reason.contains("admin API"))
+        await server.stop()
+    }
+
+    @Test("A run's JUnit report validates against the schema")
+    func junitFromRun() async throws {
+        let server = try await start()
+        let scenarios = try ScenarioParser.load(file: fixtures.appendingPathComponent("scenarios/tokens.yaml").path)
+        var results: [ScenarioResult] = []
+        for scenario in scenarios { results.append(await runner(server).run(scenario, simulator: true)) }
+        await server.stop()
+        let run = RunResult(target: "embedded", seed: 1, timeScale: 1000, toolVersion: "test", startedAt: "now",
+            files: [ScenarioFileResult(file: "Fixtures/scenarios/tokens.yaml", scenarios: results)])
+        #expect(run.failed == 0 && run.passed == scenarios.count)
+        try JUnitReport.validate(try JUnitReport.xml(for: run), schema: fixtures.appendingPathComponent("schemas/junit-10.xsd"))
+    }
+}
