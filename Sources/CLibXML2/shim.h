@@ -2,6 +2,10 @@
 #define NEMOSIM_CLIBXML2_SHIM_H
 
 #include <libxml/xmlversion.h>
+// Debian's libxml2 is built with ICU, and its encoding header then pulls in
+// the system's ICU headers, which clash with the ICU module Foundation
+// brings. nemosim never touches libxml2's ICU converters, so leave them out.
+#undef LIBXML_ICU_ENABLED
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlwriter.h>
