@@ -71,6 +71,12 @@ public final class RecordingWriter: Sendable {
         }
     }
 
+    /// Stores a scenario run's results in the recording's metadata, so a
+    /// report can be made from the recording later.
+    public func setScenarioResults(_ results: JSONValue) {
+        state.withLock { $0.metadata.scenario = results }
+    }
+
     /// Notes the URL clients used (a proxy's), for replay servers to rewrite.
     public func setRecordedVia(_ url: String) {
         state.withLock { $0.metadata.recordedVia = url }

@@ -25,7 +25,7 @@ struct Nemosim: AsyncParsableCommand {
             """,
         version: NemosimVersion.current,
         groupedSubcommands: [
-            CommandGroup(name: "Conformance", subcommands: [ConformanceCommand.self, RunCommand.self]),
+            CommandGroup(name: "Conformance", subcommands: [ConformanceCommand.self, RunCommand.self, ReportCommand.self]),
             CommandGroup(name: "Simulator", subcommands: [Serve.self]),
             CommandGroup(
                 name: "API client",

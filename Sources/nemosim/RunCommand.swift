@@ -108,7 +108,10 @@ enum ScenarioRun {
             target: options.target, seed: options.target == "embedded" ? options.seed : nil,
             timeScale: options.target == "embedded" ? options.timeScale : nil, toolVersion: NemosimVersion.current,
             startedAt: Date().formatted(.iso8601), files: results)
-        try? writer?.close()
+        if let writer {
+            writer.setScenarioResults((try? JSONValue(encoding: run)) ?? .null)
+            try? writer.close()
+        }
         await server?.stop()
         await replay?.stop()
 
@@ -197,5 +200,40 @@ struct ConformanceCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await ScenarioRun.execute(paths: [ScenarioRun.fixturesDirectory().appendingPathComponent("scenarios").path], options: options)
+    }
+}
+
+/// `nemosim report junit RUN.har`: the JUnit report of a recorded run.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Make reports from a recorded run (nemosim run --record FILE).",
+        subcommands: [JUnit.self])
+
+    struct JUnit: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "junit", abstract: "Write the JUnit XML of a recorded run: the same report the run itself wrote.")
+
+        @Argument(help: "A HAR recorded by nemosim run --record or nemosim conformance --record.")
+        var recording: String
+
+        @Option(name: .shortAndLong, help: "Where to write the JUnit XML.")
+        var output: String
+
+        func run() throws {
+            let loaded: Recording
+            do {
+                loaded = try Recording.load(URL(fileURLWithPath: recording))
+            } catch {
+                FileHandle.standardError.write(Data("nemosim report junit: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            guard let results = loaded.metadata?.scenario, let run = try? results.decode(RunResult.self) else {
+                FileHandle.standardError.write(Data("nemosim report junit: \(recording) holds no scenario results (record a run with nemosim run --record)\n".utf8))
+                throw ExitCode(2)
+            }
+            try JUnitReport.xml(for: run).write(to: URL(fileURLWithPath: output))
+            print("wrote \(output): \(run.passed) passed, \(run.failed) failed, \(run.skipped) skipped")
+        }
     }
 }
