@@ -34,7 +34,11 @@ public struct NemoError: Error, Sendable, CustomStringConvertible {
     /// The documented reaction for this error, when there is one.
     public var reaction: ClientReaction? {
         if let code, code != .success, let reaction = code.reaction { return reaction }
-        if let httpStatus, let documented = DocumentedHTTPError(rawValue: httpStatus) { return documented.reaction }
+        if let httpStatus, let documented = DocumentedHTTPError(rawValue: httpStatus) {
+            // 400 is documented for a missing X-Client-Id only; other 400s are plain bad requests.
+            if documented == .missingClientID && !message.contains("X-Client-Id") { return nil }
+            return documented.reaction
+        }
         return nil
     }
 

@@ -29,6 +29,13 @@ struct RunOptions: ParsableArguments {
 
     @Option(help: "Record every exchange of the run to this HAR file.")
     var record: String?
+
+    @Option(help: "Run up to N scenarios at once. Scenarios that use the simulator's admin API (clock, faults, profile) still run one at a time.")
+    var parallel = 1
+
+    func validate() throws {
+        guard parallel >= 1 else { throw ValidationError("--parallel must be 1 or more") }
+    }
 }
 
 /// Runs scenario files and reports.
@@ -84,24 +91,51 @@ enum ScenarioRun {
         let runner = ScenarioRunner(baseURL: baseURL, transport: transport, fixturesDirectory: fixturesDirectory())
         let simulator = await runner.targetIsSimulator()
         let wallStart = ContinuousClock.now
+        // Scenarios that change shared simulator state run alone; the rest
+        // run up to --parallel at a time. Results keep the files' order.
+        let all = files.enumerated().flatMap { fileIndex, entry in entry.1.enumerated().map { (fileIndex, $0.offset, entry.0, $0.element) } }
+        // Anything that reaches the admin API (the clock, the profile,
+        // faults, tokens) changes what other scenarios see.
+        let changesShared: (Scenario) -> Bool = { $0.needsSimulator }
+        var byPosition: [String: ScenarioResult] = [:]
+        func report(_ result: ScenarioResult, _ file: String) {
+            let mark: String
+            switch result.outcome {
+            case .passed: mark = "PASS"
+            case .failed: mark = "FAIL"
+            case .skipped: mark = "SKIP"
+            case .error: mark = "ERR "
+            }
+            print(String(format: "%@ %@ (%.2f s)  %@", mark, result.name, result.duration, (file as NSString).lastPathComponent))
+        }
+        let isolated = all.filter { !changesShared($0.3) }
+        let shared = all.filter { changesShared($0.3) }
+        var next = 0
+        await withTaskGroup(of: (String, ScenarioResult, String).self) { group in
+            func launch() {
+                guard next < isolated.count else { return }
+                let (fileIndex, index, file, scenario) = isolated[next]
+                next += 1
+                group.addTask { ("\(fileIndex)/\(index)", await runner.run(scenario, simulator: simulator), file) }
+            }
+            for _ in 0..<options.parallel { launch() }
+            while let (key, result, file) = await group.next() {
+                byPosition[key] = result
+                report(result, file)
+                launch()
+            }
+        }
+        for (fileIndex, index, file, scenario) in shared {
+            let result = await runner.run(scenario, simulator: simulator)
+            byPosition["\(fileIndex)/\(index)"] = result
+            report(result, file)
+        }
         var results: [ScenarioFileResult] = []
         var simulated = 0.0
-        for (file, scenarios) in files {
-            var fileResults: [ScenarioResult] = []
-            for scenario in scenarios {
-                let result = await runner.run(scenario, simulator: simulator)
-                simulated += result.simulatedSeconds ?? 0
-                let mark: String
-                switch result.outcome {
-                case .passed: mark = "PASS"
-                case .failed: mark = "FAIL"
-                case .skipped: mark = "SKIP"
-                case .error: mark = "ERR "
-                }
-                print(String(format: "%@ %@ (%.2f s)  %@", mark, scenario.name, result.duration, (file as NSString).lastPathComponent))
-                fileResults.append(result)
-            }
-            results.append(ScenarioFileResult(file: file, scenarios: fileResults))
+        for (fileIndex, entry) in files.enumerated() {
+            let fileResults = entry.1.indices.compactMap { byPosition["\(fileIndex)/\($0)"] }
+            simulated += fileResults.compactMap(\.simulatedSeconds).reduce(0, +)
+            results.append(ScenarioFileResult(file: entry.0, scenarios: fileResults))
         }
         let wall = ContinuousClock.now - wallStart
         let run = RunResult(
