@@ -75,6 +75,8 @@ public enum Expectation: Sendable, Hashable {
     case textContains(String)
     case silentClose(Bool)
     case heartbeatsAtLeast(Int)
+    /// No gap longer than this (simulated seconds) between heartbeats.
+    case heartbeatGapAtMost(Double)
     /// The client did this on its own (a `ClientAction` description contains the text).
     case action(String)
     /// Simulated seconds the step took, at most.
@@ -132,12 +134,26 @@ public enum StepAction: Sendable, Hashable {
     }
 }
 
+/// Repeat a step until its expectations hold.
+public struct PollUntil: Sendable, Hashable {
+    /// Simulated seconds between tries.
+    public var interval: Double
+    /// Tries at most.
+    public var limit: Int
+}
+
 public struct Step: Sendable, Hashable {
     public var action: StepAction
     public var expectations: [Expectation]
     /// Variable name → JSON path in the response.
     public var captures: [String: String]
     public var line: Int
+    /// Run the step this many times (each must meet the expectations).
+    public var repeatCount: Int = 1
+    /// Retry until the expectations hold.
+    public var poll: PollUntil?
+    /// Real seconds the step may take (each try).
+    public var timeout: Double?
 }
 
 /// A scenario: a name, tags, and steps.
@@ -216,8 +232,8 @@ public enum ScenarioParser {
         guard kinds.count == 1, let kind = kinds.first else {
             throw fail(line, "a step needs exactly one of: \(stepKinds.joined(separator: ", "))")
         }
-        for pair in pairs where !stepKinds.contains(pair.key) && !["expect", "capture"].contains(pair.key) {
-            throw fail(pair.value.line, "unknown step key \"\(pair.key)\" (a step has one action, then expect and capture)")
+        for pair in pairs where !stepKinds.contains(pair.key) && !["expect", "capture", "repeat", "poll", "timeout"].contains(pair.key) {
+            throw fail(pair.value.line, "unknown step key \"\(pair.key)\" (a step has one action, then expect, capture, repeat, poll, timeout)")
         }
         let arguments = kind.value.json
         let action: StepAction
@@ -268,7 +284,23 @@ public enum ScenarioParser {
                 captures[pair.key] = path
             }
         }
-        return Step(action: action, expectations: expectations, captures: captures, line: line)
+        var step = Step(action: action, expectations: expectations, captures: captures, line: line)
+        if let value = value["repeat"] {
+            guard let count = value.json.intValue, count >= 1 else { throw fail(value.line, "repeat needs a count of 1 or more") }
+            step.repeatCount = count
+        }
+        if let value = value["poll"] {
+            guard let interval = value.json["interval"]?.doubleValue, interval >= 0, let limit = value.json["limit"]?.intValue, limit >= 1 else {
+                throw fail(value.line, "poll needs {interval: SECONDS, limit: TRIES}")
+            }
+            guard !expectations.isEmpty else { throw fail(value.line, "poll repeats the step until its expectations hold: give it an expect") }
+            step.poll = PollUntil(interval: interval, limit: limit)
+        }
+        if let value = value["timeout"] {
+            guard let seconds = value.json.doubleValue, seconds > 0 else { throw fail(value.line, "timeout needs a number of seconds") }
+            step.timeout = seconds
+        }
+        return step
     }
 
     static func expectation(_ key: String, _ value: YAMLValue, file: String) throws -> [Expectation] {
@@ -293,6 +325,9 @@ public enum ScenarioParser {
         case "heartbeats_at_least":
             guard let count = json.intValue else { throw fail("heartbeats_at_least needs a number") }
             return [.heartbeatsAtLeast(count)]
+        case "heartbeat_gap_at_most":
+            guard let seconds = json.doubleValue else { throw fail("heartbeat_gap_at_most needs seconds") }
+            return [.heartbeatGapAtMost(seconds)]
         case "action", "actions":
             let texts = json.arrayValue?.compactMap(\.stringValue) ?? json.stringValue.map { [$0] } ?? []
             guard !texts.isEmpty else { throw fail("actions needs text, e.g. \"waited 30 s\"") }
@@ -318,7 +353,7 @@ public enum ScenarioParser {
                 return .json(path: path, check: check)
             }
         default:
-            throw fail("unknown expectation \"\(key)\" (known: status, code, json, events, text_contains, silent_close, heartbeats_at_least, actions, duration_at_most)")
+            throw fail("unknown expectation \"\(key)\" (known: status, code, json, events, text_contains, silent_close, heartbeats_at_least, heartbeat_gap_at_most, actions, duration_at_most)")
         }
     }
 }

@@ -32,6 +32,14 @@ final class CapturingTransport: HTTPTransport, @unchecked Sendable {
     }
 }
 
+/// When heartbeats arrived (API seconds on the client's clock).
+final class HeartbeatTimes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Double] = []
+    func append(_ time: Double) { lock.withLock { values.append(time) } }
+    var times: [Double] { lock.withLock { values } }
+}
+
 /// Records client actions for `actions` expectations.
 final class ActionList: @unchecked Sendable {
     private let lock = NSLock()
@@ -101,67 +109,113 @@ public struct ScenarioRunner: Sendable {
         var simulatedStart: Double? = simulator ? await simulatedNow() : nil
         for (index, step) in scenario.steps.enumerated() {
             let label = "step \(index + 1) (\(step.action.name), line \(step.line))"
-            capturing.reset()
-            _ = actions.take()
-            let stepStart = simulator ? await simulatedNow() : nil
-            var outcome: MessageOutcome?
-            var thrown: NemoError?
-            do {
-                outcome = try await perform(step.action, client: client, variables: variables)
-            } catch let error as NemoError {
-                thrown = error
-            } catch {
-                thrown = NemoError(kind: .transport, message: "\(error)")
-            }
-            let response = capturing.lastResponse
-            let json = response.flatMap { try? JSONValue.parse($0.body) }
-            let stepSeconds: Double? = stepStart == nil ? nil : await simulatedNow().map { $0 - (stepStart ?? 0) }
-            var context = CheckContext(status: response?.status, json: json, outcome: outcome, actions: actions.take(), simulatedSeconds: stepSeconds)
-            if response == nil, let thrown {
-                // An error before any JSON was captured (a message refused before its stream).
-                context.status = thrown.httpStatus
-                context.json = thrown.code.map { ["code": .number(Double($0.rawValue))] }
-            }
-            // A step that failed with an API error passes when it expected that code or status.
-            let expectsError = step.expectations.contains {
-                switch $0 {
-                case .code(let code): return code != 0
-                case .status(let status): return !(200..<300).contains(status)
-                default: return false
-                }
-            }
-            if let thrown, !expectsError {
-                log.append("\(label): error: \(thrown)")
-                return ScenarioResult(
-                    name: scenario.name, tags: scenario.tags,
-                    outcome: .failed(StepFailure(step: label, expected: "success", actual: thrown.description, message: "the step failed")),
-                    duration: seconds(since: started), log: log)
-            }
-            for expectation in step.expectations {
-                if let failure = context.check(expectation, variables: variables) {
+            let tries = step.poll?.limit ?? step.repeatCount
+            var lastFailure: StepFailure?
+            for attemptNumber in 1...tries {
+                let attempt = await self.attempt(
+                    step, label: label, client: client, variables: variables, capturing: capturing, actions: actions, simulator: simulator)
+                lastFailure = attempt.failure
+                if let failure = attempt.failure {
+                    // Polling: wait and try again until the expectations hold.
+                    if let poll = step.poll, attemptNumber < tries {
+                        try? await client.clock.sleep(seconds: poll.interval)
+                        continue
+                    }
                     log.append("\(label): FAILED \(failure.expected) vs \(failure.actual)")
                     return ScenarioResult(
                         name: scenario.name, tags: scenario.tags,
-                        outcome: .failed(StepFailure(step: label, expected: failure.expected, actual: failure.actual, message: failure.message)),
+                        outcome: .failed(step.poll == nil ? failure : StepFailure(
+                            step: failure.step, expected: failure.expected, actual: failure.actual,
+                            message: "still failing after \(tries) tries, \(step.poll!.interval) s apart: \(failure.message)")),
                         duration: seconds(since: started), log: log)
                 }
+                for (name, value) in attempt.captured { variables[name] = value }
+                log.append(attempt.logLine + (tries > 1 ? " (try \(attemptNumber))" : ""))
+                if step.poll != nil { break }
             }
-            for (name, path) in step.captures {
-                guard let value = json?.value(atPath: path) else {
-                    return ScenarioResult(
-                        name: scenario.name, tags: scenario.tags,
-                        outcome: .failed(StepFailure(step: label, expected: "a value at \(path) to capture as \(name)", actual: "nothing there", message: "capture failed")),
-                        duration: seconds(since: started), log: log)
-                }
-                variables[name] = value.stringValue ?? value.jsonString()
-            }
-            log.append("\(label): ok" + (response.map { " (HTTP \($0.status)" + (json?["code"]?.intValue.map { ", code \($0)" } ?? "") + ")" } ?? "")
-                + (outcome.map { " [\($0.ending.rawValue), \($0.events.count) events]" } ?? ""))
+            _ = lastFailure
         }
         var covered: Double?
         if let start = simulatedStart, let end = await simulatedNow() { covered = end - start }
         simulatedStart = nil
         return ScenarioResult(name: scenario.name, tags: scenario.tags, outcome: .passed, duration: seconds(since: started), simulatedSeconds: covered, log: log)
+    }
+
+    /// One try of a step: perform it (within its timeout) and check it.
+    func attempt(
+        _ step: Step, label: String, client: NemoClient, variables: [String: String], capturing: CapturingTransport, actions: ActionList,
+        simulator: Bool
+    ) async -> (failure: StepFailure?, captured: [String: String], logLine: String) {
+        capturing.reset()
+        _ = actions.take()
+        let stepStart = simulator ? await simulatedNow() : nil
+        let beats = HeartbeatTimes()
+        var outcome: MessageOutcome?
+        var thrown: NemoError?
+        do {
+            outcome = try await withTimeout(step.timeout, label: label) {
+                try await perform(step.action, client: client, variables: variables, beats: beats)
+            }
+        } catch let error as NemoError {
+            thrown = error
+        } catch {
+            thrown = NemoError(kind: .transport, message: "\(error)")
+        }
+        let response = capturing.lastResponse
+        let json = response.flatMap { try? JSONValue.parse($0.body) }
+        let stepSeconds: Double? = stepStart == nil ? nil : await simulatedNow().map { $0 - (stepStart ?? 0) }
+        var context = CheckContext(
+            status: response?.status, json: json, outcome: outcome, actions: actions.take(), simulatedSeconds: stepSeconds,
+            heartbeatTimes: beats.times)
+        if response == nil, let thrown {
+            // An error before any JSON was captured (a message refused before its stream).
+            context.status = thrown.httpStatus
+            context.json = thrown.code.map { ["code": .number(Double($0.rawValue))] }
+        }
+        // A step that failed with an API error passes when it expected that code or status.
+        let expectsError = step.expectations.contains {
+            switch $0 {
+            case .code(let code): return code != 0
+            case .status(let status): return !(200..<300).contains(status)
+            default: return false
+            }
+        }
+        if let thrown, !expectsError {
+            return (StepFailure(step: label, expected: "success", actual: thrown.description, message: "the step failed"), [:], "\(label): error: \(thrown)")
+        }
+        for expectation in step.expectations {
+            if let failure = context.check(expectation, variables: variables) {
+                return (StepFailure(step: label, expected: failure.expected, actual: failure.actual, message: failure.message), [:], "")
+            }
+        }
+        var captured: [String: String] = [:]
+        for (name, path) in step.captures {
+            guard let value = context.json?.value(atPath: path) else {
+                return (StepFailure(step: label, expected: "a value at \(path) to capture as \(name)", actual: "nothing there", message: "capture failed"), [:], "")
+            }
+            captured[name] = value.stringValue ?? value.jsonString()
+        }
+        let line = "\(label): ok" + (response.map { " (HTTP \($0.status)" + (json?["code"]?.intValue.map { ", code \($0)" } ?? "") + ")" } ?? "")
+            + (outcome.map { " [\($0.ending.rawValue), \($0.events.count) events]" } ?? "")
+        return (nil, captured, line)
+    }
+
+    /// Runs `body`, failing with a clear error after `seconds` of real time.
+    func withTimeout<T: Sendable>(_ seconds: Double?, label: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let seconds else { return try await body() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .nanoseconds(Int64(seconds * 1e9)))
+                return nil
+            }
+            guard let first = try await group.next() else { throw CancellationError() }
+            group.cancelAll()
+            guard let value = first else {
+                throw NemoError(kind: .usage, message: "\(label) did not finish within its timeout of \(seconds) s")
+            }
+            return value
+        }
     }
 
     func seconds(since start: ContinuousClock.Instant) -> Double {
@@ -202,7 +256,7 @@ public struct ScenarioRunner: Sendable {
         }
     }
 
-    func perform(_ action: StepAction, client: NemoClient, variables: [String: String]) async throws -> MessageOutcome? {
+    func perform(_ action: StepAction, client: NemoClient, variables: [String: String], beats: HeartbeatTimes) async throws -> MessageOutcome? {
         switch action {
         case .token: try await client.issueToken()
         case .session: try await client.createSession()
@@ -230,7 +284,10 @@ public struct ScenarioRunner: Sendable {
             }
             if !urls.isEmpty { _ = try await client.upload(urls: urls.map { substitute($0, variables) }) }
         case .message(let text):
-            return try await client.sendAndWait(substitute(text, variables))
+            let clock = await client.clock
+            return try await client.sendAndWait(substitute(text, variables)) { event in
+                if case .agent(.heartbeat, _) = event { beats.append(clock.now) }
+            }
         case .request(let method, let path, let headers, let json):
             var all = client.configuration.attribution.pairs
             if let token = await client.token { all.append(("Authorization", "Bearer \(token)")) }
@@ -260,6 +317,8 @@ struct CheckContext {
     var outcome: MessageOutcome?
     var actions: [String]
     var simulatedSeconds: Double?
+    /// When each heartbeat arrived, in the client's API seconds.
+    var heartbeatTimes: [Double] = []
 
     struct Failure {
         var expected: String
@@ -319,6 +378,10 @@ struct CheckContext {
         case .heartbeatsAtLeast(let count):
             let beats = outcome?.events.filter { $0 == .heartbeat }.count ?? 0
             return beats >= count ? nil : fail("at least \(count) heartbeats", "\(beats)", "too few heartbeats")
+        case .heartbeatGapAtMost(let limit):
+            let gaps = zip(heartbeatTimes, heartbeatTimes.dropFirst()).map { $1 - $0 }
+            let widest = gaps.max() ?? 0
+            return widest <= limit ? nil : fail("heartbeat gaps of at most \(limit) s", String(format: "a gap of %.1f s", widest), "heartbeats too far apart")
         case .action(let text):
             return actions.contains { $0.contains(text) } ? nil : fail("the client to have \(text)", actions.isEmpty ? "no action" : actions.joined(separator: "; "), "recovery differs")
         case .durationAtMost(let limit):

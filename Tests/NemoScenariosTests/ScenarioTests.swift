@@ -95,6 +95,26 @@ struct ScenarioRunnerTests {
         await server.stop()
     }
 
+    @Test("poll retries until the expectations hold, then reports the last failure; timeout stops a step")
+    func pollAndTimeout() async throws {
+        let server = try await start()
+        let runner = runner(server)
+        let never = try #require(try ScenarioParser.parse(
+            "name: p\nsteps:\n  - token: {}\n  - credits: {}\n    poll: {interval: 1, limit: 3}\n    expect:\n      json:\n        - {path: data.available, equals: 5}\n",
+            file: "p.yaml").first)
+        let result = await runner.run(never, simulator: true)
+        guard case .failed(let failure) = result.outcome else { Issue.record("poll did not fail"); return }
+        #expect(failure.message.contains("still failing after 3 tries"))
+        #expect(result.log.isEmpty == false)
+        let slow = try #require(try ScenarioParser.parse(
+            "name: t\nsteps:\n  - token: {}\n  - session: {}\n  - message: make a video\n    timeout: 0.001\n", file: "t.yaml").first)
+        let timedOut = await runner.run(slow, simulator: true)
+        guard case .failed(let late) = timedOut.outcome else { Issue.record("timeout did not fail"); return }
+        #expect(late.actual.contains("timeout"))
+        #expect(parseError("name: x\nsteps:\n  - credits: {}\n    poll: {interval: 1}\n")?.line == 4)
+        await server.stop()
+    }
+
     @Test("Captures feed later steps; simulator-only scenarios are skipped elsewhere")
     func capturesAndSkips() async throws {
         let server = try await start()
