@@ -106,15 +106,13 @@ public struct ScenarioRunner: Sendable {
         await client.discoverTimeScale()
         var variables: [String: String] = [:]
         var log: [String] = []
-        var simulatedStart: Double? = simulator ? await simulatedNow() : nil
+        let simulatedStart: Double? = simulator ? await simulatedNow() : nil
         for (index, step) in scenario.steps.enumerated() {
             let label = "step \(index + 1) (\(step.action.name), line \(step.line))"
             let tries = step.poll?.limit ?? step.repeatCount
-            var lastFailure: StepFailure?
             for attemptNumber in 1...tries {
                 let attempt = await self.attempt(
                     step, label: label, client: client, variables: variables, capturing: capturing, actions: actions, simulator: simulator)
-                lastFailure = attempt.failure
                 if let failure = attempt.failure {
                     // Polling: wait and try again until the expectations hold.
                     if let poll = step.poll, attemptNumber < tries {
@@ -133,11 +131,9 @@ public struct ScenarioRunner: Sendable {
                 log.append(attempt.logLine + (tries > 1 ? " (try \(attemptNumber))" : ""))
                 if step.poll != nil { break }
             }
-            _ = lastFailure
         }
         var covered: Double?
         if let start = simulatedStart, let end = await simulatedNow() { covered = end - start }
-        simulatedStart = nil
         return ScenarioResult(name: scenario.name, tags: scenario.tags, outcome: .passed, duration: seconds(since: started), simulatedSeconds: covered, log: log)
     }
 
