@@ -102,7 +102,6 @@ public struct ScaledClock: ClientClock {
     }
 
     public var now: Double {
-        let elapsed = ContinuousClock.now - start
-        return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * timeScale
+        (ContinuousClock.now - start).inSeconds * timeScale
     }
 }

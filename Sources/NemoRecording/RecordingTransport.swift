@@ -108,8 +108,7 @@ public final class RecordingTransport: HTTPTransport, Sendable {
     }
 
     static func ms(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return (Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15 * 1000).rounded() / 1000
+        ((ContinuousClock.now - start).inSeconds * 1_000_000).rounded() / 1000
     }
 
     private func record(

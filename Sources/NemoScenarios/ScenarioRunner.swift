@@ -215,8 +215,7 @@ public struct ScenarioRunner: Sendable {
     }
 
     func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        (ContinuousClock.now - start).inSeconds
     }
 
     /// The simulator's clock, in seconds since 1970.

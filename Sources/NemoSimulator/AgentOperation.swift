@@ -75,11 +75,6 @@ public struct EventSchedule: Sendable, Sequence {
     }
 
     public func makeIterator() -> Iterator { Iterator(schedule: self) }
-
-    /// The offset of the last event: when the stream closes.
-    public var end: Double {
-        Swift.max(milestones.last?.offset ?? 0, heartbeatsUntil > heartbeatInterval ? heartbeatsUntil : 0)
-    }
 }
 
 /// An agent operation: what one message set going. Its whole timeline is

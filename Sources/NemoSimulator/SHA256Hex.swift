@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NemoCore
 
 /// SHA-256 helpers.
 enum SHA256Hex {
@@ -7,7 +8,8 @@ enum SHA256Hex {
         hex(SHA256.hash(data: data))
     }
 
-    static func hex(_ digest: SHA256.Digest) -> String {
-        digest.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    /// Lower-case hex of any bytes (a digest, a MAC).
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }
 }

@@ -1,3 +1,5 @@
+import NemoCore
+
 /// SplitMix64: a small, fast, seedable generator. The simulator derives one
 /// per (run seed, subject, index), so that the same seed gives the same
 /// behaviour whatever the concurrency or the order of requests.
@@ -55,11 +57,5 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         var out = String(Int.random(in: 1...9, using: &self))
         while out.count < count { out += String(Int.random(in: 0...9, using: &self)) }
         return out
-    }
-}
-
-extension String {
-    func leftPadded(to width: Int, with pad: Character = "0") -> String {
-        count >= width ? self : String(repeating: pad, count: width - count) + self
     }
 }

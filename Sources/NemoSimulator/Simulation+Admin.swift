@@ -33,10 +33,6 @@ extension Simulation {
         }
     }
 
-    public nonisolated func replaceProfile(_ profile: BehaviourProfile) {
-        profileStorage.withLock { $0 = profile }
-    }
-
     /// Sets an account's available credits.
     public func setCredits(userID: String, available: Int) throws(SimulatorFailure) {
         guard accounts[userID] != nil else { throw .http(404, "no account \(userID): issue a token first") }

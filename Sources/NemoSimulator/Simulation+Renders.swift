@@ -96,7 +96,7 @@ extension Simulation {
     func downloadSignature(_ job: RenderJobState, expires: String) -> String {
         let key = SymmetricKey(data: Data(job.downloadToken.utf8))
         let mac = HMAC<SHA256>.authenticationCode(for: Data("\(job.id)|\(expires)".utf8), using: key)
-        return mac.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        return SHA256Hex.hex(mac)
     }
 
     func report(_ job: RenderJobState) -> RenderJob {

@@ -29,9 +29,6 @@ extension Simulation {
         _ = try touchSession(sessionID, userID: userID)
     }
 
-    /// The largest upload accepted, in bytes (4002 beyond).
-    public var maxUploadBytes: Int { profile.maxUploadBytes }
-
     /// Records received files: 4001 for an unsupported type, 4002 for one
     /// over the size limit (nothing is recorded then).
     public func completeUpload(token: String?, userPath: String, sessionID: String, files: [ReceivedFile]) throws(SimulatorFailure) -> UploadResult {

@@ -1,4 +1,5 @@
 import Foundation
+import NemoCore
 import Synchronization
 
 /// The simulator's clock: simulated time runs at `timeScale` × real time
@@ -25,9 +26,7 @@ public final class SimulationClock: Sendable {
 
     /// Simulated seconds since ``origin``.
     public var elapsed: Double {
-        let real = ContinuousClock.now - realStart
-        let seconds = Double(real.components.seconds) + Double(real.components.attoseconds) / 1e18
-        return seconds * timeScale + offset.withLock { $0 }
+        (ContinuousClock.now - realStart).inSeconds * timeScale + offset.withLock { $0 }
     }
 
     /// The simulated date now.

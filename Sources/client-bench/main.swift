@@ -16,8 +16,7 @@ func option(_ name: String) -> String? {
 }
 
 func seconds(since start: ContinuousClock.Instant) -> Double {
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    (ContinuousClock.now - start).inSeconds
 }
 
 guard let api = option("--api") else {

@@ -156,7 +156,7 @@ enum ScenarioRun {
                 }
             }
         }
-        let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        let wallSeconds = wall.inSeconds
         print(String(format: "\n%d passed, %d failed, %d skipped%@", run.passed, run.failed + run.errors, run.skipped, ""))
         print(String(format: "covered %.0f s (%.1f h) of simulated API time in %.1f s of wall time", simulated, simulated / 3600, wallSeconds))
         if let junit = options.junit {

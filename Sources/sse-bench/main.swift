@@ -89,7 +89,7 @@ for _ in 0..<runs {
         }
         parser.finish()
     }
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let seconds = elapsed.inSeconds
     best = min(best, seconds)
     eventCount = events
     commentCount = comments

@@ -48,8 +48,7 @@ struct FrontMiddleware: RouterMiddleware {
         let missing = request.missingAttribution
         let simulation = self.simulation
         @Sendable func journal(status: Int, code: Int?) {
-            let elapsed = ContinuousClock.now - started
-            let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            let ms = (ContinuousClock.now - started).inSeconds * 1000
             simulation.journal.append(.init(
                 elapsed: arrival, method: method, path: path, status: status, code: code, durationMs: (ms * 1000).rounded() / 1000,
                 missingAttribution: missing, fault: appliedFault?.description))

@@ -115,11 +115,6 @@ extension Request {
         return index < end ? String(value[index..<end]) : nil
     }
 
-    /// The request's headers as name/value pairs.
-    var headerPairs: [(name: String, value: String)] {
-        headers.map { (name: $0.name.rawName, value: $0.value) }
-    }
-
     private static let attributionFields = AttributionHeaders.names.map { HTTPField.Name($0)! }
 
     /// The attribution headers this request lacks (or has empty).
