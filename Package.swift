@@ -67,7 +67,9 @@ let package = Package(
         .target(name: "NemoReports", dependencies: ["CLibXML2"]),
         .target(
             name: "NemoScenarios",
-            dependencies: ["NemoClient", "NemoCore", "NemoReports", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "NemoClient", "NemoCore", "NemoReports", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .executableTarget(
             name: "nemosim",

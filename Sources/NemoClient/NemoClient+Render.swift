@@ -75,19 +75,23 @@ extension NemoClient {
             _ = try? FileManager.default.removeItem(at: file)
             try FileManager.default.moveItem(at: partial, to: file)
         }
+        var fallbackReason = "no outputUrl"
         if let outputURL = job.outputURL {
             do {
                 let response = try await transport.download(HTTPRequest(method: "GET", url: outputURL, timeout: 3600), to: partial, progress: progress)
                 if (200..<300).contains(response.status) { return try moveIntoPlace() }
+                fallbackReason = "outputUrl answered HTTP \(response.status)"
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
                 // Fall back to the authenticated download below.
+                fallbackReason = "outputUrl failed: \(error)"
             }
         }
         guard let id = job.id else {
             throw NemoError(kind: .usage, message: "the render has no id and its outputUrl did not download")
         }
+        record(.usedFallbackDownload(reason: fallbackReason))
         try await ensureToken()
         let request = HTTPRequest(method: "GET", url: url(.renderDownload(id: id)), headers: headers(), timeout: 3600)
         let response: HTTPResponse

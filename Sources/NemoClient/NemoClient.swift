@@ -236,7 +236,8 @@ public actor NemoClient {
         return try decodeEnvelope(UploadResult.self, response, what: "upload")
     }
 
-    static func contentType(of filename: String) -> String {
+    /// The media type for a file name's extension (application/octet-stream when unknown).
+    public static func contentType(of filename: String) -> String {
         let ext = (filename as NSString).pathExtension.lowercased()
         switch ext {
         case "mp4": return "video/mp4"

@@ -60,6 +60,9 @@ public enum ClientAction: Sendable, Hashable, CustomStringConvertible {
     case reconnected(attempt: Int, lastEventID: String)
     case polledState(changed: Bool)
     case retriedRender(newID: String)
+    /// The render's outputUrl did not serve the file (expired, unreachable);
+    /// downloaded through `/api/render/proxy/{id}/download` instead.
+    case usedFallbackDownload(reason: String)
 
     public var description: String {
         switch self {
@@ -70,10 +73,11 @@ public enum ClientAction: Sendable, Hashable, CustomStringConvertible {
         case .reconnected(let attempt, let id): return "reconnected (attempt \(attempt), Last-Event-ID \(id))"
         case .polledState(let changed): return "polled state (\(changed ? "changed" : "no change"))"
         case .retriedRender(let id): return "retried the render as \(id)"
+        case .usedFallbackDownload(let reason): return "used the fallback download (\(reason))"
         }
     }
 
-    static func format(_ seconds: Double) -> String {
+    public static func format(_ seconds: Double) -> String {
         seconds == seconds.rounded() ? String(Int(seconds)) : String(format: "%.1f", seconds)
     }
 }

@@ -61,6 +61,9 @@ public struct StepFailure: Sendable, Hashable, Codable {
     }
 }
 
+/// Encoded flat, for readers of `--json` and of recorded runs:
+/// `{"status": "passed"}`, `{"status": "failed", "step", "expected", "actual", "message"}`,
+/// `{"status": "skipped", "reason"}`, `{"status": "error", "message"}`.
 public enum ScenarioOutcome: Sendable, Hashable, Codable {
     case passed
     case failed(StepFailure)
@@ -68,6 +71,36 @@ public enum ScenarioOutcome: Sendable, Hashable, Codable {
     case skipped(String)
     /// The scenario could not run as written (a transport error, a bad file).
     case error(String)
+
+    enum CodingKeys: String, CodingKey { case status, reason, message }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(String.self, forKey: .status) {
+        case "passed": self = .passed
+        case "failed": self = .failed(try StepFailure(from: decoder))
+        case "skipped": self = .skipped(try container.decode(String.self, forKey: .reason))
+        case "error": self = .error(try container.decode(String.self, forKey: .message))
+        case let other:
+            throw DecodingError.dataCorruptedError(forKey: .status, in: container, debugDescription: "unknown outcome \"\(other)\"")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .passed: try container.encode("passed", forKey: .status)
+        case .failed(let failure):
+            try container.encode("failed", forKey: .status)
+            try failure.encode(to: encoder)
+        case .skipped(let reason):
+            try container.encode("skipped", forKey: .status)
+            try container.encode(reason, forKey: .reason)
+        case .error(let message):
+            try container.encode("error", forKey: .status)
+            try container.encode(message, forKey: .message)
+        }
+    }
 }
 
 /// One scenario's result.

@@ -81,6 +81,16 @@ public enum Expectation: Sendable, Hashable {
     case action(String)
     /// Simulated seconds the step took, at most.
     case durationAtMost(Double)
+    /// Simulated seconds the step took, at least (a documented wait really happened).
+    case durationAtLeast(Double)
+    /// How the message ended: `text`, `silent_close`, `lost` or `timed_out`.
+    case ending(String)
+    /// Some text event of the stream, before the client's filtering, contains this.
+    case streamTextContains(String)
+    /// No text the client keeps for the user contains this.
+    case textLacks(String)
+    /// The step fails, with an error whose description contains this.
+    case error(String)
 }
 
 public enum JSONCheck: Sendable, Hashable {
@@ -99,7 +109,9 @@ public enum StepAction: Sendable, Hashable {
     case token, session, state, credits, render, pollRender(until: String), export(to: String?)
     case upload(files: [String], urls: [String])
     case message(String)
-    case request(method: String, path: String, headers: [String: String], json: JSONValue?)
+    case request(method: String, path: String, headers: [String: String], json: JSONValue?, multipart: [PartSpec]?)
+    /// A GET whose body goes to a file (a render's outputUrl, the fallback download).
+    case download(url: String, to: String?)
     // Simulator only (the admin API):
     case advanceClock(Double)
     case fault(JSONValue)
@@ -109,7 +121,7 @@ public enum StepAction: Sendable, Hashable {
     var needsSimulator: Bool {
         switch self {
         case .advanceClock, .fault, .setCredits, .profile: return true
-        case .request(_, let path, _, _): return path.hasPrefix("/_nemosim/")
+        case .request(_, let path, _, _, _): return path.hasPrefix("/_nemosim/")
         default: return false
         }
     }
@@ -125,13 +137,24 @@ public enum StepAction: Sendable, Hashable {
         case .export: return "export"
         case .upload: return "upload"
         case .message: return "message"
-        case .request(let method, let path, _, _): return "request \(method) \(path)"
+        case .request(let method, let path, _, _, _): return "request \(method) \(path)"
+        case .download: return "download"
         case .advanceClock(let seconds): return "advance_clock \(Int(seconds)) s"
         case .fault: return "fault"
         case .setCredits(let n): return "set_credits \(n)"
         case .profile: return "profile"
         }
     }
+}
+
+/// One part of a raw request's multipart body: a file (streamed) or a value.
+public struct PartSpec: Sendable, Hashable {
+    public var name: String
+    /// A fixture path (relative to Fixtures/) or an absolute path.
+    public var file: String?
+    public var value: String?
+    public var filename: String?
+    public var contentType: String?
 }
 
 /// Repeat a step until its expectations hold.
@@ -208,7 +231,7 @@ public enum ScenarioParser {
     }
 
     static let stepKinds = ["token", "session", "state", "credits", "render", "poll_render", "export", "upload", "message", "request",
-        "advance_clock", "fault", "set_credits", "profile"]
+        "download", "advance_clock", "fault", "set_credits", "profile"]
 
     static func scenario(_ value: YAMLValue, file: String) throws -> Scenario {
         func fail(_ line: Int, _ message: String) -> ScenarioFileError { ScenarioFileError(file: file, line: line, message: message) }
@@ -254,8 +277,34 @@ public enum ScenarioParser {
             guard let method = arguments["method"]?.stringValue, let path = arguments["path"]?.stringValue else {
                 throw fail(kind.value.line, "request needs method and path")
             }
+            for key in (arguments.objectValue ?? [:]).keys where !["method", "path", "headers", "json", "multipart"].contains(key) {
+                throw fail(kind.value.line, "unknown request key \"\(key)\" (known: method, path, headers, json, multipart)")
+            }
             let headers = (arguments["headers"]?.objectValue ?? [:]).compactMapValues { $0.stringValue }
-            action = .request(method: method.uppercased(), path: path, headers: headers, json: arguments["json"])
+            var parts: [PartSpec]?
+            if let multipart = arguments["multipart"] {
+                guard let items = multipart.arrayValue, !items.isEmpty else {
+                    throw fail(kind.value.line, "multipart needs a list of parts: [{name: files, file: media/clip.mp4}, {name: note, value: text}]")
+                }
+                guard arguments["json"] == nil else { throw fail(kind.value.line, "a request has json or multipart, not both") }
+                parts = try items.map { item in
+                    guard let name = item["name"]?.stringValue else { throw fail(kind.value.line, "each multipart part needs a name") }
+                    let file = item["file"]?.stringValue
+                    let value = item["value"]?.stringValue
+                    guard (file == nil) != (value == nil) else {
+                        throw fail(kind.value.line, "multipart part \"\(name)\" needs one of file (a path) or value (text)")
+                    }
+                    return PartSpec(
+                        name: name, file: file, value: value, filename: item["filename"]?.stringValue,
+                        contentType: item["content_type"]?.stringValue)
+                }
+            }
+            action = .request(method: method.uppercased(), path: path, headers: headers, json: arguments["json"], multipart: parts)
+        case "download":
+            guard let url = arguments.stringValue ?? arguments["url"]?.stringValue else {
+                throw fail(kind.value.line, "download needs a url (absolute, or a path on the target): `- download: {url: \"${output_url}\"}`")
+            }
+            action = .download(url: url, to: arguments["to"]?.stringValue)
         case "advance_clock":
             guard let seconds = arguments.doubleValue ?? arguments["seconds"]?.doubleValue, seconds >= 0 else {
                 throw fail(kind.value.line, "advance_clock needs seconds: `- advance_clock: 3600`")
@@ -303,6 +352,11 @@ public enum ScenarioParser {
         return step
     }
 
+    static let expectationKinds = [
+        "status", "code", "json", "events", "text_contains", "text_lacks", "stream_text_contains", "silent_close", "ending",
+        "heartbeats_at_least", "heartbeat_gap_at_most", "actions", "duration_at_most", "duration_at_least", "error",
+    ]
+
     static func expectation(_ key: String, _ value: YAMLValue, file: String) throws -> [Expectation] {
         func fail(_ message: String) -> ScenarioFileError { ScenarioFileError(file: file, line: value.line, message: message) }
         let json = value.json
@@ -335,6 +389,22 @@ public enum ScenarioParser {
         case "duration_at_most":
             guard let seconds = json.doubleValue else { throw fail("duration_at_most needs seconds") }
             return [.durationAtMost(seconds)]
+        case "duration_at_least":
+            guard let seconds = json.doubleValue else { throw fail("duration_at_least needs seconds") }
+            return [.durationAtLeast(seconds)]
+        case "ending":
+            let endings = ["text", "silent_close", "lost", "timed_out"]
+            guard let ending = json.stringValue, endings.contains(ending) else { throw fail("ending needs one of: \(endings.joined(separator: ", "))") }
+            return [.ending(ending)]
+        case "stream_text_contains":
+            guard let text = json.stringValue else { throw fail("stream_text_contains needs a string") }
+            return [.streamTextContains(text)]
+        case "text_lacks":
+            guard let text = json.stringValue else { throw fail("text_lacks needs a string") }
+            return [.textLacks(text)]
+        case "error":
+            guard let text = json.stringValue else { throw fail("error needs the text the step's error contains, e.g. \"broke off\"") }
+            return [.error(text)]
         case "json":
             guard case .list(let items, _) = value else { throw fail("json needs a list of {path, equals|contains|matches|exists|gt|lt|gte|lte}") }
             return try items.map { item in
@@ -353,7 +423,7 @@ public enum ScenarioParser {
                 return .json(path: path, check: check)
             }
         default:
-            throw fail("unknown expectation \"\(key)\" (known: status, code, json, events, text_contains, silent_close, heartbeats_at_least, heartbeat_gap_at_most, actions, duration_at_most)")
+            throw fail("unknown expectation \"\(key)\" (known: \(expectationKinds.joined(separator: ", ")))")
         }
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import NemoClient
 import NemoCore
@@ -44,7 +45,8 @@ final class HeartbeatTimes: @unchecked Sendable {
 final class ActionList: @unchecked Sendable {
     private let lock = NSLock()
     private var items: [String] = []
-    func append(_ action: ClientAction) { lock.withLock { items.append(action.description) } }
+    func append(_ action: ClientAction) { append(action.description) }
+    func append(_ text: String) { lock.withLock { items.append(text) } }
     func take() -> [String] {
         lock.withLock {
             let taken = items
@@ -104,7 +106,8 @@ public struct ScenarioRunner: Sendable {
             configuration: ClientConfiguration(baseURL: baseURL, clientID: UUID().uuidString), transport: capturing,
             policy: scenario.recovery ? RecoveryPolicy() : .none, onAction: { actions.append($0) })
         await client.discoverTimeScale()
-        var variables: [String: String] = [:]
+        // Built in: a value new for every run of the scenario (unique client ids and render ids).
+        var variables: [String: JSONValue] = ["run_id": .string(UUID().uuidString.lowercased())]
         var log: [String] = []
         let simulatedStart: Double? = simulator ? await simulatedNow() : nil
         for (index, step) in scenario.steps.enumerated() {
@@ -139,26 +142,29 @@ public struct ScenarioRunner: Sendable {
 
     /// One try of a step: perform it (within its timeout) and check it.
     func attempt(
-        _ step: Step, label: String, client: NemoClient, variables: [String: String], capturing: CapturingTransport, actions: ActionList,
+        _ step: Step, label: String, client: NemoClient, variables: [String: JSONValue], capturing: CapturingTransport, actions: ActionList,
         simulator: Bool
-    ) async -> (failure: StepFailure?, captured: [String: String], logLine: String) {
+    ) async -> (failure: StepFailure?, captured: [String: JSONValue], logLine: String) {
         capturing.reset()
         _ = actions.take()
         let stepStart = simulator ? await simulatedNow() : nil
         let beats = HeartbeatTimes()
         var outcome: MessageOutcome?
+        var produced: JSONValue?
         var thrown: NemoError?
         do {
-            outcome = try await withTimeout(step.timeout, label: label) {
-                try await perform(step.action, client: client, variables: variables, beats: beats)
+            let output = try await withTimeout(step.timeout, label: label) {
+                try await perform(step.action, client: client, variables: variables, beats: beats, actions: actions)
             }
+            outcome = output.outcome
+            produced = output.json
         } catch let error as NemoError {
             thrown = error
         } catch {
             thrown = NemoError(kind: .transport, message: "\(error)")
         }
         let response = capturing.lastResponse
-        let json = response.flatMap { try? JSONValue.parse($0.body) }
+        let json = produced ?? response.flatMap { try? JSONValue.parse($0.body) }
         let stepSeconds: Double? = stepStart == nil ? nil : await simulatedNow().map { $0 - (stepStart ?? 0) }
         var context = CheckContext(
             status: response?.status, json: json, outcome: outcome, actions: actions.take(), simulatedSeconds: stepSeconds,
@@ -173,9 +179,11 @@ public struct ScenarioRunner: Sendable {
             switch $0 {
             case .code(let code): return code != 0
             case .status(let status): return !(200..<300).contains(status)
+            case .error: return true
             default: return false
             }
         }
+        context.error = thrown?.description
         if let thrown, !expectsError {
             return (StepFailure(step: label, expected: "success", actual: thrown.description, message: "the step failed"), [:], "\(label): error: \(thrown)")
         }
@@ -184,12 +192,12 @@ public struct ScenarioRunner: Sendable {
                 return (StepFailure(step: label, expected: failure.expected, actual: failure.actual, message: failure.message), [:], "")
             }
         }
-        var captured: [String: String] = [:]
+        var captured: [String: JSONValue] = [:]
         for (name, path) in step.captures {
             guard let value = context.json?.value(atPath: path) else {
                 return (StepFailure(step: label, expected: "a value at \(path) to capture as \(name)", actual: "nothing there", message: "capture failed"), [:], "")
             }
-            captured[name] = value.stringValue ?? value.jsonString()
+            captured[name] = value
         }
         let line = "\(label): ok" + (response.map { " (HTTP \($0.status)" + (json?["code"]?.intValue.map { ", code \($0)" } ?? "") + ")" } ?? "")
             + (outcome.map { " [\($0.ending.rawValue), \($0.events.count) events]" } ?? "")
@@ -226,19 +234,34 @@ public struct ScenarioRunner: Sendable {
         return date.timeIntervalSince1970
     }
 
-    func substitute(_ text: String, _ variables: [String: String]) -> String {
+    /// `${name}` in text becomes the captured value (strings as they are, anything else as JSON).
+    static func substitute(_ text: String, _ variables: [String: JSONValue]) -> String {
+        guard text.contains("${") else { return text }
         var result = text
-        for (name, value) in variables { result = result.replacingOccurrences(of: "${\(name)}", with: value) }
+        for (name, value) in variables { result = result.replacingOccurrences(of: "${\(name)}", with: value.stringValue ?? value.jsonString()) }
         return result
     }
 
-    func substitute(_ value: JSONValue, _ variables: [String: String]) -> JSONValue {
+    func substitute(_ text: String, _ variables: [String: JSONValue]) -> String { Self.substitute(text, variables) }
+
+    /// In JSON, a string that is exactly `${name}` becomes the captured value
+    /// itself (an object stays an object, e.g. a captured draft).
+    static func substitute(_ value: JSONValue, _ variables: [String: JSONValue]) -> JSONValue {
         switch value {
-        case .string(let text): return .string(substitute(text, variables))
+        case .string(let text):
+            if text.hasPrefix("${"), text.hasSuffix("}"), let whole = variables[String(text.dropFirst(2).dropLast())] { return whole }
+            return .string(substitute(text, variables))
         case .array(let items): return .array(items.map { substitute($0, variables) })
         case .object(let object): return .object(object.mapValues { substitute($0, variables) })
         default: return value
         }
+    }
+
+    func substitute(_ value: JSONValue, _ variables: [String: JSONValue]) -> JSONValue { Self.substitute(value, variables) }
+
+    func fixture(_ path: String, _ variables: [String: JSONValue]) -> URL {
+        let path = substitute(path, variables)
+        return path.hasPrefix("/") ? URL(fileURLWithPath: path) : fixturesDirectory.appendingPathComponent(path)
     }
 
     func admin(_ method: String, _ path: String, _ body: JSONValue?) async throws {
@@ -251,7 +274,16 @@ public struct ScenarioRunner: Sendable {
         }
     }
 
-    func perform(_ action: StepAction, client: NemoClient, variables: [String: String], beats: HeartbeatTimes) async throws -> MessageOutcome? {
+    /// What a step produced beyond the last response: a message's outcome,
+    /// or JSON standing in for the response (a download's size and digest).
+    struct StepOutput: Sendable {
+        var outcome: MessageOutcome?
+        var json: JSONValue?
+    }
+
+    func perform(
+        _ action: StepAction, client: NemoClient, variables: [String: JSONValue], beats: HeartbeatTimes, actions: ActionList
+    ) async throws -> StepOutput {
         switch action {
         case .token: try await client.issueToken()
         case .session: try await client.createSession()
@@ -273,23 +305,42 @@ public struct ScenarioRunner: Sendable {
         case .upload(let files, let urls):
             if !files.isEmpty {
                 _ = try await client.upload(files: files.map { name in
-                    let path = substitute(name, variables)
-                    return path.hasPrefix("/") ? URL(fileURLWithPath: path) : fixturesDirectory.appendingPathComponent(path)
+                    fixture(name, variables)
                 })
             }
             if !urls.isEmpty { _ = try await client.upload(urls: urls.map { substitute($0, variables) }) }
         case .message(let text):
             let clock = await client.clock
-            return try await client.sendAndWait(substitute(text, variables)) { event in
-                if case .agent(.heartbeat, _) = event { beats.append(clock.now) }
+            let outcome = try await client.sendAndWait(substitute(text, variables)) { event in
+                switch event {
+                case .agent(.heartbeat, _): beats.append(clock.now)
+                case .stillWorking(let seconds): actions.append("said still working (\(Int(seconds / 60)) min)")
+                default: break
+                }
             }
-        case .request(let method, let path, let headers, let json):
+            return StepOutput(outcome: outcome)
+        case .download(let url, let to):
+            return try await download(substitute(url, variables), to: to.map { substitute($0, variables) }, client: client)
+        case .request(let method, let path, let headers, let json, let multipart):
             var all = client.configuration.attribution.pairs
             if let token = await client.token { all.append(("Authorization", "Bearer \(token)")) }
             // A scenario's header replaces the default of the same name.
             all.removeAll { pair in headers.keys.contains { $0.caseInsensitiveCompare(pair.name) == .orderedSame } }
             for (name, value) in headers { all.append((name, substitute(value, variables))) }
-            let body: HTTPRequestBody = json.map { .data(Data(substitute($0, variables).jsonString().utf8), contentType: "application/json") } ?? .none
+            var body: HTTPRequestBody = json.map { .data(Data(substitute($0, variables).jsonString().utf8), contentType: "application/json") } ?? .none
+            if let multipart {
+                body = .multipart(multipart.map { part in
+                    if let file = part.file {
+                        let url = fixture(file, variables)
+                        return MultipartPart(
+                            name: part.name, filename: part.filename.map { substitute($0, variables) } ?? url.lastPathComponent,
+                            contentType: part.contentType ?? NemoClient.contentType(of: url.lastPathComponent), source: .file(path: url.path))
+                    }
+                    return MultipartPart(
+                        name: part.name, filename: part.filename, contentType: part.contentType,
+                        source: .data(Data(substitute(part.value ?? "", variables).utf8)))
+                })
+            }
             _ = try await client.transport.send(HTTPRequest(method: method, url: baseURL + substitute(path, variables), headers: all, body: body))
         case .advanceClock(let seconds):
             try await admin("POST", "/clock/advance", ["seconds": .number(seconds)])
@@ -301,7 +352,43 @@ public struct ScenarioRunner: Sendable {
         case .profile(let patch):
             try await admin("PATCH", "/profile", patch)
         }
-        return nil
+        return StepOutput()
+    }
+
+    /// Downloads to a file and describes it: `{status, bytes, sha256, mp4, body}`
+    /// (`body`: a JSON answer, such as an error envelope). A path on the
+    /// target is fetched with the client's token and headers; an absolute URL
+    /// (a signed outputUrl) without them.
+    func download(_ url: String, to: String?, client: NemoClient) async throws -> StepOutput {
+        let file = to.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-download-\(UUID().uuidString)")
+        defer { if to == nil { try? FileManager.default.removeItem(at: file) } }
+        var headers: [(name: String, value: String)] = []
+        var target = url
+        if url.hasPrefix("/") {
+            target = baseURL + url
+            headers = client.configuration.attribution.pairs
+            if let token = await client.token { headers.append(("Authorization", "Bearer \(token)")) }
+        }
+        let response = try await client.transport.download(HTTPRequest(method: "GET", url: target, headers: headers, timeout: 3600), to: file, progress: nil)
+        var digest = SHA256()
+        var bytes = 0
+        var head = Data()
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            if head.count < 4096 { head.append(chunk.prefix(4096 - head.count)) }
+            digest.update(data: chunk)
+            bytes += chunk.count
+        }
+        var json: [String: JSONValue] = [
+            "status": .number(Double(response.status)), "bytes": .number(Double(bytes)),
+            "sha256": .string(digest.finalize().map { String(format: "%02x", $0) }.joined()),
+            // An MP4 (ISO BMFF) starts with a box whose type is `ftyp`.
+            "mp4": .bool(head.count >= 8 && head[head.startIndex + 4..<head.startIndex + 8] == Data("ftyp".utf8)),
+        ]
+        if bytes < 65536, let body = try? JSONValue.parse(head) { json["body"] = body }
+        return StepOutput(json: .object(json))
     }
 }
 
@@ -314,6 +401,8 @@ struct CheckContext {
     var simulatedSeconds: Double?
     /// When each heartbeat arrived, in the client's API seconds.
     var heartbeatTimes: [Double] = []
+    /// The step's error, when it failed.
+    var error: String?
 
     struct Failure {
         var expected: String
@@ -321,7 +410,7 @@ struct CheckContext {
         var message: String
     }
 
-    func check(_ expectation: Expectation, variables: [String: String]) -> Failure? {
+    func check(_ expectation: Expectation, variables: [String: JSONValue]) -> Failure? {
         func fail(_ expected: String, _ actual: String, _ message: String) -> Failure { Failure(expected: expected, actual: actual, message: message) }
         switch expectation {
         case .status(let expected):
@@ -331,19 +420,17 @@ struct CheckContext {
             return code == expected ? nil : fail("code \(expected)", code.map { "code \($0)" } ?? "no code", "envelope code differs")
         case .json(let path, let check):
             let value = json?.value(atPath: path)
-            let shown = value.map { $0.jsonString() } ?? "nothing"
+            let shown = value.map { $0.jsonString() } ?? "nothing there; the response was \(json.map { String($0.jsonString().prefix(300)) } ?? "not JSON")"
             switch check {
             case .equals(let expected):
-                let wanted: JSONValue = {
-                    if case .string(let text) = expected { return .string(variables.reduce(text) { $0.replacingOccurrences(of: "${\($1.key)}", with: $1.value) }) }
-                    return expected
-                }()
+                let wanted = ScenarioRunner.substitute(expected, variables)
                 let same = value == wanted || (value?.doubleValue != nil && value?.doubleValue == wanted.doubleValue && wanted.stringValue == nil)
                 return same ? nil : fail("\(path) = \(wanted.jsonString())", shown, "value differs")
             case .contains(let text):
-                return shown.contains(text) ? nil : fail("\(path) contains \"\(text)\"", shown, "text not found")
+                return (value?.jsonString() ?? "").contains(text) ? nil : fail("\(path) contains \"\(text)\"", shown, "text not found")
             case .matches(let pattern):
-                let text = value?.stringValue ?? shown
+                guard let value else { return fail("\(path) matches /\(pattern)/", shown, "no value") }
+                let text = value.stringValue ?? value.jsonString()
                 return text.range(of: pattern, options: .regularExpression) != nil ? nil : fail("\(path) matches /\(pattern)/", shown, "no match")
             case .exists(let flag):
                 let exists = value != nil && value != .null
@@ -382,6 +469,22 @@ struct CheckContext {
         case .durationAtMost(let limit):
             guard let seconds = simulatedSeconds else { return nil }
             return seconds <= limit ? nil : fail("at most \(limit) simulated s", String(format: "%.1f s", seconds), "took too long")
+        case .durationAtLeast(let limit):
+            guard let seconds = simulatedSeconds else { return nil }
+            return seconds >= limit ? nil : fail("at least \(limit) simulated s", String(format: "%.1f s", seconds), "ended too soon")
+        case .ending(let expected):
+            let ending = outcome?.ending.rawValue ?? "none (no message)"
+            return ending == expected ? nil : fail("ending \(expected)", "ending \(ending)", "the message ended otherwise")
+        case .streamTextContains(let text):
+            let texts = (outcome?.events ?? []).compactMap { event -> String? in if case .text(let text) = event { return text } else { return nil } }
+            let all = texts.joined(separator: " ")
+            return all.localizedCaseInsensitiveContains(text) ? nil : fail("a streamed text containing \"\(text)\"", "\"\(all.prefix(200))\"", "text not streamed")
+        case .error(let text):
+            guard let error else { return fail("an error containing \"\(text)\"", "the step succeeded", "no error") }
+            return error.localizedCaseInsensitiveContains(text) ? nil : fail("an error containing \"\(text)\"", error, "another error")
+        case .textLacks(let text):
+            let texts = outcome?.texts.joined(separator: " ") ?? ""
+            return texts.localizedCaseInsensitiveContains(text) ? fail("no text containing \"\(text)\"", "\"\(texts.prefix(200))\"", "unwanted text kept") : nil
         }
     }
 }

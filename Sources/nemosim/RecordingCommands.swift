@@ -34,7 +34,7 @@ struct RecordingCommand: ParsableCommand {
             do {
                 recording = try Recording.load(URL(fileURLWithPath: file))
             } catch {
-                FileHandle.standardError.write(Data("nemosim recording show: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("nemosim recording show: \(ScenarioRun.describe(error))\n".utf8))
                 throw ExitCode(2)
             }
             if json {

@@ -30,6 +30,9 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Record every exchange of the run to this HAR file.")
     var record: String?
 
+    @Flag(help: "Print the run's results as one JSON document on stdout (counts, and per scenario its outcome, time and step log); details go to stderr.")
+    var json = false
+
     @Option(help: "Run up to N scenarios at once. Scenarios that use the simulator's admin API (clock, faults, profile) still run one at a time.")
     var parallel = 1
 
@@ -71,12 +74,30 @@ enum ScenarioRun {
             server = started
             baseURL = started.url
         } else if options.target.hasPrefix("replay:") {
-            let recording = try Recording.load(URL(fileURLWithPath: String(options.target.dropFirst("replay:".count))))
+            let path = String(options.target.dropFirst("replay:".count))
+            let recording: Recording
+            do {
+                recording = try Recording.load(URL(fileURLWithPath: path))
+            } catch {
+                FileHandle.standardError.write(Data("nemosim: cannot replay \(path): \(Self.describe(error)) (give a HAR written by --record or nemosim record)\n".utf8))
+                throw ExitCode(2)
+            }
             let started = try await ReplayServer.start(recording: recording, timing: .instant)
             replay = started
             baseURL = started.url
         } else {
+            guard let url = URL(string: options.target), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                FileHandle.standardError.write(Data("nemosim: --target \(options.target) is not embedded, replay:FILE or an http(s) URL\n".utf8))
+                throw ExitCode(2)
+            }
             baseURL = options.target.hasSuffix("/") ? String(options.target.dropLast()) : options.target
+            // Nothing runs against a target that does not answer at all.
+            do {
+                _ = try await CurlTransport().send(HTTPRequest(method: "GET", url: baseURL + "/", timeout: 15))
+            } catch {
+                FileHandle.standardError.write(Data("nemosim: cannot reach \(baseURL): \(error)\n".utf8))
+                throw ExitCode(2)
+            }
         }
         var transport: any HTTPTransport = CurlTransport()
         var writer: RecordingWriter?
@@ -98,16 +119,7 @@ enum ScenarioRun {
         // faults, tokens) changes what other scenarios see.
         let changesShared: (Scenario) -> Bool = { $0.needsSimulator }
         var byPosition: [String: ScenarioResult] = [:]
-        func report(_ result: ScenarioResult, _ file: String) {
-            let mark: String
-            switch result.outcome {
-            case .passed: mark = "PASS"
-            case .failed: mark = "FAIL"
-            case .skipped: mark = "SKIP"
-            case .error: mark = "ERR "
-            }
-            print(String(format: "%@ %@ (%.2f s)  %@", mark, result.name, result.duration, (file as NSString).lastPathComponent))
-        }
+        let progress = RunProgress(total: all.count, json: options.json)
         let isolated = all.filter { !changesShared($0.3) }
         let shared = all.filter { changesShared($0.3) }
         var next = 0
@@ -116,20 +128,23 @@ enum ScenarioRun {
                 guard next < isolated.count else { return }
                 let (fileIndex, index, file, scenario) = isolated[next]
                 next += 1
+                progress.started(scenario.name)
                 group.addTask { ("\(fileIndex)/\(index)", await runner.run(scenario, simulator: simulator), file) }
             }
             for _ in 0..<options.parallel { launch() }
             while let (key, result, file) = await group.next() {
                 byPosition[key] = result
-                report(result, file)
+                progress.finished(result, file: file)
                 launch()
             }
         }
         for (fileIndex, index, file, scenario) in shared {
+            progress.started(scenario.name)
             let result = await runner.run(scenario, simulator: simulator)
             byPosition["\(fileIndex)/\(index)"] = result
-            report(result, file)
+            progress.finished(result, file: file)
         }
+        progress.end()
         var results: [ScenarioFileResult] = []
         var simulated = 0.0
         for (fileIndex, entry) in files.enumerated() {
@@ -149,16 +164,29 @@ enum ScenarioRun {
         await server?.stop()
         await replay?.stop()
 
+        // Human lines on stdout; with --json they go to stderr and stdout holds the JSON.
+        let say: (String) -> Void = options.json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
         for file in results {
             for scenario in file.scenarios {
-                if case .failed(let failure) = scenario.outcome {
-                    print("\nFAILED \(scenario.name) (\(file.file))\n  at \(failure.step)\n  expected: \(failure.expected)\n  actual:   \(failure.actual)")
+                switch scenario.outcome {
+                case .failed(let failure):
+                    say("\nFAILED \(scenario.name) (\(file.file))\n  at \(failure.step)\n  expected: \(failure.expected)\n  actual:   \(failure.actual)"
+                        + (failure.message.isEmpty ? "" : "\n  \(failure.message)"))
+                case .error(let message):
+                    say("\nERROR \(scenario.name) (\(file.file))\n  \(message)")
+                default: break
                 }
             }
         }
         let wallSeconds = wall.inSeconds
-        print(String(format: "\n%d passed, %d failed, %d skipped%@", run.passed, run.failed + run.errors, run.skipped, ""))
-        print(String(format: "covered %.0f s (%.1f h) of simulated API time in %.1f s of wall time", simulated, simulated / 3600, wallSeconds))
+        say(String(format: "\n%d passed, %d failed, %d skipped", run.passed, run.failed + run.errors, run.skipped))
+        say(String(format: "covered %.0f s (%.1f h) of simulated API time in %.1f s of wall time", simulated, simulated / 3600, wallSeconds))
+        if options.json {
+            var document = (try? JSONValue(encoding: run))?.objectValue ?? [:]
+            document["simulatedSeconds"] = .number(simulated.rounded())
+            document["wallSeconds"] = .number((wallSeconds * 1000).rounded() / 1000)
+            print(JSONValue.object(document).jsonString())
+        }
         if let junit = options.junit {
             try JUnitReport.xml(for: run).write(to: URL(fileURLWithPath: junit))
         }
@@ -170,6 +198,16 @@ enum ScenarioRun {
             try? handle.close()
         }
         if run.failed + run.errors > 0 { throw ExitCode(1) }
+    }
+
+    /// An error as one readable phrase (Foundation's file errors as the system's words).
+    static func describe(_ error: any Error) -> String {
+        guard error is CocoaError else { return "\(error)" }
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return nsError.localizedDescription
     }
 
     /// YAML files under the given files and folders, sorted.
@@ -259,7 +297,7 @@ struct ReportCommand: ParsableCommand {
             do {
                 loaded = try Recording.load(URL(fileURLWithPath: recording))
             } catch {
-                FileHandle.standardError.write(Data("nemosim report junit: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("nemosim report junit: \(ScenarioRun.describe(error))\n".utf8))
                 throw ExitCode(2)
             }
             guard let results = loaded.metadata?.scenario, let run = try? results.decode(RunResult.self) else {
@@ -269,5 +307,92 @@ struct ReportCommand: ParsableCommand {
             try JUnitReport.xml(for: run).write(to: URL(fileURLWithPath: output))
             print("wrote \(output): \(run.passed) passed, \(run.failed) failed, \(run.skipped) skipped")
         }
+    }
+}
+
+/// What a run shows while it goes. On a terminal: a line per finished
+/// scenario (coloured unless NO_COLOR is set) under a status line that is
+/// redrawn in place (done/total, failures so far, what is running, elapsed).
+/// Otherwise: one plain line per finished scenario. With --json: nothing.
+final class RunProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private let total: Int
+    private let terminal: Bool
+    private let quiet: Bool
+    private let colour: Bool
+    private var done = 0
+    private var failed = 0
+    private var running: [String] = []
+    private let start = ContinuousClock.now
+    private var ticker: Task<Void, Never>?
+
+    init(total: Int, json: Bool) {
+        self.total = total
+        quiet = json
+        terminal = !json && isatty(STDOUT_FILENO) != 0
+        colour = terminal && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        if terminal {
+            ticker = Task { [weak self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    self?.redraw()
+                }
+            }
+        }
+    }
+
+    func started(_ name: String) {
+        lock.withLock { running.append(name) }
+        redraw()
+    }
+
+    func finished(_ result: ScenarioResult, file: String) {
+        guard !quiet else { return }
+        let mark: String
+        let colourCode: String
+        switch result.outcome {
+        case .passed: (mark, colourCode) = ("PASS", "32")
+        case .failed: (mark, colourCode) = ("FAIL", "31")
+        case .skipped: (mark, colourCode) = ("SKIP", "33")
+        case .error: (mark, colourCode) = ("ERR ", "31")
+        }
+        let shownMark = colour ? "\u{1B}[\(colourCode)m\(mark)\u{1B}[0m" : mark
+        var line = String(format: "%@ %@ (%.2f s)  %@", shownMark, result.name, result.duration, (file as NSString).lastPathComponent)
+        if case .skipped(let reason) = result.outcome { line += "\n     skipped: \(reason)" }
+        lock.withLock {
+            if let index = running.firstIndex(of: result.name) { running.remove(at: index) }
+            done += 1
+            if case .failed = result.outcome { failed += 1 }
+            if case .error = result.outcome { failed += 1 }
+            write((terminal ? "\r\u{1B}[K" : "") + line + "\n")
+        }
+        redraw()
+    }
+
+    func end() {
+        ticker?.cancel()
+        if terminal { lock.withLock { write("\r\u{1B}[K") } }
+    }
+
+    private func redraw() {
+        guard terminal else { return }
+        lock.withLock {
+            let elapsed = (ContinuousClock.now - start).inSeconds
+            let now = running.first.map { " · running: \($0)" + (running.count > 1 ? " (+\(running.count - 1))" : "") } ?? ""
+            var status = String(format: "[%d/%d] %d failed · %.1f s", done, total, failed, elapsed) + now
+            let width = Self.terminalWidth()
+            if status.count > width - 1 { status = String(status.prefix(max(10, width - 2))) + "…" }
+            write("\r\u{1B}[K" + status)
+        }
+    }
+
+    private func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    static func terminalWidth() -> Int {
+        var size = winsize()
+        if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        return 80
     }
 }

@@ -65,7 +65,7 @@ struct Serve: AsyncParsableCommand {
             do {
                 behaviour = try BehaviourProfile.load(contentsOf: URL(fileURLWithPath: profile))
             } catch {
-                FileHandle.standardError.write(Data("nemosim serve: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("nemosim serve: \(ScenarioRun.describe(error))\n".utf8))
                 throw ExitCode(2)
             }
         }
@@ -77,7 +77,7 @@ struct Serve: AsyncParsableCommand {
                     logLevel: verbose ? .info : .warning),
                 handleSignals: true)
         } catch {
-            FileHandle.standardError.write(Data("nemosim serve: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("nemosim serve: \(ScenarioRun.describe(error))\n".utf8))
             throw ExitCode(1)
         }
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
@@ -93,7 +93,7 @@ struct Serve: AsyncParsableCommand {
         do {
             recording = try Recording.load(URL(fileURLWithPath: file))
         } catch {
-            FileHandle.standardError.write(Data("nemosim serve: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("nemosim serve: \(ScenarioRun.describe(error))\n".utf8))
             throw ExitCode(2)
         }
         if let cutOff = recording.cutOff { FileHandle.standardError.write(Data("nemosim serve: note: \(cutOff)\n".utf8)) }

@@ -34,6 +34,14 @@ struct ScenarioParserTests {
         #expect(badYAML?.message.contains("not valid YAML") == true, "\(String(describing: badYAML))")
         let badJSONCheck = parseError("name: x\nsteps:\n  - credits: {}\n    expect:\n      json:\n        - {path: data.available}\n")
         #expect(badJSONCheck?.line == 6)
+        let badPart = parseError("name: x\nsteps:\n  - token: {}\n  - request:\n      method: POST\n      path: /x\n      multipart: [{name: files}]\n")
+        #expect(badPart?.line == 5 && badPart?.message.contains("needs one of file") == true, "\(String(describing: badPart))")
+        let noURL = parseError("name: x\nsteps:\n  - download: {to: /tmp/x}\n")
+        #expect(noURL?.line == 3 && noURL?.message.contains("download needs a url") == true, "\(String(describing: noURL))")
+        let badEnding = parseError("name: x\nsteps:\n  - message: hi\n    expect:\n      ending: done\n")
+        #expect(badEnding?.line == 5 && badEnding?.message.contains("ending needs one of") == true)
+        let unknownRequestKey = parseError("name: x\nsteps:\n  - request: {method: GET, path: /x, body: y}\n")
+        #expect(unknownRequestKey?.message.contains("unknown request key \"body\"") == true)
     }
 
     @Test("The built-in suite parses: every file, every scenario tagged")
@@ -92,6 +100,53 @@ struct ScenarioRunnerTests {
         let result = await runner.run(message, simulator: true)
         guard case .failed(let failure) = result.outcome else { Issue.record("events expectation did not fail"); return }
         #expect(failure.expected == "events tool_call" && failure.actual.contains("saw"))
+        await server.stop()
+    }
+
+    @Test("Message, timing, error and download expectations fail too, with expected vs actual")
+    func moreExpectationsFail() async throws {
+        let server = try await start()
+        let runner = runner(server)
+        func failure(_ steps: String) async throws -> StepFailure? {
+            let yaml = "name: fails\nsteps:\n  - token: {}\n  - session: {}\n" + steps
+            let scenario = try #require(try ScenarioParser.parse(yaml, file: "f.yaml").first)
+            let result = await runner.run(scenario, simulator: true)
+            guard case .failed(let failure) = result.outcome else {
+                Issue.record("did not fail: \(steps)")
+                return nil
+            }
+            return failure
+        }
+        // Every reply the simulator gives mentions videos; a generation has heartbeats.
+        let cases: [(String, String)] = [
+            ("  - message: hello\n    expect: {text_contains: zebra}\n", "text containing \"zebra\""),
+            ("  - message: hello\n    expect: {text_lacks: video}\n", "no text containing \"video\""),
+            ("  - message: hello\n    expect: {stream_text_contains: zebra}\n", "a streamed text containing \"zebra\""),
+            ("  - message: hello\n    expect: {silent_close: true}\n", "silent close true"),
+            ("  - message: hello\n    expect: {ending: timed_out}\n", "ending timed_out"),
+            ("  - message: make a video\n    expect: {heartbeats_at_least: 1000}\n", "at least 1000 heartbeats"),
+            ("  - message: make a video\n    expect: {heartbeat_gap_at_most: 0.001}\n", "heartbeat gaps of at most 0.001 s"),
+            ("  - message: make a video\n    expect: {duration_at_most: 1}\n", "at most 1.0 simulated s"),
+            ("  - credits: {}\n    expect: {duration_at_least: 100000}\n", "at least 100000.0 simulated s"),
+            ("  - credits: {}\n    expect: {error: nope}\n", "an error containing \"nope\""),
+            ("  - credits: {}\n    expect:\n      json:\n        - {path: data.available, lt: 100}\n", "data.available < 100.0"),
+            ("  - credits: {}\n    expect:\n      json:\n        - {path: data.available, lte: 99}\n", "data.available <= 99.0"),
+            ("  - credits: {}\n    expect:\n      json:\n        - {path: data.available, gte: 101}\n", "data.available >= 101.0"),
+            ("  - credits: {}\n    expect:\n      json:\n        - {path: data.available, contains: \"7\"}\n", "data.available contains \"7\""),
+            ("  - download: {url: /api/credits/balance/simple}\n    expect:\n      json:\n        - {path: mp4, equals: true}\n", "mp4 = true"),
+        ]
+        for (steps, expected) in cases {
+            guard let failure = try await failure(steps) else { continue }
+            #expect(failure.expected.contains(expected), "\(steps): \(failure.expected)")
+            #expect(failure.step.contains("step 3"), "\(failure.step)")
+            #expect(!failure.actual.isEmpty)
+        }
+        // A missing JSON path shows what the response held instead.
+        let missing = try await failure("  - credits: {}\n    expect:\n      json:\n        - {path: data.nothing, equals: 1}\n")
+        #expect(missing?.actual.contains("\"available\"") == true, "\(String(describing: missing?.actual))")
+        // A download describes the file: a JSON body is kept, and it is no MP4.
+        let described = try await failure("  - download: {url: /api/credits/balance/simple}\n    expect:\n      json:\n        - {path: body.data.available, equals: 1}\n")
+        #expect(described?.actual == "100", "\(String(describing: described?.actual))")
         await server.stop()
     }
 
