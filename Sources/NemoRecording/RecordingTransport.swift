@@ -9,10 +9,14 @@ import Synchronization
 public final class RecordingTransport: HTTPTransport, Sendable {
     public let base: any HTTPTransport
     public let writer: RecordingWriter
+    /// Downloads up to this size are recorded whole (base64 when binary), so
+    /// a replay serves the same bytes; larger ones only by their size.
+    public let maxRecordedDownloadBytes: Int
 
-    public init(base: any HTTPTransport, writer: RecordingWriter) {
+    public init(base: any HTTPTransport, writer: RecordingWriter, maxRecordedDownloadBytes: Int = 1 << 20) {
         self.base = base
         self.writer = writer
+        self.maxRecordedDownloadBytes = maxRecordedDownloadBytes
     }
 
     public func send(_ request: HTTPRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
@@ -36,9 +40,14 @@ public final class RecordingTransport: HTTPTransport, Sendable {
         do {
             let response = try await base.download(request, to: file, progress: progress)
             let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
-            record(
-                request, started: started, elapsed: Self.ms(since: clock), status: response.status, headers: response.headers,
-                body: response.body, savedBytes: (200..<300).contains(response.status) ? size : nil)
+            let succeeded = (200..<300).contains(response.status)
+            if succeeded && size <= maxRecordedDownloadBytes, let bytes = try? Data(contentsOf: file) {
+                record(request, started: started, elapsed: Self.ms(since: clock), status: response.status, headers: response.headers, body: bytes)
+            } else {
+                record(
+                    request, started: started, elapsed: Self.ms(since: clock), status: response.status, headers: response.headers,
+                    body: response.body, savedBytes: succeeded ? size : nil)
+            }
             return response
         } catch {
             record(request, started: started, elapsed: Self.ms(since: clock), status: 0, headers: [], body: Data(), ending: "\(error)")
@@ -73,6 +82,8 @@ public final class RecordingTransport: HTTPTransport, Sendable {
                     }
                     continuation.yield(part)
                 }
+                // The consumer left (a client-side timeout) and the transfer was aborted.
+                if Task.isCancelled { ending = "cancelled" }
             } catch is CancellationError {
                 ending = "cancelled"
                 failure = CancellationError()

@@ -22,6 +22,7 @@ public final class Redactor: Sendable {
     }
 
     static let secretHeaders: Set<String> = ["authorization", "proxy-authorization", "x-client-id", "cookie", "set-cookie", "x-api-key"]
+    static let keptPrefixes = ["nmv_usr_"]
     static let secretJSONKeys: Set<String> = ["token", "access_token", "refresh_token", "api_key", "apikey", "secret", "password", "client_secret"]
     static let signedQueryParameters: Set<String> = [
         "signature", "sig", "token", "x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
@@ -41,13 +42,16 @@ public final class Redactor: Sendable {
     }
 
     /// The placeholder of a secret (created on first sight).
+    /// A token keeps its documented prefix (`nmv_usr_REDACTED-token-1`), so
+    /// a replay hands clients tokens of the shape they check for.
     public func placeholder(for secret: String, kind: String) -> String {
-        if secret.hasPrefix("REDACTED-") { return secret }  // already redacted
+        let prefix = Self.keptPrefixes.first { secret.hasPrefix($0) } ?? ""
+        if secret.dropFirst(prefix.count).hasPrefix("REDACTED-") { return secret }  // already redacted
         return state.withLock { state in
             if let existing = state.placeholders[secret] { return existing }
             let number = state.counters[kind, default: 0] + 1
             state.counters[kind] = number
-            let placeholder = "REDACTED-\(kind)-\(number)"
+            let placeholder = "\(prefix)REDACTED-\(kind)-\(number)"
             state.placeholders[secret] = placeholder
             return placeholder
         }

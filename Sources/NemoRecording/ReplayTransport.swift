@@ -13,26 +13,41 @@ public enum ReplayTiming: Sendable, Hashable {
 }
 
 /// Finds the recorded exchange for a request: method, path and body with
-/// ids normalised; repeated identical requests (polls) get the recorded
-/// answers in order (the last one again once they run out).
+/// ids normalised. Among exchanges with the same key, one sent with the same
+/// `Authorization` header is preferred (a replayed token is the recorded
+/// placeholder, so each recorded session keeps its own answers even when
+/// several sessions made the same calls). Each recorded exchange answers
+/// once, in recorded order; when they run out, the last one answers again
+/// (polls).
 public final class ReplayMatcher: Sendable {
     public let recording: Recording
     /// Each entry's match key, computed once.
     private let keys: [String]
     /// Entries by key, in recorded order.
     private let byKey: [String: [Int]]
-    /// Cursors per key, under a lock. (An NSLock, not Mutex: with Mutex
+    /// Entries by key and Authorization header, in recorded order.
+    private let byKeyAndAuthorization: [String: [Int]]
+    /// Entries already used, under a lock. (An NSLock, not Mutex: with Mutex
     /// here, a release build of client-bench crashed on a bad error value
     /// after `send` returned normally, which points at the optimizer.)
     private let lock = NSLock()
-    nonisolated(unsafe) private var cursors: [String: Int] = [:]
+    nonisolated(unsafe) private var used: Set<Int> = []
+    /// Per candidate list: how far every entry is known to be used.
+    nonisolated(unsafe) private var firstUnused: [String: Int] = [:]
 
     public init(recording: Recording) {
         self.recording = recording
         keys = recording.entries.map(Self.key(of:))
         var byKey: [String: [Int]] = [:]
-        for (index, key) in keys.enumerated() { byKey[key, default: []].append(index) }
+        var byKeyAndAuthorization: [String: [Int]] = [:]
+        for (index, key) in keys.enumerated() {
+            byKey[key, default: []].append(index)
+            if let authorization = recording.entries[index].request.headers.first(where: { $0.name.lowercased() == "authorization" })?.value {
+                byKeyAndAuthorization[key + "\u{0}" + authorization, default: []].append(index)
+            }
+        }
         self.byKey = byKey
+        self.byKeyAndAuthorization = byKeyAndAuthorization
     }
 
     /// The match key of a request.
@@ -84,17 +99,26 @@ public final class ReplayMatcher: Sendable {
         }
     }
 
-    /// The recorded entry for `key`, or an error naming the closest one.
-    public func match(key: String, description: String) throws -> HAREntry {
-        if let candidates = byKey[key], !candidates.isEmpty {
-            lock.lock()
-            let next = cursors[key, default: 0]
-            cursors[key] = next + 1
-            lock.unlock()
-            let index = min(next, candidates.count - 1)
-            return recording.entries[candidates[index]]
+    /// The recorded entry for `key` (preferring one sent with the same
+    /// `authorization`), or an error naming the closest one.
+    public func match(key: String, authorization: String? = nil, description: String) throws -> HAREntry {
+        let preferred = authorization.map { key + "\u{0}" + $0 }
+        let lists = [preferred.flatMap { name in byKeyAndAuthorization[name].map { (name, $0) } }, byKey[key].map { (key, $0) }].compactMap { $0 }
+        guard let fallback = lists.first?.1.last else {
+            throw TransportError(kind: .other, message: "replay: no recorded exchange matches \(description). \(closest(to: key))")
         }
-        throw TransportError(kind: .other, message: "replay: no recorded exchange matches \(description). \(closest(to: key))")
+        lock.lock()
+        defer { lock.unlock() }
+        for (name, candidates) in lists {
+            var position = firstUnused[name, default: 0]
+            while position < candidates.count && used.contains(candidates[position]) { position += 1 }
+            firstUnused[name] = position
+            if position < candidates.count {
+                used.insert(candidates[position])
+                return recording.entries[candidates[position]]
+            }
+        }
+        return recording.entries[fallback]
     }
 
     /// The closest recorded request and how it differs.
@@ -131,7 +155,9 @@ public final class ReplayTransport: HTTPTransport, Sendable {
     }
 
     func entry(for request: HTTPRequest) throws -> HAREntry {
-        try matcher.match(key: ReplayMatcher.key(of: request), description: "\(request.method) \(ReplayMatcher.normalizedPath(request.url))")
+        try matcher.match(
+            key: ReplayMatcher.key(of: request), authorization: request.headers.first { $0.name.lowercased() == "authorization" }?.value,
+            description: "\(request.method) \(ReplayMatcher.normalizedPath(request.url))")
     }
 
     public func send(_ request: HTTPRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
@@ -172,6 +198,10 @@ public final class ReplayTransport: HTTPTransport, Sendable {
                     }
                     if let ending = entry.ending, ending.hasPrefix("dropped") {
                         continuation.finish(throwing: TransportError(kind: .cutOff, message: "replay: the recorded stream was \(ending)"))
+                    } else if let hold = Self.holdOpenUntil(entry, timing: timing, start: start) {
+                        // The client left this stream (a timeout): stay open until it leaves again.
+                        try await Task.sleep(until: hold, clock: .continuous)
+                        continuation.finish()
                     } else {
                         continuation.finish()
                     }
@@ -183,6 +213,16 @@ public final class ReplayTransport: HTTPTransport, Sendable {
                 if case .cancelled = termination { task.cancel() }
             }
         }
+    }
+
+    /// A recorded stream that the client itself left (its ending is
+    /// `cancelled`, e.g. after 10 minutes of heartbeats only) stays open at
+    /// replay until the moment the client left, plus a second, so that the
+    /// client's own timeout fires again rather than a close it never saw.
+    /// Instant replays close at once.
+    public static func holdOpenUntil(_ entry: HAREntry, timing: ReplayTiming, start: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        guard entry.ending == "cancelled", case .recorded(let scale) = timing else { return nil }
+        return start + .nanoseconds(Int64(entry.time / max(scale, 1e-9) * 1e6)) + .seconds(1)
     }
 
     /// The event-stream text of a recorded item.

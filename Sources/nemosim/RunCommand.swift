@@ -30,6 +30,9 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Record every exchange of the run to this HAR file.")
     var record: String?
 
+    @Option(help: "With --target replay:FILE: recorded (event streams at their recorded pace, so timing checks hold; the default) or instant (everything at once).")
+    var replayTiming = "recorded"
+
     @Flag(help: "Print the run's results as one JSON document on stdout (counts, and per scenario its outcome, time and step log); details go to stderr.")
     var json = false
 
@@ -38,6 +41,9 @@ struct RunOptions: ParsableArguments {
 
     func validate() throws {
         guard parallel >= 1 else { throw ValidationError("--parallel must be 1 or more") }
+        guard replayTiming == "recorded" || replayTiming == "instant" else {
+            throw ValidationError("--replay-timing must be recorded or instant, got \(replayTiming)")
+        }
     }
 }
 
@@ -82,7 +88,7 @@ enum ScenarioRun {
                 FileHandle.standardError.write(Data("nemosim: cannot replay \(path): \(Self.describe(error)) (give a HAR written by --record or nemosim record)\n".utf8))
                 throw ExitCode(2)
             }
-            let started = try await ReplayServer.start(recording: recording, timing: .instant)
+            let started = try await ReplayServer.start(recording: recording, timing: options.replayTiming == "instant" ? .instant : .recorded(timeScale: 1))
             replay = started
             baseURL = started.url
         } else {

@@ -32,7 +32,14 @@ public final class ReplayServer: Sendable {
         let router = Router()
         // Absolute URLs of the recorded hosts (in bodies, e.g. outputUrl) point here instead.
         let ownURL = Mutex<String?>(nil)
-        let recordedHosts = [recording.metadata?.recordedVia, recording.metadata?.target].compactMap { $0 }.filter { $0.hasPrefix("http") }
+        var origins = [recording.metadata?.recordedVia, recording.metadata?.target].compactMap { $0 }.filter { $0.hasPrefix("http") }
+        // And every origin the recorded requests went to (an embedded simulator's port).
+        for entry in recording.entries {
+            guard let components = URLComponents(string: entry.request.url), let scheme = components.scheme, let host = components.host else { continue }
+            let origin = "\(scheme)://\(host)" + (components.port.map { ":\($0)" } ?? "")
+            if !origins.contains(origin) { origins.append(origin) }
+        }
+        let recordedHosts = origins
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             var request = request
             let contentType = request.headers[.contentType] ?? ""
@@ -47,7 +54,9 @@ public final class ReplayServer: Sendable {
             }
             let entry: HAREntry
             do {
-                entry = try matcher.match(key: key, description: "\(request.method.rawValue) \(ReplayMatcher.normalizedPath(url))")
+                entry = try matcher.match(
+                    key: key, authorization: request.headers[.authorization],
+                    description: "\(request.method.rawValue) \(ReplayMatcher.normalizedPath(url))")
             } catch let error as ClientTransportError {
                 let value: JSONValue = ["code": 404, "message": .string(error.message), "data": .null]
                 return Response(status: .notFound, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
@@ -79,6 +88,9 @@ public final class ReplayServer: Sendable {
                 }
                 if let ending = entry.ending, ending.hasPrefix("dropped") {
                     throw ReplayedDrop()
+                }
+                if let hold = ReplayTransport.holdOpenUntil(entry, timing: timing, start: start) {
+                    try await Task.sleep(until: hold, clock: .continuous)
                 }
                 try await writer.finish(nil)
             })
