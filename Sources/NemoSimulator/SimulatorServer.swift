@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -100,6 +101,7 @@ public final class SimulatorServer: Sendable {
         let bound = BoundPort()
         let app = Application(
             router: router,
+            server: LeanHTTP1Channel.builder(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in bound.set(channel.localAddress?.port ?? -1) },
             logger: logger)
@@ -167,4 +169,28 @@ final class BoundPort: Sendable {
     }
 
     var state: State { storage.withLock { $0 } }
+}
+
+/// Hummingbird's HTTP/1 channel with a smaller receive buffer. NIO keeps
+/// each connection's receive buffer for reuse (2 KiB by default, an idle
+/// keep-alive connection included); starting at 512 bytes and adapting
+/// from there saves about 1.5 KiB per open connection (measured with
+/// heaptrack: 10,000 held event streams) and still grows to 64 KiB reads
+/// for uploads.
+struct LeanHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+    let base: HTTP1Channel
+
+    static func builder() -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in LeanHTTP1Channel(base: HTTP1Channel(responder: responder)) }
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
+            .flatMap { base.setup(channel: channel, logger: logger) }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
 }

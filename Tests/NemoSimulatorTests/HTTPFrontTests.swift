@@ -188,10 +188,19 @@ struct HTTPFrontTests {
             "POST", live.url + "/api/upload-video/nemo_agent/me/\(live.session)", headers: live.auth,
             multipart: [.data(name: "files", filename: "big.mp4", bytes: Data(count: 5000), contentType: "video/mp4")])
         #expect(big.code == 4002)
+        // One header empty, one absent: both count as missing; all present: none.
+        _ = await CurlTestClient.request(
+            "GET", live.url + "/api/credits/balance/simple?partial",
+            headers: ["Authorization": "Bearer \(live.token)", "X-Skill-Source": "s", "X-Skill-Version": ""])
+        _ = await live.get("/api/credits/balance/simple?complete")
         // The journal records the missing attribution headers, and no token.
         let journal = await live.admin("GET", "/journal")
         let entries = try #require(journal.json.arrayValue)
         #expect(entries.contains { $0["path"] == "/api/render/proxy/lambda" && $0["status"] == 402 && $0["missing_attribution"]?.arrayValue?.count == 3 })
+        let credits = entries.filter { $0["path"] == "/api/credits/balance/simple" }
+        #expect(credits.count == 2)
+        #expect(credits.first?["missing_attribution"] == ["X-Skill-Version", "X-Skill-Platform"], "\(credits)")
+        #expect(credits.last?["missing_attribution"] == [] || credits.last?["missing_attribution"] == nil, "\(credits)")
         #expect(entries.contains { $0["code"] == 4001 })
         #expect(!journal.text.contains(live.token))
         await live.server.stop()

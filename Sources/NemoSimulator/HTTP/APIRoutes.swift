@@ -75,9 +75,7 @@ struct APIRoutes {
             try await upload(request, context: context)
         }
 
-        router.post("/run_sse") { request, context in
-            try await EventStreamResponder(simulation: simulation).respond(to: request, context: context)
-        }
+        router.post("/run_sse", use: EventStreamResponder(simulation: simulation).respond)
 
         router.post("/api/render/proxy/lambda") { request, context in
             let mode = simulation.profile.errorStatusMode

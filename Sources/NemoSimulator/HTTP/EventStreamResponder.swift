@@ -14,24 +14,43 @@ struct EventStreamResponder {
     /// A deliberate cut of the connection (the `drop_after_events` fault).
     struct DroppedStream: Error {}
 
+    static let example = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "<session_id>", "new_message": {"parts": [{"text": "..."}]}}"#
+
+    /// Kept small on purpose: a connection's task keeps its deepest async
+    /// stack while the stream runs (see `FrontMiddleware.Plan`), so the body
+    /// is collected here and everything else happens in `start`.
     func respond(to request: Request, context: SimulatorRequestContext) async throws -> Response {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            return Responses.failure(
+                SimulatorFailure.badRequest("request body unreadable or larger than \(context.maxUploadSize) bytes: \(error)"), mode: simulation.profile.errorStatusMode)
+        }
+        return await start(body: buffer, token: request.bearerToken, lastEventID: request.headers[Self.lastEventID], fault: context.fault)
+    }
+
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+
+    func start(body buffer: ByteBuffer, token: String?, lastEventID: String?, fault: FaultResponse?) async -> Response {
         let mode = simulation.profile.errorStatusMode
-        let example = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "<session_id>", "new_message": {"parts": [{"text": "..."}]}}"#
         let body: RunSSERequest
-        switch await request.decodeJSON(RunSSERequest.self, context: context, example: example) {
+        switch Request.decodeJSON(RunSSERequest.self, from: buffer, example: Self.example) {
         case .failure(let failure): return Responses.failure(failure, mode: mode)
         case .success(let decoded): body = decoded
         }
-        let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!]
         let plan: StreamPlan
         do {
-            plan = try await simulation.startMessage(token: request.bearerToken, request: body, lastEventID: lastEventID)
+            plan = try await simulation.startMessage(token: token, request: body, lastEventID: lastEventID)
         } catch {
             return Responses.failure(error, mode: mode)
         }
+        return stream(plan, fault: fault)
+    }
+
+    func stream(_ plan: StreamPlan, fault: FaultResponse?) -> Response {
         let clock = simulation.clock
         let heartbeatInterval = simulation.profile.heartbeatIntervalSeconds
-        let fault = context.fault
         let simulation = self.simulation
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",

@@ -118,12 +118,26 @@ extension Request {
     private static let attributionFields = AttributionHeaders.names.map { HTTPField.Name($0)! }
 
     /// The attribution headers this request lacks (or has empty).
-    var missingAttribution: [String] {
-        var missing: [String] = []
-        for (index, field) in Self.attributionFields.enumerated() where (headers[field] ?? "").isEmpty {
-            missing.append(AttributionHeaders.names[index])
+    var missingAttribution: [String] { scanHeaders(for: nil).missingAttribution }
+
+    /// One pass over the headers for what the front needs on every request:
+    /// the attribution headers that are missing or empty, and the value of
+    /// `extra` (the fault header). One pass instead of a lookup per name,
+    /// each of which walks every field.
+    func scanHeaders(for extra: HTTPField.Name?) -> (missingAttribution: [String], extra: String?) {
+        var present = [false, false, false]
+        var extraValue: String?
+        for field in headers {
+            if let index = Self.attributionFields.firstIndex(of: field.name) {
+                if !field.value.isEmpty { present[index] = true }
+            } else if let extra, field.name == extra, extraValue == nil {
+                extraValue = field.value
+            }
         }
-        return missing
+        if present[0] && present[1] && present[2] { return ([], extraValue) }
+        var missing: [String] = []
+        for index in present.indices where !present[index] { missing.append(AttributionHeaders.names[index]) }
+        return (missing, extraValue)
     }
 
     /// Reads the body as JSON of type `T`, or explains what is wrong.
@@ -134,6 +148,11 @@ extension Request {
         } catch {
             return .failure(.badRequest("request body unreadable or larger than \(context.maxUploadSize) bytes: \(error)"))
         }
+        return Self.decodeJSON(type, from: buffer, example: example)
+    }
+
+    /// Decodes a collected body as JSON of type `T`, or explains what is wrong.
+    static func decodeJSON<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer, example: String) -> Result<T, SimulatorFailure> {
         if buffer.readableBytes == 0 {
             return .failure(.badRequest("request body is empty: expected JSON like \(example)"))
         }
