@@ -181,15 +181,16 @@ def main():
         rates = sorted(run[0] for run in runs)
         errors = sum(run[2] for run in runs)
         print(f"credits endpoint, wrk -t2 -c64 -d{args.wrk_seconds}s, 3 runs: median {rates[1]:,.0f} requests/s "
-              f"(min {rates[0]:,.0f}, max {rates[2]:,.0f}), p99 {runs[0][1]}, non-2xx {errors}")
+              f"(min {rates[0]:,.0f}, max {rates[2]:,.0f}), p99 {runs[0][1]}, non-2xx {errors}; aim: 60,000")
     if "streams" in only:
         counted, base, held, peak = bench_streams(args.streams, args.hold)
         print(f"event streams with 1 s heartbeats: {counted:,} of {args.streams:,} held and beating after {args.hold:.0f} s; "
-              f"server RSS {base:.0f} MiB idle -> {held:.0f} MiB holding them (peak {peak:.0f} MiB)")
+              f"server RSS {base:.0f} MiB idle -> {held:.0f} MiB = {held * 1.048576:.0f} MB holding them (peak {peak:.0f} MiB); "
+              f"aim: under 300 MB")
     if "upload" in only:
         ok, base, peak, growth, rate = bench_upload(args.upload_mb)
         print(f"{args.upload_mb} MB streamed multipart upload: {'ok' if ok else 'FAILED'}, server RSS {base:.0f} MiB before, "
-              f"peak {peak:.0f} MiB, growth {growth:.0f} MiB, {rate:.0f} MB/s")
+              f"peak {peak:.0f} MiB, growth {growth:.0f} MiB = {growth * 1.048576:.0f} MB, {rate:.0f} MB/s; aim: growth under 32 MB")
 
 
 if __name__ == "__main__":
