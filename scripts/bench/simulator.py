@@ -81,7 +81,7 @@ def bench_wrk(seconds, connections):
     finally:
         stop_server(process)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p99 = re.search(r"99%\s+(\S+)", output)
+    p99 = re.search(r"^\s*99%\s+(\S+)", output, re.M)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return rps, p99.group(1) if p99 else "?", int(errors.group(1)) if errors else 0
 
