@@ -63,11 +63,16 @@ public struct ScenarioRunner: Sendable {
     public var transport: any HTTPTransport
     /// Where files named by upload steps are looked up (relative paths).
     public var fixturesDirectory: URL
+    /// A token every scenario's client starts with (production: `NEMO_TOKEN`),
+    /// so that steps needing one do not issue anonymous tokens, which are
+    /// rate limited per IP. Explicit `token` steps still issue one.
+    public var token: String?
 
-    public init(baseURL: String, transport: any HTTPTransport, fixturesDirectory: URL) {
+    public init(baseURL: String, transport: any HTTPTransport, fixturesDirectory: URL, token: String? = nil) {
         self.baseURL = baseURL
         self.transport = transport
         self.fixturesDirectory = fixturesDirectory
+        self.token = token
     }
 
     /// Whether the target answers the simulator's admin API.
@@ -103,7 +108,7 @@ public struct ScenarioRunner: Sendable {
         let capturing = CapturingTransport(base: transport)
         let actions = ActionList()
         let client = NemoClient(
-            configuration: ClientConfiguration(baseURL: baseURL, clientID: UUID().uuidString), transport: capturing,
+            configuration: ClientConfiguration(baseURL: baseURL, token: token, clientID: UUID().uuidString), transport: capturing,
             policy: scenario.recovery ? RecoveryPolicy() : .none, onAction: { actions.append($0) })
         await client.discoverTimeScale()
         // Built in: a value new for every run of the scenario (unique client ids and render ids).

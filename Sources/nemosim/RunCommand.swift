@@ -9,7 +9,7 @@ import NemoSimulator
 
 /// Options shared by `run` and `conformance`.
 struct RunOptions: ParsableArguments {
-    @Option(help: "embedded (a simulator started here, the default), a URL (a simulator elsewhere, or production), or replay:FILE.")
+    @Option(help: "embedded (a simulator started here, the default), a URL (a simulator elsewhere, or production; $NEMO_TOKEN, when set, is every scenario's starting token), or replay:FILE.")
     var target = "embedded"
 
     @Option(help: "Run only scenarios with one of these tags (comma-separated).")
@@ -115,7 +115,9 @@ enum ScenarioRun {
                     timeScale: options.target == "embedded" ? options.timeScale : nil, createdAt: Date().formatted(.iso8601)))
             transport = RecordingTransport(base: transport, writer: writer!)
         }
-        let runner = ScenarioRunner(baseURL: baseURL, transport: transport, fixturesDirectory: fixturesDirectory())
+        // Against a URL (production), NEMO_TOKEN is every scenario's starting token.
+        let environmentToken = server == nil && replay == nil ? ProcessInfo.processInfo.environment["NEMO_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } : nil
+        let runner = ScenarioRunner(baseURL: baseURL, transport: transport, fixturesDirectory: fixturesDirectory(), token: environmentToken)
         let simulator = await runner.targetIsSimulator()
         let wallStart = ContinuousClock.now
         // Scenarios that change shared simulator state run alone; the rest

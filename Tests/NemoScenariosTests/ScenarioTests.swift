@@ -150,6 +150,22 @@ struct ScenarioRunnerTests {
         await server.stop()
     }
 
+    @Test("A runner's starting token (NEMO_TOKEN against production) is used instead of issuing anonymous ones")
+    func startingToken() async throws {
+        let server = try await start()
+        let yaml = "name: t\nrecovery: false\nsteps:\n  - credits: {}\n    expect: {code: 1001}\n"
+        let scenario = try #require(try ScenarioParser.parse(yaml, file: "t.yaml").first)
+        let given = ScenarioRunner(baseURL: server.url, transport: CurlTransport(), fixturesDirectory: fixtures, token: "nmv_usr_not_issued_here")
+        #expect(await given.run(scenario, simulator: true).outcome == .passed)
+        // Without one, the client issues an anonymous token and the call succeeds.
+        guard case .failed(let failure) = await runner(server).run(scenario, simulator: true).outcome else {
+            Issue.record("expected code 0 without a starting token")
+            return
+        }
+        #expect(failure.actual == "code 0")
+        await server.stop()
+    }
+
     @Test("poll retries until the expectations hold, then reports the last failure; timeout stops a step")
     func pollAndTimeout() async throws {
         let server = try await start()
