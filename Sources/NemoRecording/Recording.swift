@@ -73,8 +73,10 @@ public final class RecordingWriter: Sendable {
 
     /// Stores a scenario run's results in the recording's metadata, so a
     /// report can be made from the recording later.
+    /// They pass through the redactor like everything else in the file.
     public func setScenarioResults(_ results: JSONValue) {
-        state.withLock { $0.metadata.scenario = results }
+        let redacted = (try? JSONValue.parse(Data(redactor.text(results.jsonString()).utf8))) ?? results
+        state.withLock { $0.metadata.scenario = redacted }
     }
 
     /// Notes the URL clients used (a proxy's), for replay servers to rewrite.

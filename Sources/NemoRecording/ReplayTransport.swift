@@ -102,23 +102,25 @@ public final class ReplayMatcher: Sendable {
     /// The recorded entry for `key` (preferring one sent with the same
     /// `authorization`), or an error naming the closest one.
     public func match(key: String, authorization: String? = nil, description: String) throws -> HAREntry {
+        // The same token's answers when it has any for this call; another
+        // session's only when this token never made it (a new token).
         let preferred = authorization.map { key + "\u{0}" + $0 }
-        let lists = [preferred.flatMap { name in byKeyAndAuthorization[name].map { (name, $0) } }, byKey[key].map { (key, $0) }].compactMap { $0 }
-        guard let fallback = lists.first?.1.last else {
+        let (name, candidates): (String, [Int])
+        if let preferred, let own = byKeyAndAuthorization[preferred] {
+            (name, candidates) = (preferred, own)
+        } else if let any = byKey[key] {
+            (name, candidates) = (key, any)
+        } else {
             throw TransportError(kind: .other, message: "replay: no recorded exchange matches \(description). \(closest(to: key))")
         }
         lock.lock()
         defer { lock.unlock() }
-        for (name, candidates) in lists {
-            var position = firstUnused[name, default: 0]
-            while position < candidates.count && used.contains(candidates[position]) { position += 1 }
-            firstUnused[name] = position
-            if position < candidates.count {
-                used.insert(candidates[position])
-                return recording.entries[candidates[position]]
-            }
-        }
-        return recording.entries[fallback]
+        var position = firstUnused[name, default: 0]
+        while position < candidates.count && used.contains(candidates[position]) { position += 1 }
+        firstUnused[name] = position
+        guard position < candidates.count else { return recording.entries[candidates[candidates.count - 1]] }
+        used.insert(candidates[position])
+        return recording.entries[candidates[position]]
     }
 
     /// The closest recorded request and how it differs.

@@ -74,8 +74,26 @@ public enum ScenarioOutcome: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey { case status, reason, message }
 
+    /// Swift's default shape, written by earlier builds of nemosim: `{"passed": {}}`, `{"failed": {"_0": {...}}}`.
+    enum LegacyKeys: String, CodingKey { case passed, failed, skipped, error }
+    enum LegacyValue: String, CodingKey { case value = "_0" }
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard container.contains(.status) else {
+            let legacy = try decoder.container(keyedBy: LegacyKeys.self)
+            if legacy.contains(.passed) { self = .passed; return }
+            if legacy.contains(.failed) {
+                self = .failed(try legacy.nestedContainer(keyedBy: LegacyValue.self, forKey: .failed).decode(StepFailure.self, forKey: .value))
+                return
+            }
+            if legacy.contains(.skipped) {
+                self = .skipped(try legacy.nestedContainer(keyedBy: LegacyValue.self, forKey: .skipped).decode(String.self, forKey: .value))
+                return
+            }
+            self = .error(try legacy.nestedContainer(keyedBy: LegacyValue.self, forKey: .error).decode(String.self, forKey: .value))
+            return
+        }
         switch try container.decode(String.self, forKey: .status) {
         case "passed": self = .passed
         case "failed": self = .failed(try StepFailure(from: decoder))

@@ -301,6 +301,9 @@ public enum ScenarioParser {
             }
             action = .request(method: method.uppercased(), path: path, headers: headers, json: arguments["json"], multipart: parts)
         case "download":
+            for key in (arguments.objectValue ?? [:]).keys where !["url", "to"].contains(key) {
+                throw fail(kind.value.line, "unknown download key \"\(key)\" (known: url, to)")
+            }
             guard let url = arguments.stringValue ?? arguments["url"]?.stringValue else {
                 throw fail(kind.value.line, "download needs a url (absolute, or a path on the target): `- download: {url: \"${output_url}\"}`")
             }

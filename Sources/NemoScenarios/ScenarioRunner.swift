@@ -112,7 +112,7 @@ public struct ScenarioRunner: Sendable {
             policy: scenario.recovery ? RecoveryPolicy() : .none, onAction: { actions.append($0) })
         await client.discoverTimeScale()
         // Built in: a value new for every run of the scenario (unique client ids and render ids).
-        var variables: [String: JSONValue] = ["run_id": .string(UUID().uuidString.lowercased())]
+        var variables: [String: JSONValue] = ["run_id": .string(UUID().uuidString.lowercased()), "base_url": .string(baseURL)]
         var log: [String] = []
         let simulatedStart: Double? = simulator ? await simulatedNow() : nil
         for (index, step) in scenario.steps.enumerated() {
@@ -127,16 +127,15 @@ public struct ScenarioRunner: Sendable {
                         try? await client.clock.sleep(seconds: poll.interval)
                         continue
                     }
-                    log.append("\(label): FAILED \(failure.expected) vs \(failure.actual)")
+                    let reported = Self.masked(step.poll == nil ? failure : StepFailure(
+                        step: failure.step, expected: failure.expected, actual: failure.actual,
+                        message: "still failing after \(tries) tries, \(step.poll!.interval) s apart: \(failure.message)"))
+                    log.append("\(label): FAILED \(reported.expected) vs \(reported.actual)")
                     return ScenarioResult(
-                        name: scenario.name, tags: scenario.tags,
-                        outcome: .failed(step.poll == nil ? failure : StepFailure(
-                            step: failure.step, expected: failure.expected, actual: failure.actual,
-                            message: "still failing after \(tries) tries, \(step.poll!.interval) s apart: \(failure.message)")),
-                        duration: seconds(since: started), log: log)
+                        name: scenario.name, tags: scenario.tags, outcome: .failed(reported), duration: seconds(since: started), log: log)
                 }
                 for (name, value) in attempt.captured { variables[name] = value }
-                log.append(attempt.logLine + (tries > 1 ? " (try \(attemptNumber))" : ""))
+                log.append(Self.masked(attempt.logLine) + (tries > 1 ? " (try \(attemptNumber))" : ""))
                 if step.poll != nil { break }
             }
         }
@@ -145,6 +144,27 @@ public struct ScenarioRunner: Sendable {
         return ScenarioResult(name: scenario.name, tags: scenario.tags, outcome: .passed, duration: seconds(since: started), simulatedSeconds: covered, log: log)
     }
 
+    /// Failure text with every API token masked: reports go to terminals,
+    /// CI logs, JUnit files and step summaries, and a failing check on a
+    /// token response would otherwise show the token.
+    static func masked(_ failure: StepFailure) -> StepFailure {
+        StepFailure(step: masked(failure.step), expected: masked(failure.expected), actual: masked(failure.actual), message: masked(failure.message))
+    }
+
+    public static func masked(_ text: String) -> String {
+        guard text.contains(tokenPrefix) else { return text }
+        var result = ""
+        var rest = Substring(text)
+        while let range = rest.range(of: tokenPrefix) {
+            result += rest[..<range.lowerBound]
+            result += tokenPrefix + "…"
+            rest = rest[range.upperBound...].drop { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
+        }
+        return result + rest
+    }
+
+    static let tokenPrefix = "nmv_usr_"
+
     /// One try of a step: perform it (within its timeout) and check it.
     func attempt(
         _ step: Step, label: String, client: NemoClient, variables: [String: JSONValue], capturing: CapturingTransport, actions: ActionList,
@@ -152,7 +172,10 @@ public struct ScenarioRunner: Sendable {
     ) async -> (failure: StepFailure?, captured: [String: JSONValue], logLine: String) {
         capturing.reset()
         _ = actions.take()
-        let stepStart = simulator ? await simulatedNow() : nil
+        // Step durations in simulated time: the simulator's clock, or
+        // elsewhere the client's (real time against production).
+        let clientClock = await client.clock
+        let stepStart = simulator ? await simulatedNow() : clientClock.now
         let beats = HeartbeatTimes()
         var outcome: MessageOutcome?
         var produced: JSONValue?
@@ -170,7 +193,8 @@ public struct ScenarioRunner: Sendable {
         }
         let response = capturing.lastResponse
         let json = produced ?? response.flatMap { try? JSONValue.parse($0.body) }
-        let stepSeconds: Double? = stepStart == nil ? nil : await simulatedNow().map { $0 - (stepStart ?? 0) }
+        let stepEnd = simulator ? await simulatedNow() : clientClock.now
+        let stepSeconds: Double? = stepStart.flatMap { start in stepEnd.map { $0 - start } }
         var context = CheckContext(
             status: response?.status, json: json, outcome: outcome, actions: actions.take(), simulatedSeconds: stepSeconds,
             heartbeatTimes: beats.times)
@@ -360,10 +384,11 @@ public struct ScenarioRunner: Sendable {
         return StepOutput()
     }
 
-    /// Downloads to a file and describes it: `{status, bytes, sha256, mp4, body}`
-    /// (`body`: a JSON answer, such as an error envelope). A path on the
-    /// target is fetched with the client's token and headers; an absolute URL
-    /// (a signed outputUrl) without them.
+    /// Downloads to a file and describes what came back: `{status, bytes,
+    /// sha256, mp4, body, code}`. `body` is a JSON answer up to 64 KiB (an
+    /// error envelope), `code` its envelope code. A path on the target is
+    /// fetched with the client's token and headers; an absolute URL (a signed
+    /// outputUrl) without them.
     func download(_ url: String, to: String?, client: NemoClient) async throws -> StepOutput {
         let file = to.map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-download-\(UUID().uuidString)")
@@ -379,12 +404,18 @@ public struct ScenarioRunner: Sendable {
         var digest = SHA256()
         var bytes = 0
         var head = Data()
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            if head.count < 4096 { head.append(chunk.prefix(4096 - head.count)) }
+        func take(_ chunk: Data) {
+            if head.count < Self.describedBodyLimit { head.append(chunk.prefix(Self.describedBodyLimit - head.count)) }
             digest.update(data: chunk)
             bytes += chunk.count
+        }
+        if (200..<300).contains(response.status) {
+            let handle = try FileHandle(forReadingFrom: file)
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { take(chunk) }
+        } else {
+            // An error answer stays in memory; the file is left as it was.
+            take(response.body)
         }
         var json: [String: JSONValue] = [
             "status": .number(Double(response.status)), "bytes": .number(Double(bytes)),
@@ -392,9 +423,15 @@ public struct ScenarioRunner: Sendable {
             // An MP4 (ISO BMFF) starts with a box whose type is `ftyp`.
             "mp4": .bool(head.count >= 8 && head[head.startIndex + 4..<head.startIndex + 8] == Data("ftyp".utf8)),
         ]
-        if bytes < 65536, let body = try? JSONValue.parse(head) { json["body"] = body }
+        if bytes <= Self.describedBodyLimit, let body = try? JSONValue.parse(head) {
+            json["body"] = body
+            if let code = body["code"], code.intValue != nil { json["code"] = code }
+        }
         return StepOutput(json: .object(json))
     }
+
+    /// How much of a download is kept to describe it (parsed as JSON when whole).
+    static let describedBodyLimit = 64 * 1024
 }
 
 /// What a step produced, for its expectations.
@@ -472,10 +509,10 @@ struct CheckContext {
         case .action(let text):
             return actions.contains { $0.contains(text) } ? nil : fail("the client to have \(text)", actions.isEmpty ? "no action" : actions.joined(separator: "; "), "recovery differs")
         case .durationAtMost(let limit):
-            guard let seconds = simulatedSeconds else { return nil }
+            guard let seconds = simulatedSeconds else { return fail("at most \(limit) simulated s", "no clock to measure the step", "duration unknown") }
             return seconds <= limit ? nil : fail("at most \(limit) simulated s", String(format: "%.1f s", seconds), "took too long")
         case .durationAtLeast(let limit):
-            guard let seconds = simulatedSeconds else { return nil }
+            guard let seconds = simulatedSeconds else { return fail("at least \(limit) simulated s", "no clock to measure the step", "duration unknown") }
             return seconds >= limit ? nil : fail("at least \(limit) simulated s", String(format: "%.1f s", seconds), "ended too soon")
         case .ending(let expected):
             let ending = outcome?.ending.rawValue ?? "none (no message)"
@@ -488,7 +525,8 @@ struct CheckContext {
             guard let error else { return fail("an error containing \"\(text)\"", "the step succeeded", "no error") }
             return error.localizedCaseInsensitiveContains(text) ? nil : fail("an error containing \"\(text)\"", error, "another error")
         case .textLacks(let text):
-            let texts = outcome?.texts.joined(separator: " ") ?? ""
+            guard let outcome else { return fail("no text containing \"\(text)\"", "no message outcome", "not a message step") }
+            let texts = outcome.texts.joined(separator: " ")
             return texts.localizedCaseInsensitiveContains(text) ? fail("no text containing \"\(text)\"", "\"\(texts.prefix(200))\"", "unwanted text kept") : nil
         }
     }

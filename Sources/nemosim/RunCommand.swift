@@ -115,8 +115,13 @@ enum ScenarioRun {
                     timeScale: options.target == "embedded" ? options.timeScale : nil, createdAt: Date().formatted(.iso8601)))
             transport = RecordingTransport(base: transport, writer: writer!)
         }
-        // Against a URL (production), NEMO_TOKEN is every scenario's starting token.
-        let environmentToken = server == nil && replay == nil ? ProcessInfo.processInfo.environment["NEMO_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } : nil
+        // Against an https URL (production), NEMO_TOKEN is every scenario's
+        // starting token; it is never sent in the clear.
+        var environmentToken = server == nil && replay == nil ? ProcessInfo.processInfo.environment["NEMO_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } : nil
+        if environmentToken != nil && !baseURL.lowercased().hasPrefix("https://") {
+            FileHandle.standardError.write(Data("nemosim: NEMO_TOKEN is not used with \(baseURL): a token is only sent over https\n".utf8))
+            environmentToken = nil
+        }
         let runner = ScenarioRunner(baseURL: baseURL, transport: transport, fixturesDirectory: fixturesDirectory(), token: environmentToken)
         let simulator = await runner.targetIsSimulator()
         let wallStart = ContinuousClock.now
@@ -191,6 +196,10 @@ enum ScenarioRun {
         say(String(format: "covered %.0f s (%.1f h) of simulated API time in %.1f s of wall time", simulated, simulated / 3600, wallSeconds))
         if options.json {
             var document = (try? JSONValue(encoding: run))?.objectValue ?? [:]
+            document["passed"] = .number(Double(run.passed))
+            document["failed"] = .number(Double(run.failed))
+            document["errors"] = .number(Double(run.errors))
+            document["skipped"] = .number(Double(run.skipped))
             document["simulatedSeconds"] = .number(simulated.rounded())
             document["wallSeconds"] = .number((wallSeconds * 1000).rounded() / 1000)
             print(JSONValue.object(document).jsonString())
@@ -326,8 +335,10 @@ final class RunProgress: @unchecked Sendable {
     private let lock = NSLock()
     private let total: Int
     private let terminal: Bool
-    private let quiet: Bool
+    /// With --json: plain lines on stderr, stdout is for the JSON.
+    private let toStderr: Bool
     private let colour: Bool
+    private var finishedAll = false
     private var done = 0
     private var failed = 0
     private var running: [String] = []
@@ -336,14 +347,15 @@ final class RunProgress: @unchecked Sendable {
 
     init(total: Int, json: Bool) {
         self.total = total
-        quiet = json
+        toStderr = json
         terminal = !json && isatty(STDOUT_FILENO) != 0
         colour = terminal && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         if terminal {
             ticker = Task { [weak self] in
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(250))
-                    self?.redraw()
+                while true {
+                    do { try await Task.sleep(for: .milliseconds(250)) } catch { return }
+                    guard let self else { return }
+                    self.redraw()
                 }
             }
         }
@@ -355,7 +367,6 @@ final class RunProgress: @unchecked Sendable {
     }
 
     func finished(_ result: ScenarioResult, file: String) {
-        guard !quiet else { return }
         let mark: String
         let colourCode: String
         switch result.outcome {
@@ -379,12 +390,16 @@ final class RunProgress: @unchecked Sendable {
 
     func end() {
         ticker?.cancel()
-        if terminal { lock.withLock { write("\r\u{1B}[K") } }
+        lock.withLock {
+            finishedAll = true
+            if terminal { write("\r\u{1B}[K") }
+        }
     }
 
     private func redraw() {
         guard terminal else { return }
         lock.withLock {
+            guard !finishedAll else { return }
             let elapsed = (ContinuousClock.now - start).inSeconds
             let now = running.first.map { " · running: \($0)" + (running.count > 1 ? " (+\(running.count - 1))" : "") } ?? ""
             var status = String(format: "[%d/%d] %d failed · %.1f s", done, total, failed, elapsed) + now
@@ -395,7 +410,7 @@ final class RunProgress: @unchecked Sendable {
     }
 
     private func write(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        (toStderr ? FileHandle.standardError : FileHandle.standardOutput).write(Data(text.utf8))
     }
 
     static func terminalWidth() -> Int {

@@ -150,6 +150,47 @@ struct ScenarioRunnerTests {
         await server.stop()
     }
 
+    @Test("Downloads: a path goes with the token, an absolute URL without it; an error answer is described with its code")
+    func downloads() async throws {
+        let server = try await start()
+        let yaml = """
+            name: d
+            recovery: false
+            steps:
+              - token: {}
+              - download: {url: /api/credits/balance/simple}
+                expect:
+                  code: 0
+                  json:
+                    - {path: body.data.available, equals: 100}
+              - download: {url: "${base_url}/api/credits/balance/simple"}
+                expect: {code: 1001}
+              - download: {url: /api/render/proxy/render_nope/download}
+                expect:
+                  status: 404
+                  json:
+                    - {path: body.message, contains: render_nope}
+                    - {path: bytes, gt: 10}
+            """
+        let scenario = try #require(try ScenarioParser.parse(yaml, file: "d.yaml").first)
+        let result = await runner(server).run(scenario, simulator: true)
+        #expect(result.outcome == .passed, "\(result.outcome) \(result.log)")
+        await server.stop()
+    }
+
+    @Test("Failure reports never show a token")
+    func tokensMasked() async throws {
+        let server = try await start()
+        let yaml = "name: m\nsteps:\n  - token: {}\n    expect:\n      json:\n        - {path: data.nothing, equals: 1}\n"
+        let scenario = try #require(try ScenarioParser.parse(yaml, file: "m.yaml").first)
+        let result = await runner(server).run(scenario, simulator: true)
+        guard case .failed(let failure) = result.outcome else { Issue.record("did not fail"); return }
+        #expect(failure.actual.contains("nmv_usr_…"), "\(failure.actual)")
+        #expect(failure.actual.range(of: "nmv_usr_[A-Za-z0-9]", options: .regularExpression) == nil, "\(failure.actual)")
+        #expect(ScenarioRunner.masked("a nmv_usr_abc-123_x b nmv_usr_Z") == "a nmv_usr_… b nmv_usr_…")
+        await server.stop()
+    }
+
     @Test("A runner's starting token (NEMO_TOKEN against production) is used instead of issuing anonymous ones")
     func startingToken() async throws {
         let server = try await start()

@@ -39,7 +39,10 @@ public final class ReplayServer: Sendable {
             let origin = "\(scheme)://\(host)" + (components.port.map { ":\($0)" } ?? "")
             if !origins.contains(origin) { origins.append(origin) }
         }
-        let recordedHosts = origins
+        // Longest first, so that one origin that is a prefix of another
+        // (`:4123` and `:41237`) is never replaced inside it.
+        let recordedHosts = origins.sorted { $0.count > $1.count }
+        let primaryHost = origins.first
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             var request = request
             let contentType = request.headers[.contentType] ?? ""
@@ -49,7 +52,7 @@ public final class ReplayServer: Sendable {
             var key = ReplayMatcher.key(method: request.method.rawValue, url: url, body: body)
             // URLs this server handed out come back in bodies (a draft's media):
             // match them as the recorded host.
-            if let own = ownURL.withLock({ $0 }), let recordedHost = recordedHosts.first {
+            if let own = ownURL.withLock({ $0 }), let recordedHost = primaryHost {
                 key = key.replacingOccurrences(of: own, with: recordedHost)
             }
             let entry: HAREntry

@@ -125,7 +125,7 @@ extension Request {
     /// `extra` (the fault header). One pass instead of a lookup per name,
     /// each of which walks every field.
     func scanHeaders(for extra: HTTPField.Name?) -> (missingAttribution: [String], extra: String?) {
-        var present = [false, false, false]
+        var present = [Bool](repeating: false, count: Self.attributionFields.count)
         var extraValue: String?
         for field in headers {
             if let index = Self.attributionFields.firstIndex(of: field.name) {
@@ -134,7 +134,7 @@ extension Request {
                 extraValue = field.value
             }
         }
-        if present[0] && present[1] && present[2] { return ([], extraValue) }
+        if !present.contains(false) { return ([], extraValue) }
         var missing: [String] = []
         for index in present.indices where !present[index] { missing.append(AttributionHeaders.names[index]) }
         return (missing, extraValue)

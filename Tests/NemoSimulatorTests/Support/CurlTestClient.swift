@@ -83,7 +83,8 @@ enum CurlTestClient {
         _ = nemo_curl_easy_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
         if method == "HEAD" { _ = nemo_curl_easy_setopt_long(handle, CURLOPT_NOBODY, 1) }
         var list: UnsafeMutablePointer<curl_slist>?
-        for (name, value) in headers { list = curl_slist_append(list, "\(name): \(value)") }
+        // libcurl drops `Name: ` with an empty value; `Name;` sends it empty.
+        for (name, value) in headers { list = curl_slist_append(list, value.isEmpty ? "\(name);" : "\(name): \(value)") }
         if body == nil && multipart == nil && method == "POST" { list = curl_slist_append(list, "Content-Length: 0") }
         list = curl_slist_append(list, "Expect:")
         defer { curl_slist_free_all(list) }
