@@ -497,8 +497,9 @@ struct CheckContext {
             let texts = outcome?.texts.joined(separator: " ") ?? ""
             return texts.localizedCaseInsensitiveContains(text) ? nil : fail("text containing \"\(text)\"", "\"\(texts.prefix(200))\"", "text not found")
         case .silentClose(let flag):
-            let silent = outcome?.ending == .silentClose
-            return silent == flag ? nil : fail("silent close \(flag)", "ending \(outcome?.ending.rawValue ?? "none")", "ending differs")
+            guard let outcome else { return fail("silent close \(flag)", "no message outcome", "not a message step") }
+            let silent = outcome.ending == .silentClose
+            return silent == flag ? nil : fail("silent close \(flag)", "ending \(outcome.ending.rawValue)", "ending differs")
         case .heartbeatsAtLeast(let count):
             let beats = outcome?.events.filter { $0 == .heartbeat }.count ?? 0
             return beats >= count ? nil : fail("at least \(count) heartbeats", "\(beats)", "too few heartbeats")

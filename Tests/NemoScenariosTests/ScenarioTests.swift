@@ -131,6 +131,7 @@ struct ScenarioRunnerTests {
             ("  - credits: {}\n    expect: {error: nope}\n", "an error containing \"nope\""),
             ("  - download: {url: \"http://127.0.0.1:1/x\"}\n    expect: {error: nope}\n", "an error containing \"nope\""),
             ("  - credits: {}\n    expect: {text_lacks: video}\n", "no text containing \"video\""),
+            ("  - credits: {}\n    expect: {silent_close: false}\n", "silent close false"),
             ("  - credits: {}\n    expect:\n      json:\n        - {path: data.available, lt: 100}\n", "data.available < 100.0"),
             ("  - credits: {}\n    expect:\n      json:\n        - {path: data.available, lte: 99}\n", "data.available <= 99.0"),
             ("  - credits: {}\n    expect:\n      json:\n        - {path: data.available, gte: 101}\n", "data.available >= 101.0"),
