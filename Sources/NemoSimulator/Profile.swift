@@ -245,11 +245,19 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
 
     /// Reads a profile file, JSON or YAML (by content), every key optional.
     public static func load(contentsOf url: URL) throws -> BehaviourProfile {
-        let text: String
+        // Through a file handle, so that a pipe works too (`--profile <(...)`).
+        let data: Data
         do {
-            text = try String(contentsOf: url, encoding: .utf8)
+            let handle = try FileHandle(forReadingFrom: url)
+            defer { try? handle.close() }
+            data = try handle.read(upToCount: 1 << 20 + 1) ?? Data()
         } catch {
-            throw ProfileError(problems: ["cannot read profile \(url.path): \(error.localizedDescription)"])
+            let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
+            throw ProfileError(problems: ["cannot read profile \(url.path): \(reason ?? error.localizedDescription)"])
+        }
+        guard data.count <= 1 << 20 else { throw ProfileError(problems: ["profile \(url.path) is larger than 1 MiB: a profile is a short JSON or YAML file"]) }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ProfileError(problems: ["profile \(url.path) is not UTF-8 text: give a JSON or YAML file"])
         }
         let value: JSONValue
         do {

@@ -30,13 +30,7 @@ struct RecordingCommand: ParsableCommand {
         var hideHeartbeats = false
 
         func run() throws {
-            let recording: Recording
-            do {
-                recording = try Recording.load(URL(fileURLWithPath: file))
-            } catch {
-                FileHandle.standardError.write(Data("nemosim recording show: \(ScenarioRun.describe(error))\n".utf8))
-                throw ExitCode(2)
-            }
+            let recording = try loadRecording(file, for: "nemosim recording show")
             if json {
                 let entries: [JSONValue] = recording.entries.enumerated().map { index, entry in
                     [
@@ -132,5 +126,16 @@ struct RecordingCommand: ParsableCommand {
             try encoder.encode(redacted).write(to: target, options: .atomic)
             print("wrote \(target.path): \(redacted.log.entries.count) exchanges, \(redactor.knownSecrets.count) secrets replaced by placeholders")
         }
+    }
+}
+
+/// Loads a recording for a command, or says on stderr why it cannot (the
+/// system's words for file errors) and exits 2.
+func loadRecording(_ path: String, for command: String, hint: String? = nil) throws -> Recording {
+    do {
+        return try Recording.load(URL(fileURLWithPath: path))
+    } catch {
+        FileHandle.standardError.write(Data("\(command): \(ScenarioRun.describe(error))\(hint.map { " (\($0))" } ?? "")\n".utf8))
+        throw ExitCode(2)
     }
 }

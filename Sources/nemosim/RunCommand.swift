@@ -81,13 +81,7 @@ enum ScenarioRun {
             baseURL = started.url
         } else if options.target.hasPrefix("replay:") {
             let path = String(options.target.dropFirst("replay:".count))
-            let recording: Recording
-            do {
-                recording = try Recording.load(URL(fileURLWithPath: path))
-            } catch {
-                FileHandle.standardError.write(Data("nemosim: cannot replay \(path): \(Self.describe(error)) (give a HAR written by --record or nemosim record)\n".utf8))
-                throw ExitCode(2)
-            }
+            let recording = try loadRecording(path, for: "nemosim run", hint: "give a HAR written by --record or nemosim record")
             let started = try await ReplayServer.start(recording: recording, timing: options.replayTiming == "instant" ? .instant : .recorded(timeScale: 1))
             replay = started
             baseURL = started.url
@@ -310,13 +304,7 @@ struct ReportCommand: ParsableCommand {
         var output: String
 
         func run() throws {
-            let loaded: Recording
-            do {
-                loaded = try Recording.load(URL(fileURLWithPath: recording))
-            } catch {
-                FileHandle.standardError.write(Data("nemosim report junit: \(ScenarioRun.describe(error))\n".utf8))
-                throw ExitCode(2)
-            }
+            let loaded = try loadRecording(recording, for: "nemosim report junit")
             guard let results = loaded.metadata?.scenario, let run = try? results.decode(RunResult.self) else {
                 FileHandle.standardError.write(Data("nemosim report junit: \(recording) holds no scenario results (record a run with nemosim run --record)\n".utf8))
                 throw ExitCode(2)

@@ -89,13 +89,7 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("nemosim serve: --replay-timing must be recorded or instant, got \(replayTiming)\n".utf8))
             throw ExitCode(2)
         }
-        let recording: Recording
-        do {
-            recording = try Recording.load(URL(fileURLWithPath: file))
-        } catch {
-            FileHandle.standardError.write(Data("nemosim serve: \(ScenarioRun.describe(error))\n".utf8))
-            throw ExitCode(2)
-        }
+        let recording = try loadRecording(file, for: "nemosim serve")
         if let cutOff = recording.cutOff { FileHandle.standardError.write(Data("nemosim serve: note: \(cutOff)\n".utf8)) }
         let server = try await ReplayServer.start(
             recording: recording, timing: replayTiming == "instant" ? .instant : .recorded(timeScale: timeScale), host: host, port: port,

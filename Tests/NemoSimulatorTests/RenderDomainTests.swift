@@ -161,5 +161,21 @@ struct ProfileTests {
         try "heartbeat_interval_seconds: -1\n".write(to: bad, atomically: true, encoding: .utf8)
         #expect(throws: ProfileError.self) { try BehaviourProfile.load(contentsOf: bad) }
         #expect(throws: ProfileError.self) { try BehaviourProfile.load(contentsOf: directory.appendingPathComponent("missing.yaml")) }
+        do {
+            _ = try BehaviourProfile.load(contentsOf: directory.appendingPathComponent("missing.yaml"))
+        } catch let error as ProfileError {
+            #expect(error.problems.first?.contains("No such file or directory") == true, "\(error.problems)")
+        }
+        let binary = directory.appendingPathComponent("b.yaml")
+        try Data([0xFF, 0xFE, 0x00]).write(to: binary)
+        #expect(throws: ProfileError.self) { try BehaviourProfile.load(contentsOf: binary) }
+        // A pipe reads like a file (`--profile <(...)`).
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let text = Data("silent_close_ratio: 0.5\n".utf8)
+        _ = text.withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) }
+        close(fds[1])
+        defer { close(fds[0]) }
+        #expect(try BehaviourProfile.load(contentsOf: URL(fileURLWithPath: "/dev/fd/\(fds[0])")).silentCloseRatio == 0.5)
     }
 }
