@@ -40,15 +40,23 @@ let package = Package(
         .target(name: "ServerSentEvents"),
         .target(name: "NemoCore", dependencies: ["ServerSentEvents"]),
         .target(
-            name: "NemoSimulator",
+            name: "NemoHTTPServer",
             dependencies: [
-                "NemoCore", "ServerSentEvents",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "NemoSimulator",
+            dependencies: [
+                "NemoCore", "ServerSentEvents", "NemoHTTPServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [.copy("Resources/render.mp4")]
@@ -57,9 +65,8 @@ let package = Package(
         .target(
             name: "NemoRecording",
             dependencies: [
-                "NemoClient", "NemoCore", "ServerSentEvents",
+                "NemoClient", "NemoCore", "ServerSentEvents", "NemoHTTPServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,10 +1,7 @@
 import Foundation
 import Hummingbird
-import HummingbirdCore
 import Logging
-import NIOCore
-import ServiceLifecycle
-import Synchronization
+import NemoHTTPServer
 
 /// How to start a simulator.
 public struct SimulatorConfiguration: Sendable {
@@ -61,15 +58,13 @@ public final class SimulatorServer: Sendable {
     public let port: Int
     /// The domain, for direct admin calls from Swift.
     public let simulation: Simulation
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
+    private let server: RunningHTTPServer
 
-    private init(url: String, port: Int, simulation: Simulation, group: ServiceGroup, task: Task<Void, any Error>) {
-        self.url = url
-        self.port = port
+    private init(simulation: Simulation, server: RunningHTTPServer) {
+        self.url = server.url
+        self.port = server.port
         self.simulation = simulation
-        self.group = group
-        self.task = task
+        self.server = server
     }
 
     /// Starts a simulator and returns once it accepts connections.
@@ -98,99 +93,25 @@ public final class SimulatorServer: Sendable {
 
         var logger = Logger(label: "nemosim")
         logger.logLevel = configuration.logLevel
-        let bound = BoundPort()
-        let app = Application(
-            router: router,
-            server: LeanHTTP1Channel.builder(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in bound.set(channel.localAddress?.port ?? -1) },
-            logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
-        let task = Task {
-            do {
-                try await group.run()
-                bound.fail("the server stopped before it was ready")
-            } catch {
-                bound.fail("\(error)")
-                throw error
-            }
+        let running: RunningHTTPServer
+        do {
+            running = try await HTTPServerStarter.start(
+                router: router, host: configuration.host, port: configuration.port, handleSignals: handleSignals, logger: logger)
+        } catch let error as HTTPServerStartError {
+            throw SimulatorServerError.startFailed(error.message)
         }
-        // Wait until the socket is bound (or the server failed to start).
-        while true {
-            switch bound.state {
-            case .waiting:
-                try await Task.sleep(for: .milliseconds(1))
-            case .failed(let message):
-                throw SimulatorServerError.startFailed(message)
-            case .bound(let port):
-                guard port > 0 else {
-                    await group.triggerGracefulShutdown()
-                    throw SimulatorServerError.startFailed("no local port")
-                }
-                let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
-                let url = "http://\(host):\(port)"
-                await simulation.setPublicBaseURL(url)
-                return SimulatorServer(url: url, port: port, simulation: simulation, group: group, task: task)
-            }
-        }
+        await simulation.setPublicBaseURL(running.url)
+        return SimulatorServer(simulation: simulation, server: running)
     }
 
     /// Stops gracefully: open connections finish, then the server closes.
     public func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
+        await server.stop()
     }
 
     /// Waits until the server stops (after SIGINT/SIGTERM when started with
     /// `handleSignals`, or ``stop()``).
     public func wait() async throws {
-        try await task.value
-    }
-}
-
-/// The server's start-up state, set from Hummingbird's callback or the run task.
-final class BoundPort: Sendable {
-    enum State: Sendable {
-        case waiting
-        case bound(Int)
-        case failed(String)
-    }
-
-    private let storage = Mutex<State>(.waiting)
-
-    func set(_ port: Int) { storage.withLock { $0 = .bound(port) } }
-
-    func fail(_ message: String) {
-        storage.withLock { state in
-            if case .waiting = state { state = .failed(message) }
-        }
-    }
-
-    var state: State { storage.withLock { $0 } }
-}
-
-/// Hummingbird's HTTP/1 channel with a smaller receive buffer. NIO keeps
-/// each connection's receive buffer for reuse (2 KiB by default, an idle
-/// keep-alive connection included); starting at 512 bytes and adapting
-/// from there saves about 1.5 KiB per open connection (measured with
-/// heaptrack: 10,000 held event streams) and still grows to 64 KiB reads
-/// for uploads.
-struct LeanHTTP1Channel: ServerChildChannel {
-    typealias Value = HTTP1Channel.Value
-    let base: HTTP1Channel
-
-    static func builder() -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in LeanHTTP1Channel(base: HTTP1Channel(responder: responder)) }
-    }
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
-            .flatMap { base.setup(channel: channel, logger: logger) }
-    }
-
-    func handle(value: Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
+        try await server.wait()
     }
 }

@@ -4,7 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NemoCore
-import ServiceLifecycle
+import NemoHTTPServer
 
 /// A recording proxy (`nemosim record --upstream URL --out FILE`): any client
 /// in any language points at it; every request is forwarded through libcurl
@@ -14,15 +14,13 @@ public final class RecordingProxy: Sendable {
     public let url: String
     public let port: Int
     public let writer: RecordingWriter
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
+    private let server: RunningHTTPServer
 
-    private init(url: String, port: Int, writer: RecordingWriter, group: ServiceGroup, task: Task<Void, any Error>) {
-        self.url = url
-        self.port = port
+    private init(server: RunningHTTPServer, writer: RecordingWriter) {
+        self.url = server.url
+        self.port = server.port
         self.writer = writer
-        self.group = group
-        self.task = task
+        self.server = server
     }
 
     static let hopByHop: Set<String> = [
@@ -85,9 +83,7 @@ public final class RecordingProxy: Sendable {
             router.on("**", method: method, use: handler)
             router.on("/", method: method, use: handler)
         }
-        let proxy = try await ServerStarter.start(router: router, host: host, port: port, handleSignals: handleSignals) { url, port, group, task in
-            RecordingProxy(url: url, port: port, writer: writer, group: group, task: task)
-        }
+        let proxy = RecordingProxy(server: try await ServerStarter.start(router: router, host: host, port: port, handleSignals: handleSignals), writer: writer)
         rewriting.setTarget(proxy.url)
         writer.setRecordedVia(proxy.url)
         return proxy
@@ -95,14 +91,13 @@ public final class RecordingProxy: Sendable {
 
     /// Stops accepting, lets open exchanges finish, and writes the HAR.
     public func stop() async throws {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
+        await server.stop()
         try writer.close()
     }
 
     /// Waits for SIGINT/SIGTERM (when started with `handleSignals`), then writes the HAR.
     public func wait() async throws {
-        _ = try? await task.value
+        _ = try? await server.wait()
         try writer.close()
     }
 }

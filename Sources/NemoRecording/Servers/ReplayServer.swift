@@ -4,7 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NemoCore
-import ServiceLifecycle
+import NemoHTTPServer
 import Synchronization
 
 /// An HTTP server that answers from a recording (`nemosim serve --replay`):
@@ -15,14 +15,12 @@ import Synchronization
 public final class ReplayServer: Sendable {
     public let url: String
     public let port: Int
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
+    private let server: RunningHTTPServer
 
-    private init(url: String, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
-        self.url = url
-        self.port = port
-        self.group = group
-        self.task = task
+    private init(server: RunningHTTPServer) {
+        self.url = server.url
+        self.port = server.port
+        self.server = server
     }
 
     public static func start(
@@ -102,9 +100,7 @@ public final class ReplayServer: Sendable {
             router.on("**", method: method, use: handler)
             router.on("/", method: method, use: handler)
         }
-        let server = try await ServerStarter.start(router: router, host: host, port: port, handleSignals: handleSignals) { url, port, group, task in
-            ReplayServer(url: url, port: port, group: group, task: task)
-        }
+        let server = ReplayServer(server: try await ServerStarter.start(router: router, host: host, port: port, handleSignals: handleSignals))
         ownURL.withLock { $0 = server.url }
         return server
     }
@@ -113,46 +109,24 @@ public final class ReplayServer: Sendable {
     struct ReplayedDrop: Error {}
 
     public func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
+        await server.stop()
     }
 
     public func wait() async throws {
-        try await task.value
+        try await server.wait()
     }
 }
 
-/// Starts a Hummingbird application on a port (0 = any) and returns once it
-/// is bound.
+/// Starts the recording servers on the shared starter (quiet logs; a
+/// start failure as a ``RecordingError``).
 enum ServerStarter {
-    static func start<Server>(
-        router: Router<BasicRequestContext>, host: String, port: Int, handleSignals: Bool,
-        make: (String, Int, ServiceGroup, Task<Void, any Error>) -> Server
-    ) async throws -> Server {
+    static func start(router: Router<BasicRequestContext>, host: String, port: Int, handleSignals: Bool) async throws -> RunningHTTPServer {
         var logger = Logger(label: "nemosim")
         logger.logLevel = .warning
-        let bound = Mutex<Int?>(nil)
-        let failure = Mutex<String?>(nil)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port)),
-            onServerRunning: { channel in bound.withLock { $0 = channel.localAddress?.port ?? -1 } }, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
-        let task = Task {
-            do {
-                try await group.run()
-            } catch {
-                failure.withLock { $0 = "\(error)" }
-                throw error
-            }
-        }
-        while true {
-            if let port = bound.withLock({ $0 }) {
-                guard port > 0 else { throw RecordingError("the server has no local port") }
-                let shown = host.contains(":") ? "[\(host)]" : host
-                return make("http://\(shown):\(port)", port, group, task)
-            }
-            if let message = failure.withLock({ $0 }) { throw RecordingError("could not start the server on \(host):\(port): \(message)") }
-            try await Task.sleep(for: .milliseconds(1))
+        do {
+            return try await HTTPServerStarter.start(router: router, host: host, port: port, handleSignals: handleSignals, logger: logger)
+        } catch let error as HTTPServerStartError {
+            throw RecordingError(error.message)
         }
     }
 }
