@@ -9,7 +9,7 @@ import NemoSimulator
 
 /// Options shared by `run` and `conformance`.
 struct RunOptions: ParsableArguments {
-    @Option(help: "embedded (a simulator started here, the default), a URL (a simulator elsewhere, or production; $NEMO_TOKEN, when set, is every scenario's starting token), or replay:FILE.")
+    @Option(help: "embedded (a simulator started here, the default), a URL (a simulator elsewhere, or production; with $NEMO_TOKEN set and https, that token is every scenario's starting token), or replay:FILE.")
     var target = "embedded"
 
     @Option(help: "Run only scenarios with one of these tags (comma-separated).")
@@ -260,7 +260,20 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run scenario files (YAML) against a target and report.",
-        discussion: "Exit 0 when every scenario passes (skips allowed), 1 when any fails, 2 on usage or scenario-file errors (file:line: what is wrong).")
+        discussion: """
+            On a terminal, a line per finished scenario under a status line redrawn in place;
+            piped, plain lines. Failures are repeated in detail at the end. Tokens are masked
+            in every report.
+
+            Examples:
+              nemosim run Fixtures/scenarios --junit out.xml
+              nemosim run my.yaml --target https://mega-api-prod.nemovideo.ai --tags tokens
+              nemosim run my.yaml --record run.har && nemosim run my.yaml --target replay:run.har
+
+            Exit 0 when every scenario passes (skips allowed), 1 when any fails, 2 on usage or
+            scenario-file errors (file:line: what is wrong), a recording that cannot be read, or
+            a target that does not answer.
+            """)
 
     @Argument(help: "Scenario files or folders.")
     var paths: [String]
