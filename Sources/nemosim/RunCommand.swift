@@ -261,18 +261,16 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run scenario files (YAML) against a target and report.",
         discussion: """
-            On a terminal, a line per finished scenario under a status line redrawn in place;
-            piped, plain lines. Failures are repeated in detail at the end. Tokens are masked
-            in every report.
+            On a terminal, a line per finished scenario under a status line redrawn in place; piped, plain lines. Failures are repeated in detail at the end. Tokens are masked in every report.
 
             Examples:
               nemosim run Fixtures/scenarios --junit out.xml
-              nemosim run my.yaml --target https://mega-api-prod.nemovideo.ai --tags tokens
-              nemosim run my.yaml --record run.har && nemosim run my.yaml --target replay:run.har
+              nemosim run my.yaml --record run.har
+              nemosim run my.yaml --target replay:run.har
+              nemosim run my.yaml --tags tokens \\
+                --target https://mega-api-prod.nemovideo.ai
 
-            Exit 0 when every scenario passes (skips allowed), 1 when any fails, 2 on usage or
-            scenario-file errors (file:line: what is wrong), a recording that cannot be read, or
-            a target that does not answer.
+            Exit 0 when every scenario passes (skips allowed), 1 when any fails, 2 on usage or scenario-file errors (file:line: what is wrong), a recording that cannot be read, or a target that does not answer.
             """)
 
     @Argument(help: "Scenario files or folders.")
