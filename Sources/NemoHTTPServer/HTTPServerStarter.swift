@@ -28,8 +28,10 @@ public struct RunningHTTPServer: Sendable {
 
 /// Why a server did not start.
 public struct HTTPServerStartError: Error, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
+    public let host: String
+    public let port: Int
+    public let reason: String
+    public var description: String { "could not start the server on \(host):\(port): \(reason)" }
 }
 
 /// Starts a Hummingbird application on a port (0 = any free one) and returns
@@ -60,13 +62,13 @@ public enum HTTPServerStarter {
             if let port = bound.withLock({ $0 }) {
                 guard port > 0 else {
                     await group.triggerGracefulShutdown()
-                    throw HTTPServerStartError(message: "could not start the server on \(host): no local port")
+                    throw HTTPServerStartError(host: host, port: port, reason: "no local port")
                 }
                 let shown = host.contains(":") ? "[\(host)]" : host
                 return RunningHTTPServer(url: "http://\(shown):\(port)", port: port, group: group, task: task)
             }
             if let message = failure.withLock({ $0 }) {
-                throw HTTPServerStartError(message: "could not start the server on \(host):\(port): \(message)")
+                throw HTTPServerStartError(host: host, port: port, reason: message)
             }
             try await Task.sleep(for: .milliseconds(1))
         }

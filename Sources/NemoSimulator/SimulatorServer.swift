@@ -42,7 +42,7 @@ public enum SimulatorServerError: Error, CustomStringConvertible {
         switch self {
         case .invalidConfiguration(let text): return "invalid configuration: \(text)"
         case .missingResource(let text): return "missing resource: \(text)"
-        case .startFailed(let text): return "could not start the simulator: \(text)"
+        case .startFailed(let text): return "could not start the simulator \(text)"
         }
     }
 }
@@ -98,7 +98,7 @@ public final class SimulatorServer: Sendable {
             running = try await HTTPServerStarter.start(
                 router: router, host: configuration.host, port: configuration.port, handleSignals: handleSignals, logger: logger)
         } catch let error as HTTPServerStartError {
-            throw SimulatorServerError.startFailed(error.message)
+            throw SimulatorServerError.startFailed("on \(error.host):\(error.port): \(error.reason)")
         }
         await simulation.setPublicBaseURL(running.url)
         return SimulatorServer(simulation: simulation, server: running)

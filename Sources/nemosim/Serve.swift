@@ -91,9 +91,15 @@ struct Serve: AsyncParsableCommand {
         }
         let recording = try loadRecording(file, for: "nemosim serve")
         if let cutOff = recording.cutOff { FileHandle.standardError.write(Data("nemosim serve: note: \(cutOff)\n".utf8)) }
-        let server = try await ReplayServer.start(
-            recording: recording, timing: replayTiming == "instant" ? .instant : .recorded(timeScale: timeScale), host: host, port: port,
-            handleSignals: true)
+        let server: ReplayServer
+        do {
+            server = try await ReplayServer.start(
+                recording: recording, timing: replayTiming == "instant" ? .instant : .recorded(timeScale: timeScale), host: host, port: port,
+                handleSignals: true)
+        } catch {
+            FileHandle.standardError.write(Data("nemosim serve: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()
     }

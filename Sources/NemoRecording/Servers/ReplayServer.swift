@@ -126,7 +126,7 @@ enum ServerStarter {
         do {
             return try await HTTPServerStarter.start(router: router, host: host, port: port, handleSignals: handleSignals, logger: logger)
         } catch let error as HTTPServerStartError {
-            throw RecordingError(error.message)
+            throw RecordingError(error.description)
         }
     }
 }
