@@ -31,7 +31,7 @@ public struct HTTPServerStartError: Error, CustomStringConvertible {
     public let host: String
     public let port: Int
     public let reason: String
-    public var description: String { "could not start the server on \(host):\(port): \(reason)" }
+    public var description: String { "could not start the server on \(host.contains(":") ? "[\(host)]" : host):\(port): \(reason)" }
 }
 
 /// Starts a Hummingbird application on a port (0 = any free one) and returns
@@ -59,13 +59,13 @@ public enum HTTPServerStarter {
         }
         // Wait until the socket is bound (or the server failed to start).
         while true {
-            if let port = bound.withLock({ $0 }) {
-                guard port > 0 else {
+            if let boundPort = bound.withLock({ $0 }) {
+                guard boundPort > 0 else {
                     await group.triggerGracefulShutdown()
                     throw HTTPServerStartError(host: host, port: port, reason: "no local port")
                 }
                 let shown = host.contains(":") ? "[\(host)]" : host
-                return RunningHTTPServer(url: "http://\(shown):\(port)", port: port, group: group, task: task)
+                return RunningHTTPServer(url: "http://\(shown):\(boundPort)", port: boundPort, group: group, task: task)
             }
             if let message = failure.withLock({ $0 }) {
                 throw HTTPServerStartError(host: host, port: port, reason: message)

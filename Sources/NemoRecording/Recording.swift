@@ -73,9 +73,10 @@ public final class RecordingWriter: Sendable {
 
     /// Stores a scenario run's results in the recording's metadata, so a
     /// report can be made from the recording later.
-    /// They pass through the redactor like everything else in the file.
+    /// Their strings pass through the redactor like everything else in the
+    /// file (redacting twice changes nothing).
     public func setScenarioResults(_ results: JSONValue) {
-        let redacted = (try? JSONValue.parse(Data(redactor.text(results.jsonString()).utf8))) ?? results
+        let redacted = redactor.redactStrings(results)
         state.withLock { $0.metadata.scenario = redacted }
     }
 

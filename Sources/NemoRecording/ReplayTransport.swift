@@ -172,6 +172,10 @@ public final class ReplayTransport: HTTPTransport, Sendable {
         let entry = try entry(for: request)
         try Self.failIfNoResponse(entry)
         let body = Self.body(entry)
+        // As libcurl's transport: a success goes to the file, an error answer stays in the response.
+        guard (200..<300).contains(entry.response.status) else {
+            return HTTPResponse(status: entry.response.status, headers: Self.headers(entry), body: body)
+        }
         try body.write(to: file)
         return HTTPResponse(status: entry.response.status, headers: Self.headers(entry), body: Data())
     }

@@ -127,15 +127,16 @@ public struct ScenarioRunner: Sendable {
                         try? await client.clock.sleep(seconds: poll.interval)
                         continue
                     }
+                    let known = [token, await client.token].compactMap { $0 }
                     let reported = Self.masked(step.poll == nil ? failure : StepFailure(
                         step: failure.step, expected: failure.expected, actual: failure.actual,
-                        message: "still failing after \(tries) tries, \(step.poll!.interval) s apart: \(failure.message)"))
+                        message: "still failing after \(tries) tries, \(step.poll!.interval) s apart: \(failure.message)"), known: known)
                     log.append("\(label): FAILED \(reported.expected) vs \(reported.actual)")
                     return ScenarioResult(
                         name: scenario.name, tags: scenario.tags, outcome: .failed(reported), duration: seconds(since: started), log: log)
                 }
                 for (name, value) in attempt.captured { variables[name] = value }
-                log.append(Self.masked(attempt.logLine) + (tries > 1 ? " (try \(attemptNumber))" : ""))
+                log.append(Self.masked(attempt.logLine, known: [token, await client.token].compactMap { $0 }) + (tries > 1 ? " (try \(attemptNumber))" : ""))
                 if step.poll != nil { break }
             }
         }
@@ -146,19 +147,33 @@ public struct ScenarioRunner: Sendable {
 
     /// Failure text with every API token masked: reports go to terminals,
     /// CI logs, JUnit files and step summaries, and a failing check on a
-    /// token response would otherwise show the token.
-    static func masked(_ failure: StepFailure) -> StepFailure {
-        StepFailure(step: masked(failure.step), expected: masked(failure.expected), actual: masked(failure.actual), message: masked(failure.message))
+    /// token response would otherwise show the token. `known` are the exact
+    /// tokens the scenario used (whatever their shape).
+    static func masked(_ failure: StepFailure, known: [String] = []) -> StepFailure {
+        StepFailure(
+            step: masked(failure.step, known: known), expected: masked(failure.expected, known: known),
+            actual: masked(failure.actual, known: known), message: masked(failure.message, known: known))
     }
 
-    public static func masked(_ text: String) -> String {
+    /// Masks the known tokens, then anything shaped like one: `nmv_usr_`
+    /// and at least six token characters (letters, digits, `_-.+/=`).
+    public static func masked(_ text: String, known: [String] = []) -> String {
+        var text = text
+        for token in known where token.count >= 6 { text = text.replacingOccurrences(of: token, with: tokenPrefix + "…") }
         guard text.contains(tokenPrefix) else { return text }
+        func isTokenCharacter(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber || "_-.+/=".contains(c)) }
         var result = ""
         var rest = Substring(text)
         while let range = rest.range(of: tokenPrefix) {
             result += rest[..<range.lowerBound]
-            result += tokenPrefix + "…"
-            rest = rest[range.upperBound...].drop { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
+            let body = rest[range.upperBound...].prefix(while: isTokenCharacter)
+            if body.count >= 6 || body.hasPrefix("REDACTED") {
+                result += tokenPrefix + "…"
+                rest = rest[body.endIndex...]
+            } else {
+                result += tokenPrefix
+                rest = rest[range.upperBound...]
+            }
         }
         return result + rest
     }
@@ -390,9 +405,10 @@ public struct ScenarioRunner: Sendable {
     /// fetched with the client's token and headers; an absolute URL (a signed
     /// outputUrl) without them.
     func download(_ url: String, to: String?, client: NemoClient) async throws -> StepOutput {
-        let file = to.map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-download-\(UUID().uuidString)")
-        defer { if to == nil { try? FileManager.default.removeItem(at: file) } }
+        // Into a temporary file, moved to `to` only on success: an error
+        // answer never replaces a file that is there.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-download-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
         var headers: [(name: String, value: String)] = []
         var target = url
         if url.hasPrefix("/") {
@@ -426,6 +442,11 @@ public struct ScenarioRunner: Sendable {
         if bytes <= Self.describedBodyLimit, let body = try? JSONValue.parse(head) {
             json["body"] = body
             if let code = body["code"], code.intValue != nil { json["code"] = code }
+        }
+        if let to, (200..<300).contains(response.status) {
+            let target = URL(fileURLWithPath: to)
+            try? FileManager.default.removeItem(at: target)
+            try FileManager.default.moveItem(at: file, to: target)
         }
         return StepOutput(json: .object(json))
     }

@@ -252,7 +252,8 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
             defer { try? handle.close() }
             data = try handle.read(upToCount: 1 << 20 + 1) ?? Data()
         } catch {
-            let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
+            let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+            let reason = underlying.flatMap { $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : nil }
             throw ProfileError(problems: ["cannot read profile \(url.path): \(reason ?? error.localizedDescription)"])
         }
         guard data.count <= 1 << 20 else { throw ProfileError(problems: ["profile \(url.path) is larger than 1 MiB: a profile is a short JSON or YAML file"]) }

@@ -98,7 +98,7 @@ public final class SimulatorServer: Sendable {
             running = try await HTTPServerStarter.start(
                 router: router, host: configuration.host, port: configuration.port, handleSignals: handleSignals, logger: logger)
         } catch let error as HTTPServerStartError {
-            throw SimulatorServerError.startFailed("on \(error.host):\(error.port): \(error.reason)")
+            throw SimulatorServerError.startFailed(String(error.description.dropFirst("could not start the server ".count)))
         }
         await simulation.setPublicBaseURL(running.url)
         return SimulatorServer(simulation: simulation, server: running)

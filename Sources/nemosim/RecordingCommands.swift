@@ -135,7 +135,9 @@ func loadRecording(_ path: String, for command: String, hint: String? = nil) thr
     do {
         return try Recording.load(URL(fileURLWithPath: path))
     } catch {
-        FileHandle.standardError.write(Data("\(command): \(ScenarioRun.describe(error))\(hint.map { " (\($0))" } ?? "")\n".utf8))
+        // The recording's own errors name the file; the system's do not.
+        let reason = error is CocoaError ? "cannot read \(path): \(ScenarioRun.describe(error))" : ScenarioRun.describe(error)
+        FileHandle.standardError.write(Data("\(command): \(reason)\(hint.map { " (\($0))" } ?? "")\n".utf8))
         throw ExitCode(2)
     }
 }

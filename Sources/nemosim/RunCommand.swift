@@ -76,13 +76,25 @@ enum ScenarioRun {
             // Every scenario signs in from 127.0.0.1; the rate-limit scenario sets its own limits.
             profile.tokensPerIPPerHour = 1_000_000
             profile.tokensPerIPPerWindow = 1_000_000
-            let started = try await SimulatorServer.start(.init(seed: options.seed, timeScale: options.timeScale, profile: profile))
+            let started: SimulatorServer
+            do {
+                started = try await SimulatorServer.start(.init(seed: options.seed, timeScale: options.timeScale, profile: profile))
+            } catch {
+                FileHandle.standardError.write(Data("nemosim: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
             server = started
             baseURL = started.url
         } else if options.target.hasPrefix("replay:") {
             let path = String(options.target.dropFirst("replay:".count))
             let recording = try loadRecording(path, for: "nemosim run", hint: "give a HAR written by --record or nemosim record")
-            let started = try await ReplayServer.start(recording: recording, timing: options.replayTiming == "instant" ? .instant : .recorded(timeScale: 1))
+            let started: ReplayServer
+            do {
+                started = try await ReplayServer.start(recording: recording, timing: options.replayTiming == "instant" ? .instant : .recorded(timeScale: 1))
+            } catch {
+                FileHandle.standardError.write(Data("nemosim: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
             replay = started
             baseURL = started.url
         } else {
@@ -160,12 +172,20 @@ enum ScenarioRun {
             results.append(ScenarioFileResult(file: entry.0, scenarios: fileResults))
         }
         let wall = ContinuousClock.now - wallStart
-        let run = RunResult(
+        var run = RunResult(
             target: options.target, seed: options.target == "embedded" ? options.seed : nil,
             timeScale: options.target == "embedded" ? options.timeScale : nil, toolVersion: NemosimVersion.current,
             startedAt: Date().formatted(.iso8601), files: results)
         if let writer {
-            writer.setScenarioResults((try? JSONValue(encoding: run)) ?? .null)
+            // Redacted once, for the recording and for this run's own reports
+            // alike: a report made from the recording later is the same file.
+            // The seed is left out: JSON numbers here are doubles, and the
+            // recording keeps the exact seed in its own metadata.
+            var stored = run
+            stored.seed = nil
+            let redacted = writer.redactor.redactStrings(try JSONValue(encoding: stored))
+            run.files = try redacted.decode(RunResult.self).files
+            writer.setScenarioResults(redacted)
             try? writer.close()
         }
         await server?.stop()
@@ -189,14 +209,11 @@ enum ScenarioRun {
         say(String(format: "\n%d passed, %d failed, %d skipped", run.passed, run.failed + run.errors, run.skipped))
         say(String(format: "covered %.0f s (%.1f h) of simulated API time in %.1f s of wall time", simulated, simulated / 3600, wallSeconds))
         if options.json {
-            var document = (try? JSONValue(encoding: run))?.objectValue ?? [:]
-            document["passed"] = .number(Double(run.passed))
-            document["failed"] = .number(Double(run.failed))
-            document["errors"] = .number(Double(run.errors))
-            document["skipped"] = .number(Double(run.skipped))
-            document["simulatedSeconds"] = .number(simulated.rounded())
-            document["wallSeconds"] = .number((wallSeconds * 1000).rounded() / 1000)
-            print(JSONValue.object(document).jsonString())
+            // JSONEncoder, not JSONValue: a 64-bit seed stays exact.
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let document = RunDocument(run: run, simulatedSeconds: simulated.rounded(), wallSeconds: (wallSeconds * 1000).rounded() / 1000)
+            print(String(decoding: try encoder.encode(document), as: UTF8.self))
         }
         if let junit = options.junit {
             try JUnitReport.xml(for: run).write(to: URL(fileURLWithPath: junit))
@@ -261,7 +278,7 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run scenario files (YAML) against a target and report.",
         discussion: """
-            On a terminal, a line per finished scenario under a status line redrawn in place; piped, plain lines. Failures are repeated in detail at the end. Tokens are masked in every report.
+            On a terminal, a line per finished scenario under a status line redrawn in place; piped, plain lines. Failures are repeated in detail at the end. Tokens are masked in every report (the ones the run used, and anything shaped like one).
 
             Examples:
               nemosim run Fixtures/scenarios --junit out.xml
@@ -316,10 +333,12 @@ struct ReportCommand: ParsableCommand {
 
         func run() throws {
             let loaded = try loadRecording(recording, for: "nemosim report junit")
-            guard let results = loaded.metadata?.scenario, let run = try? results.decode(RunResult.self) else {
+            guard let results = loaded.metadata?.scenario, var run = try? results.decode(RunResult.self) else {
                 FileHandle.standardError.write(Data("nemosim report junit: \(recording) holds no scenario results (record a run with nemosim run --record)\n".utf8))
                 throw ExitCode(2)
             }
+            // The seed is in the recording's own metadata (exact), not in the results.
+            if let seed = loaded.metadata?.seed { run.seed = seed }
             try JUnitReport.xml(for: run).write(to: URL(fileURLWithPath: output))
             print("wrote \(output): \(run.passed) passed, \(run.failed) failed, \(run.skipped) skipped")
         }
@@ -329,7 +348,8 @@ struct ReportCommand: ParsableCommand {
 /// What a run shows while it goes. On a terminal: a line per finished
 /// scenario (coloured unless NO_COLOR is set) under a status line that is
 /// redrawn in place (done/total, failures so far, what is running, elapsed).
-/// Otherwise: one plain line per finished scenario. With --json: nothing.
+/// Otherwise: one plain line per finished scenario; with --json, those go
+/// to stderr.
 final class RunProgress: @unchecked Sendable {
     private let lock = NSLock()
     private let total: Int
@@ -416,5 +436,25 @@ final class RunProgress: @unchecked Sendable {
         var size = winsize()
         if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
         return 80
+    }
+}
+
+/// `nemosim run --json`: the run's results with its counts and times, in one object.
+struct RunDocument: Encodable {
+    let run: RunResult
+    let simulatedSeconds: Double
+    let wallSeconds: Double
+
+    enum Keys: String, CodingKey { case passed, failed, errors, skipped, simulatedSeconds, wallSeconds }
+
+    func encode(to encoder: any Encoder) throws {
+        try run.encode(to: encoder)
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(run.passed, forKey: .passed)
+        try container.encode(run.failed, forKey: .failed)
+        try container.encode(run.errors, forKey: .errors)
+        try container.encode(run.skipped, forKey: .skipped)
+        try container.encode(simulatedSeconds, forKey: .simulatedSeconds)
+        try container.encode(wallSeconds, forKey: .wallSeconds)
     }
 }

@@ -26,6 +26,25 @@ func sampleRun() -> RunResult {
 
 @Suite("JUnit reports")
 struct JUnitReportTests {
+    @Test("Outcomes round-trip in their JSON shape, and results recorded by earlier builds still read")
+    func outcomeCoding() throws {
+        let run = sampleRun()
+        let again = try JSONDecoder().decode(RunResult.self, from: JSONEncoder().encode(run))
+        #expect(again == run)
+        let flat = String(decoding: try JSONEncoder().encode(ScenarioOutcome.skipped("why")), as: UTF8.self)
+        #expect(flat.contains(#""status":"skipped""#) && flat.contains(#""reason":"why""#))
+        let legacy: [(String, ScenarioOutcome)] = [
+            (#"{"passed":{}}"#, .passed),
+            (#"{"failed":{"_0":{"step":"s","expected":"e","actual":"a","message":"m"}}}"#, .failed(StepFailure(step: "s", expected: "e", actual: "a", message: "m"))),
+            (#"{"skipped":{"_0":"no admin API"}}"#, .skipped("no admin API")),
+            (#"{"error":{"_0":"boom"}}"#, .error("boom")),
+        ]
+        for (json, outcome) in legacy {
+            #expect(try JSONDecoder().decode(ScenarioOutcome.self, from: Data(json.utf8)) == outcome, "\(json)")
+        }
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(ScenarioOutcome.self, from: Data(#"{"status":"maybe"}"#.utf8)) }
+    }
+
     @Test("The report validates against the Jenkins xUnit JUnit schema with libxml2")
     func validates() throws {
         let xml = try JUnitReport.xml(for: sampleRun())

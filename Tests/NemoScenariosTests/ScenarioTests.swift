@@ -156,6 +156,9 @@ struct ScenarioRunnerTests {
     @Test("Downloads: a path goes with the token, an absolute URL without it; an error answer is described with its code")
     func downloads() async throws {
         let server = try await start()
+        let kept = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-kept-\(UUID().uuidString).txt")
+        try Data("keep me".utf8).write(to: kept)
+        defer { try? FileManager.default.removeItem(at: kept) }
         let yaml = """
             name: d
             recovery: false
@@ -168,7 +171,7 @@ struct ScenarioRunnerTests {
                     - {path: body.data.available, equals: 100}
               - download: {url: "${base_url}/api/credits/balance/simple"}
                 expect: {code: 1001}
-              - download: {url: /api/render/proxy/render_nope/download}
+              - download: {url: /api/render/proxy/render_nope/download, to: "\(kept.path)"}
                 expect:
                   status: 404
                   json:
@@ -178,6 +181,7 @@ struct ScenarioRunnerTests {
         let scenario = try #require(try ScenarioParser.parse(yaml, file: "d.yaml").first)
         let result = await runner(server).run(scenario, simulator: true)
         #expect(result.outcome == .passed, "\(result.outcome) \(result.log)")
+        #expect(try String(contentsOf: kept, encoding: .utf8) == "keep me", "an error answer must not replace the file")
         await server.stop()
     }
 
@@ -190,7 +194,10 @@ struct ScenarioRunnerTests {
         guard case .failed(let failure) = result.outcome else { Issue.record("did not fail"); return }
         #expect(failure.actual.contains("nmv_usr_…"), "\(failure.actual)")
         #expect(failure.actual.range(of: "nmv_usr_[A-Za-z0-9]", options: .regularExpression) == nil, "\(failure.actual)")
-        #expect(ScenarioRunner.masked("a nmv_usr_abc-123_x b nmv_usr_Z") == "a nmv_usr_… b nmv_usr_…")
+        #expect(result.log.allSatisfy { $0.range(of: "nmv_usr_[A-Za-z0-9]", options: .regularExpression) == nil }, "\(result.log)")
+        #expect(ScenarioRunner.masked("a nmv_usr_abc-123_x. b nmv_usr_Zab/c+d=") == "a nmv_usr_… b nmv_usr_…")
+        #expect(ScenarioRunner.masked("pattern ^nmv_usr_ stays") == "pattern ^nmv_usr_ stays")
+        #expect(ScenarioRunner.masked("token tok3n-of-another-shape here", known: ["tok3n-of-another-shape"]) == "token nmv_usr_… here")
         await server.stop()
     }
 

@@ -50,6 +50,21 @@ struct LiveSession {
 
 @Suite("HTTP front over real sockets")
 struct HTTPFrontTests {
+    @Test("A port already in use is a start failure that says where and why")
+    func portInUse() async throws {
+        let first = try await SimulatorServer.start()
+        do {
+            _ = try await SimulatorServer.start(.init(port: first.port))
+            Issue.record("a second simulator started on port \(first.port)")
+        } catch let error as SimulatorServerError {
+            #expect("\(error)".hasPrefix("could not start the simulator on 127.0.0.1:\(first.port): "), "\(error)")
+            #expect("\(error)".localizedCaseInsensitiveContains("in use"), "\(error)")
+        }
+        // The first one still serves.
+        #expect(await CurlTestClient.request("GET", first.url + "/_nemosim/health").status == 200)
+        await first.stop()
+    }
+
     @Test("A whole session: token, session, uploads, message stream, state, credits, render, poll, both downloads")
     func wholeSession() async throws {
         let live = try await LiveSession.start { $0.silentCloseRatio = 0 }

@@ -161,14 +161,13 @@ struct ProfileTests {
         try "heartbeat_interval_seconds: -1\n".write(to: bad, atomically: true, encoding: .utf8)
         #expect(throws: ProfileError.self) { try BehaviourProfile.load(contentsOf: bad) }
         #expect(throws: ProfileError.self) { try BehaviourProfile.load(contentsOf: directory.appendingPathComponent("missing.yaml")) }
-        do {
-            _ = try BehaviourProfile.load(contentsOf: directory.appendingPathComponent("missing.yaml"))
-        } catch let error as ProfileError {
-            #expect(error.problems.first?.contains("No such file or directory") == true, "\(error.problems)")
-        }
+        #expect(profileProblem(directory.appendingPathComponent("missing.yaml"))?.contains("No such file or directory") == true)
         let binary = directory.appendingPathComponent("b.yaml")
         try Data([0xFF, 0xFE, 0x00]).write(to: binary)
-        #expect(throws: ProfileError.self) { try BehaviourProfile.load(contentsOf: binary) }
+        #expect(profileProblem(binary)?.contains("is not UTF-8 text") == true)
+        let huge = directory.appendingPathComponent("huge.yaml")
+        try Data(repeating: UInt8(ascii: "#"), count: (1 << 20) + 1).write(to: huge)
+        #expect(profileProblem(huge)?.contains("larger than 1 MiB") == true)
         // A pipe reads like a file (`--profile <(...)`).
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
@@ -177,5 +176,17 @@ struct ProfileTests {
         close(fds[1])
         defer { close(fds[0]) }
         #expect(try BehaviourProfile.load(contentsOf: URL(fileURLWithPath: "/dev/fd/\(fds[0])")).silentCloseRatio == 0.5)
+    }
+}
+
+/// The first problem loading a profile file reports, if any.
+func profileProblem(_ url: URL) -> String? {
+    do {
+        _ = try BehaviourProfile.load(contentsOf: url)
+        return nil
+    } catch let error as ProfileError {
+        return error.problems.first
+    } catch {
+        return "\(error)"
     }
 }

@@ -30,12 +30,18 @@ public final class ReplayServer: Sendable {
         let router = Router()
         // Absolute URLs of the recorded hosts (in bodies, e.g. outputUrl) point here instead.
         let ownURL = Mutex<String?>(nil)
-        var origins = [recording.metadata?.recordedVia, recording.metadata?.target].compactMap { $0 }.filter { $0.hasPrefix("http") }
-        // And every origin the recorded requests went to (an embedded simulator's port).
-        for entry in recording.entries {
-            guard let components = URLComponents(string: entry.request.url), let scheme = components.scheme, let host = components.host else { continue }
-            let origin = "\(scheme)://\(host)" + (components.port.map { ":\($0)" } ?? "")
-            if !origins.contains(origin) { origins.append(origin) }
+        // The recorded origins (scheme, host and port only): the proxy's and
+        // the target's, then every origin the recorded requests went to (an
+        // embedded simulator's port).
+        func origin(_ url: String) -> String? {
+            guard let components = URLComponents(string: url), let scheme = components.scheme, scheme.hasPrefix("http"),
+                let host = components.host, !host.isEmpty
+            else { return nil }
+            return "\(scheme)://\(host.contains(":") ? "[\(host)]" : host)" + (components.port.map { ":\($0)" } ?? "")
+        }
+        var origins: [String] = []
+        for url in [recording.metadata?.recordedVia, recording.metadata?.target].compactMap({ $0 }) + recording.entries.map(\.request.url) {
+            if let origin = origin(url), !origins.contains(origin) { origins.append(origin) }
         }
         // Longest first, so that one origin that is a prefix of another
         // (`:4123` and `:41237`) is never replaced inside it.
@@ -74,7 +80,12 @@ public final class ReplayServer: Sendable {
             guard let items = entry.eventStream else {
                 var body = ReplayTransport.body(entry)
                 if let own = ownURL.withLock({ $0 }), entry.response.content.encoding == nil, var text = String(data: body, encoding: .utf8) {
-                    for host in recordedHosts { text = text.replacingOccurrences(of: host, with: own) }
+                    // Through a marker, so that no origin is rewritten inside
+                    // one already rewritten (the server's own URL may start
+                    // like a recorded one).
+                    let marker = "\u{0}nemosim-origin\u{0}"
+                    for host in recordedHosts { text = text.replacingOccurrences(of: host, with: marker) }
+                    text = text.replacingOccurrences(of: marker, with: own)
                     body = Data(text.utf8)
                 }
                 return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: body)))
