@@ -119,6 +119,8 @@ struct RecordingCommand: ParsableCommand {
             let redactor = Redactor(rules: .init(headers: headers, jsonPaths: jsonPaths))
             var redacted = har
             redacted.log.entries = har.log.entries.map { RecordingWriter.redact($0, with: redactor) }
+            // Recorded scenario results quote responses in their failure texts.
+            if let scenario = har.log.nemosim?.scenario { redacted.log.nemosim?.scenario = redactor.redactStrings(scenario) }
             let target = output.map { URL(fileURLWithPath: $0) }
                 ?? input.deletingPathExtension().appendingPathExtension("redacted").appendingPathExtension(input.pathExtension.isEmpty ? "har" : input.pathExtension)
             let encoder = JSONEncoder()
