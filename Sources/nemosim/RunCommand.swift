@@ -193,7 +193,7 @@ enum ScenarioRun {
 
         // Human lines on stdout; with --json they go to stderr and stdout holds the JSON.
         let say: (String) -> Void = options.json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
-        for file in results {
+        for file in run.files {
             for scenario in file.scenarios {
                 switch scenario.outcome {
                 case .failed(let failure):
