@@ -37,23 +37,15 @@ struct RecordCommand: AsyncParsableCommand {
     var caFile: String?
 
     func run() async throws {
-        let writer: RecordingWriter
-        do {
-            writer = try RecordingWriter(
+        let writer = try orExit("nemosim record", code: 2) {
+            try RecordingWriter(
                 url: URL(fileURLWithPath: out),
                 metadata: RecordingMetadata(toolVersion: NemosimVersion.current, target: upstream, createdAt: Date().formatted(.iso8601)))
-        } catch {
-            FileHandle.standardError.write(Data("nemosim record: \(error)\n".utf8))
-            throw ExitCode(2)
         }
-        let proxy: RecordingProxy
-        do {
-            proxy = try await RecordingProxy.start(
+        let proxy = try await orExit("nemosim record", code: 1) {
+            try await RecordingProxy.start(
                 upstream: upstream, writer: writer, transport: CurlTransportAlias(options: .init(caFile: caFile)), host: host, port: port,
                 handleSignals: true)
-        } catch {
-            FileHandle.standardError.write(Data("nemosim record: \(error)\n".utf8))
-            throw ExitCode(1)
         }
         FileHandle.standardOutput.write(Data("nemosim recording proxy listening on \(proxy.url)\n".utf8))
         try await proxy.wait()

@@ -113,8 +113,7 @@ struct RecordingCommand: ParsableCommand {
             do {
                 har = try JSONDecoder().decode(HARFile.self, from: Data(contentsOf: input))
             } catch {
-                FileHandle.standardError.write(Data("nemosim recording redact: \(file) is not a readable HAR 1.2 file: \(error)\n".utf8))
-                throw ExitCode(2)
+                throw fail("nemosim recording redact", "\(file) is not a readable HAR 1.2 file: \(error)", code: 2)
             }
             let redactor = Redactor(rules: .init(headers: headers, jsonPaths: jsonPaths))
             var redacted = har
@@ -128,18 +127,5 @@ struct RecordingCommand: ParsableCommand {
             try encoder.encode(redacted).write(to: target, options: .atomic)
             print("wrote \(target.path): \(redacted.log.entries.count) exchanges, \(redactor.knownSecrets.count) secrets replaced by placeholders")
         }
-    }
-}
-
-/// Loads a recording for a command, or says on stderr why it cannot (the
-/// system's words for file errors) and exits 2.
-func loadRecording(_ path: String, for command: String, hint: String? = nil) throws -> Recording {
-    do {
-        return try Recording.load(URL(fileURLWithPath: path))
-    } catch {
-        // The recording's own errors name the file; the system's do not.
-        let reason = error is CocoaError ? "cannot read \(path): \(ScenarioRun.describe(error))" : ScenarioRun.describe(error)
-        FileHandle.standardError.write(Data("\(command): \(reason)\(hint.map { " (\($0))" } ?? "")\n".utf8))
-        throw ExitCode(2)
     }
 }

@@ -31,7 +31,7 @@ struct RunOptions: ParsableArguments {
     var record: String?
 
     @Option(help: "With --target replay:FILE: recorded (event streams at their recorded pace, so timing checks hold; the default) or instant (everything at once).")
-    var replayTiming = "recorded"
+    var replayTiming: ReplayTimingOption = .recorded
 
     @Flag(help: "Print the run's results as one JSON document on stdout (counts, and per scenario its outcome, time and step log); details go to stderr.")
     var json = false
@@ -41,9 +41,6 @@ struct RunOptions: ParsableArguments {
 
     func validate() throws {
         guard parallel >= 1 else { throw ValidationError("--parallel must be 1 or more") }
-        guard replayTiming == "recorded" || replayTiming == "instant" else {
-            throw ValidationError("--replay-timing must be recorded or instant, got \(replayTiming)")
-        }
     }
 }
 
@@ -51,22 +48,10 @@ struct RunOptions: ParsableArguments {
 enum ScenarioRun {
     static func execute(paths: [String], options: RunOptions) async throws {
         // Load every file first: a broken file is a usage error (exit 2) naming file and line.
-        var files: [(String, [Scenario])] = []
-        do {
-            for file in try scenarioFiles(paths) { files.append((file, try ScenarioParser.load(file: file))) }
-        } catch let error as ScenarioFileError {
-            FileHandle.standardError.write(Data("nemosim: \(error)\n".utf8))
-            throw ExitCode(2)
-        } catch {
-            FileHandle.standardError.write(Data("nemosim: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        var files = try orExit("nemosim", code: 2) { try scenarioFiles(paths).map { ($0, try ScenarioParser.load(file: $0)) } }
         let wanted = options.tags.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
         if let wanted { files = files.map { ($0.0, $0.1.filter { !Set($0.tags).isDisjoint(with: wanted) }) }.filter { !$0.1.isEmpty } }
-        guard !files.isEmpty else {
-            FileHandle.standardError.write(Data("nemosim: no scenarios to run\n".utf8))
-            throw ExitCode(2)
-        }
+        guard !files.isEmpty else { throw fail("nemosim", "no scenarios to run", code: 2) }
 
         var server: SimulatorServer?
         var replay: ReplayServer?
@@ -76,39 +61,29 @@ enum ScenarioRun {
             // Every scenario signs in from 127.0.0.1; the rate-limit scenario sets its own limits.
             profile.tokensPerIPPerHour = 1_000_000
             profile.tokensPerIPPerWindow = 1_000_000
-            let started: SimulatorServer
-            do {
-                started = try await SimulatorServer.start(.init(seed: options.seed, timeScale: options.timeScale, profile: profile))
-            } catch {
-                FileHandle.standardError.write(Data("nemosim: \(error)\n".utf8))
-                throw ExitCode(2)
+            let started = try await orExit("nemosim run", code: 2) {
+                try await SimulatorServer.start(.init(seed: options.seed, timeScale: options.timeScale, profile: profile))
             }
             server = started
             baseURL = started.url
         } else if options.target.hasPrefix("replay:") {
             let path = String(options.target.dropFirst("replay:".count))
             let recording = try loadRecording(path, for: "nemosim run", hint: "give a HAR written by --record or nemosim record")
-            let started: ReplayServer
-            do {
-                started = try await ReplayServer.start(recording: recording, timing: options.replayTiming == "instant" ? .instant : .recorded(timeScale: 1))
-            } catch {
-                FileHandle.standardError.write(Data("nemosim: \(error)\n".utf8))
-                throw ExitCode(2)
+            let started = try await orExit("nemosim run", code: 2) {
+                try await ReplayServer.start(recording: recording, timing: options.replayTiming.timing(timeScale: 1))
             }
             replay = started
             baseURL = started.url
         } else {
             guard let url = URL(string: options.target), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-                FileHandle.standardError.write(Data("nemosim: --target \(options.target) is not embedded, replay:FILE or an http(s) URL\n".utf8))
-                throw ExitCode(2)
+                throw fail("nemosim", "--target \(options.target) is not embedded, replay:FILE or an http(s) URL", code: 2)
             }
             baseURL = options.target.hasSuffix("/") ? String(options.target.dropLast()) : options.target
             // Nothing runs against a target that does not answer at all.
             do {
                 _ = try await CurlTransport().send(HTTPRequest(method: "GET", url: baseURL + "/", timeout: 15))
             } catch {
-                FileHandle.standardError.write(Data("nemosim: cannot reach \(baseURL): \(error)\n".utf8))
-                throw ExitCode(2)
+                throw fail("nemosim", "cannot reach \(baseURL): \(error)", code: 2)
             }
         }
         var transport: any HTTPTransport = CurlTransport()
@@ -228,16 +203,6 @@ enum ScenarioRun {
         if run.failed + run.errors > 0 { throw ExitCode(1) }
     }
 
-    /// An error as one readable phrase (Foundation's file errors as the system's words).
-    static func describe(_ error: any Error) -> String {
-        guard error is CocoaError else { return "\(error)" }
-        let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        return nsError.localizedDescription
-    }
-
     /// YAML files under the given files and folders, sorted.
     static func scenarioFiles(_ paths: [String]) throws -> [String] {
         var files: [String] = []
@@ -334,8 +299,7 @@ struct ReportCommand: ParsableCommand {
         func run() throws {
             let loaded = try loadRecording(recording, for: "nemosim report junit")
             guard let results = loaded.metadata?.scenario, var run = try? results.decode(RunResult.self) else {
-                FileHandle.standardError.write(Data("nemosim report junit: \(recording) holds no scenario results (record a run with nemosim run --record)\n".utf8))
-                throw ExitCode(2)
+                throw fail("nemosim report junit", "\(recording) holds no scenario results (record a run with nemosim run --record)", code: 2)
             }
             // The seed is in the recording's own metadata (exact), not in the results.
             if let seed = loaded.metadata?.seed { run.seed = seed }

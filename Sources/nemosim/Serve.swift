@@ -45,7 +45,7 @@ struct Serve: AsyncParsableCommand {
     var replay: String?
 
     @Option(help: "With --replay: `recorded` (event streams at their recorded offsets divided by --time-scale) or `instant`.")
-    var replayTiming = "recorded"
+    var replayTiming: ReplayTimingOption = .recorded
 
     @Flag(help: "More server logging on stderr (Hummingbird's info level); the request journal is at /_nemosim/journal.")
     var verbose = false
@@ -62,43 +62,25 @@ struct Serve: AsyncParsableCommand {
         }
         var behaviour = BehaviourProfile()
         if let profile {
-            do {
-                behaviour = try BehaviourProfile.load(contentsOf: URL(fileURLWithPath: profile))
-            } catch {
-                FileHandle.standardError.write(Data("nemosim serve: \(ScenarioRun.describe(error))\n".utf8))
-                throw ExitCode(2)
-            }
+            behaviour = try orExit("nemosim serve", code: 2) { try BehaviourProfile.load(contentsOf: URL(fileURLWithPath: profile)) }
         }
-        let server: SimulatorServer
-        do {
-            server = try await SimulatorServer.start(
+        let server = try await orExit("nemosim serve", code: 1) {
+            try await SimulatorServer.start(
                 .init(
                     host: host, port: port, seed: seed, timeScale: timeScale, profile: behaviour, adminToken: adminToken,
                     logLevel: verbose ? .info : .warning),
                 handleSignals: true)
-        } catch {
-            FileHandle.standardError.write(Data("nemosim serve: \(ScenarioRun.describe(error))\n".utf8))
-            throw ExitCode(1)
         }
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()
     }
 
     func runReplay(_ file: String) async throws {
-        guard replayTiming == "recorded" || replayTiming == "instant" else {
-            FileHandle.standardError.write(Data("nemosim serve: --replay-timing must be recorded or instant, got \(replayTiming)\n".utf8))
-            throw ExitCode(2)
-        }
         let recording = try loadRecording(file, for: "nemosim serve")
         if let cutOff = recording.cutOff { FileHandle.standardError.write(Data("nemosim serve: note: \(cutOff)\n".utf8)) }
-        let server: ReplayServer
-        do {
-            server = try await ReplayServer.start(
-                recording: recording, timing: replayTiming == "instant" ? .instant : .recorded(timeScale: timeScale), host: host, port: port,
-                handleSignals: true)
-        } catch {
-            FileHandle.standardError.write(Data("nemosim serve: \(error)\n".utf8))
-            throw ExitCode(1)
+        let server = try await orExit("nemosim serve", code: 1) {
+            try await ReplayServer.start(
+                recording: recording, timing: replayTiming.timing(timeScale: timeScale), host: host, port: port, handleSignals: true)
         }
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import NemoRecording
+
+/// `--replay-timing`: how a replay paces event streams.
+enum ReplayTimingOption: String, ExpressibleByArgument, CaseIterable {
+    /// At the recorded offsets (divided by a time scale).
+    case recorded
+    /// Everything at once.
+    case instant
+
+    func timing(timeScale: Double) -> ReplayTiming {
+        self == .instant ? .instant : .recorded(timeScale: timeScale)
+    }
+}
+
+/// An error as one readable phrase (Foundation's file errors as the system's words).
+func describe(_ error: any Error) -> String {
+    guard error is CocoaError else { return "\(error)" }
+    let nsError = error as NSError
+    if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    return nsError.localizedDescription
+}
+
+/// Says `command: what went wrong` on stderr and exits with `code`
+/// (1: the work failed, 2: what was asked cannot be done as given).
+func fail(_ command: String, _ message: String, code: Int32) -> ExitCode {
+    FileHandle.standardError.write(Data("\(command): \(message)\n".utf8))
+    return ExitCode(code)
+}
+
+/// Runs `body`; an error becomes `command: <error>` on stderr and exit `code`.
+func orExit<T>(_ command: String, code: Int32, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch { throw fail(command, describe(error), code: code) }
+}
+
+/// Runs `body`; an error becomes `command: <error>` on stderr and exit `code`.
+func orExit<T>(_ command: String, code: Int32, _ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch { throw fail(command, describe(error), code: code) }
+}
+
+/// Loads a recording for a command, or says on stderr why it cannot and exits 2.
+func loadRecording(_ path: String, for command: String, hint: String? = nil) throws -> Recording {
+    do {
+        return try Recording.load(URL(fileURLWithPath: path))
+    } catch {
+        // The recording's own errors name the file; the system's do not.
+        let reason = error is CocoaError ? "cannot read \(path): \(describe(error))" : describe(error)
+        throw fail(command, reason + (hint.map { " (\($0))" } ?? ""), code: 2)
+    }
+}
