@@ -39,12 +39,14 @@ public struct HTTPServerStartError: Error, CustomStringConvertible {
 /// proxy alike.
 public enum HTTPServerStarter {
     public static func start<Builder: HTTPResponderBuilder>(
-        router: Builder, host: String, port: Int, handleSignals: Bool, logger: Logger
+        router: Builder, host: String, port: Int, handleSignals: Bool, logger: Logger,
+        channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }
     ) async throws -> RunningHTTPServer where Builder.Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
         let bound = Mutex<Int?>(nil)
         let failure = Mutex<String?>(nil)
         let app = Application(
-            router: router, server: LeanHTTP1Channel.builder(), configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            router: router, server: LeanHTTP1Channel.builder(channelHandlers: channelHandlers),
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in bound.withLock { $0 = channel.localAddress?.port ?? -1 } }, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
@@ -75,18 +77,22 @@ public enum HTTPServerStarter {
     }
 }
 
-/// Hummingbird's HTTP/1 channel with a smaller receive buffer. NIO keeps
-/// each connection's receive buffer for reuse (2 KiB by default, an idle
-/// keep-alive connection included); starting at 512 bytes and adapting
-/// from there saves about 1.5 KiB per open connection (measured with
-/// heaptrack: 10,000 held event streams) and still grows to 64 KiB reads
-/// for uploads.
+/// Hummingbird's HTTP/1 channel with a smaller receive buffer, and any
+/// extra channel handlers (placed after NIO's HTTP parser, before the
+/// request reaches Hummingbird). NIO keeps each connection's receive buffer
+/// for reuse (2 KiB by default, an idle keep-alive connection included);
+/// starting at 512 bytes and adapting from there saves about 1.5 KiB per
+/// open connection (measured with heaptrack: 10,000 held event streams) and
+/// still grows to 64 KiB reads for uploads.
 public struct LeanHTTP1Channel: ServerChildChannel {
     public typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
 
-    public static func builder() -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in LeanHTTP1Channel(base: HTTP1Channel(responder: responder)) }
+    /// - Parameter channelHandlers: makes each connection's extra handlers.
+    public static func builder(channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            LeanHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: channelHandlers())))
+        }
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {

@@ -142,6 +142,9 @@ public struct FaultRule: Sendable, Hashable, Codable {
 /// a hop to the simulation actor.
 public final class FaultBoard: Sendable {
     private let state = Mutex<(rules: [FaultRule], nextID: Int)>(([], 1))
+    /// The number of armed faults, readable without the lock (the polled
+    /// routes check it on every request).
+    private let armed = Atomic<Int>(0)
 
     public init() {}
 
@@ -153,13 +156,25 @@ public final class FaultBoard: Sendable {
             rule.id = state.nextID
             state.nextID += 1
             state.rules.append(rule)
+            armed.store(state.rules.count, ordering: .releasing)
             return rule
         }
     }
 
     public var rules: [FaultRule] { state.withLock { $0.rules } }
 
-    public func clear() { state.withLock { $0.rules = [] } }
+    public func clear() {
+        state.withLock { state in
+            state.rules = []
+            armed.store(0, ordering: .releasing)
+        }
+    }
+
+    /// Whether a fault is armed for this request (without using it up).
+    public func matches(method: String, path: String) -> Bool {
+        guard armed.load(ordering: .acquiring) > 0 else { return false }
+        return state.withLock { state in state.rules.contains { $0.match.matches(method: method, path: path) } }
+    }
 
     /// The fault for this request, if one matches (its count goes down).
     public func take(method: String, path: String) -> FaultResponse? {
@@ -170,6 +185,7 @@ public final class FaultBoard: Sendable {
             let response = state.rules[index].respond
             if let times = state.rules[index].times {
                 if times <= 1 { state.rules.remove(at: index) } else { state.rules[index].times = times - 1 }
+                armed.store(state.rules.count, ordering: .releasing)
             }
             return response
         }

@@ -1,5 +1,7 @@
 import Foundation
 import NemoCore
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The simulated NemoVideo backend: accounts, tokens, sessions, drafts,
@@ -66,7 +68,16 @@ public actor Simulation {
     /// Per session, how many operations have effects still to apply.
     var unsettledOperations: [String: Int] = [:]
 
+    /// The event loop the actor runs on (one of the server's), so that the
+    /// polled GETs are answered on it without a task: directly on this
+    /// loop, with one hop from the others (``PolledRouteHandler``).
+    nonisolated let eventLoop: any EventLoop
+    private nonisolated let executor: any SerialExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
     public init(seed: UInt64 = 1, clock: SimulationClock = SimulationClock(), profile: BehaviourProfile = BehaviourProfile()) {
+        eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        executor = eventLoop.executor
         self.seed = seed
         self.clock = clock
         self.profileStorage = Mutex(profile)

@@ -59,13 +59,18 @@ public final class SimulatorServer: Sendable {
     /// The domain, for direct admin calls from Swift.
     public let simulation: Simulation
     private let server: RunningHTTPServer
+    private let polledAnswers: PolledRouteHandler.Counter
 
-    private init(simulation: Simulation, server: RunningHTTPServer) {
+    private init(simulation: Simulation, server: RunningHTTPServer, polledAnswers: PolledRouteHandler.Counter) {
         self.url = server.url
         self.port = server.port
         self.simulation = simulation
         self.server = server
+        self.polledAnswers = polledAnswers
     }
+
+    /// How many requests the event loop answered itself (``PolledRouteHandler``).
+    var eventLoopAnswerCount: Int { polledAnswers.value }
 
     /// Starts a simulator and returns once it accepts connections.
     /// - Parameter handleSignals: stop gracefully on SIGINT/SIGTERM (for `nemosim serve`).
@@ -86,6 +91,7 @@ public final class SimulatorServer: Sendable {
 
         let simulation = Simulation(
             seed: configuration.seed, clock: SimulationClock(timeScale: configuration.timeScale), profile: configuration.profile)
+        let counter = PolledRouteHandler.Counter()
         let router = Router(context: SimulatorRequestContext.self)
         router.add(middleware: FrontMiddleware(simulation: simulation, adminToken: configuration.adminToken))
         APIRoutes(simulation: simulation, renderFile: ByteBuffer(bytes: bytes)).register(on: router)
@@ -96,12 +102,13 @@ public final class SimulatorServer: Sendable {
         let running: RunningHTTPServer
         do {
             running = try await HTTPServerStarter.start(
-                router: router, host: configuration.host, port: configuration.port, handleSignals: handleSignals, logger: logger)
+                router: router, host: configuration.host, port: configuration.port, handleSignals: handleSignals, logger: logger,
+                channelHandlers: { [PolledRouteHandler(simulation: simulation, counter: counter)] })
         } catch let error as HTTPServerStartError {
             throw SimulatorServerError.startFailed(String(error.description.dropFirst("could not start the server ".count)))
         }
         await simulation.setPublicBaseURL(running.url)
-        return SimulatorServer(simulation: simulation, server: running)
+        return SimulatorServer(simulation: simulation, server: running, polledAnswers: counter)
     }
 
     /// Stops gracefully: open connections finish, then the server closes.

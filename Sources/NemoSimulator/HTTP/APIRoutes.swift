@@ -49,26 +49,17 @@ struct APIRoutes {
             }
         }
 
+        // The polled GETs: the event loop usually answers these itself
+        // (PolledRouteHandler); the router answers the rest the same way.
         router.get("/api/state/nemo_agent/:user/:session/latest") { request, context in
-            let mode = simulation.profile.errorStatusMode
-            do {
-                let state = try await simulation.state(
-                    token: request.bearerToken, userPath: context.parameters.get("user") ?? "me",
-                    sessionID: context.parameters.get("session") ?? "")
-                return Responses.success(StateResponse(state: state))
-            } catch {
-                return Responses.failure(error, mode: mode)
-            }
+            await simulation.answer(
+                .state(user: context.parameters.get("user") ?? "me", session: context.parameters.get("session") ?? ""),
+                token: request.bearerToken
+            ).response
         }
 
         router.get("/api/credits/balance/simple") { request, _ in
-            let mode = simulation.profile.errorStatusMode
-            do {
-                let balance = try await simulation.credits(token: request.bearerToken)
-                return Responses.success(dataJSON: #"{"available":\#(balance.available),"frozen":\#(balance.frozen),"total":\#(balance.total)}"#)
-            } catch {
-                return Responses.failure(error, mode: mode)
-            }
+            await simulation.answer(.credits, token: request.bearerToken).response
         }
 
         router.post("/api/upload-video/nemo_agent/:user/:session") { request, context in
@@ -95,13 +86,7 @@ struct APIRoutes {
         }
 
         router.get("/api/render/proxy/lambda/:id") { request, context in
-            let mode = simulation.profile.errorStatusMode
-            let shape = simulation.profile.renderShape
-            do {
-                return Responses.render(try await simulation.renderStatus(token: request.bearerToken, id: context.parameters.get("id") ?? ""), shape: shape)
-            } catch {
-                return Responses.renderFailure(error, mode: mode)
-            }
+            await simulation.answer(.renderStatus(id: context.parameters.get("id") ?? ""), token: request.bearerToken).response
         }
 
         router.post("/api/render/proxy/lambda/:id/cancel") { request, context in

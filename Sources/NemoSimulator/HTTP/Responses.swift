@@ -3,16 +3,28 @@ import HTTPTypes
 import Hummingbird
 import NemoCore
 
-/// Builds the simulator's responses: envelopes, render envelopes, errors.
-enum Responses {
-    /// An internal header carrying the envelope code to the journal; the
-    /// front middleware removes it before the response leaves.
-    static let codeField = HTTPField.Name("X-Nemosim-Internal-Code")!
+/// A response held whole in memory: what the router returns, and what the
+/// event loop writes itself for the polled routes (``PolledRoute``). Both
+/// build it with the same functions, so the two paths answer alike.
+struct Answer: Sendable {
+    var status: HTTPResponse.Status
+    /// The envelope code, for the journal.
+    var code: Int?
+    /// JSON (every answer is).
+    var body: ByteBuffer
 
-    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, code: Int? = nil) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
-        if let code { headers[codeField] = String(code) }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
+    static let contentType = "application/json; charset=utf-8"
+
+    /// As a Hummingbird response (which adds `Content-Length` and `Date`),
+    /// the code in ``Responses/codeField`` for the front middleware.
+    var response: Response {
+        var headers: HTTPFields = [.contentType: Self.contentType]
+        if let code { headers[Responses.codeField] = String(code) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, code: Int? = nil) -> Answer {
+        Answer(status: status, code: code, body: ByteBuffer(string: value.jsonString()))
     }
 
     private struct SuccessEnvelope<T: Encodable>: Encodable {
@@ -22,29 +34,23 @@ enum Responses {
     }
 
     /// `{"code": 0, "message": "success", "data": ...}`, encoded in one pass.
-    static func success<T: Encodable>(_ data: T) -> Response {
+    static func success<T: Encodable>(_ data: T) -> Answer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         guard let body = try? encoder.encode(SuccessEnvelope(data: data)) else {
             return failure(SimulatorFailure.http(500, "internal error: could not encode the response"), mode: .envelope)
         }
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
-        headers[codeField] = "0"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return Answer(status: .ok, code: 0, body: ByteBuffer(bytes: body))
     }
 
     /// `{"code": 0, "message": "success", "data": <dataJSON>}` from JSON text
     /// already made (the hot, polled endpoints skip the encoder).
-    static func success(dataJSON: String) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
-        headers[codeField] = "0"
-        return Response(
-            status: .ok, headers: headers,
-            body: .init(byteBuffer: ByteBuffer(string: #"{"code":0,"message":"success","data":"# + dataJSON + "}")))
+    static func success(dataJSON: String) -> Answer {
+        Answer(status: .ok, code: 0, body: ByteBuffer(string: #"{"code":0,"message":"success","data":"# + dataJSON + "}"))
     }
 
     /// A failure in the envelope shape, with the status the error mode gives.
-    static func failure(_ error: any Error, mode: ErrorStatusMode) -> Response {
+    static func failure(_ error: any Error, mode: ErrorStatusMode) -> Answer {
         switch SimulatorFailure.from(error) {
         case .code(let code, let message):
             let status: HTTPResponse.Status = mode == .http ? .init(code: code.httpStatus) : .ok
@@ -55,7 +61,7 @@ enum Responses {
     }
 
     /// A render envelope: `{"success": true, "data": ...}` in the profile's shape.
-    static func render(_ job: RenderJob, shape: RenderShape) -> Response {
+    static func render(_ job: RenderJob, shape: RenderShape) -> Answer {
         var value = job.wireValue
         if case .object(var top) = value {
             switch shape {
@@ -73,7 +79,7 @@ enum Responses {
     }
 
     /// A render-endpoint failure: `{"success": false, "message": ..., "code": ...}`.
-    static func renderFailure(_ error: any Error, mode: ErrorStatusMode) -> Response {
+    static func renderFailure(_ error: any Error, mode: ErrorStatusMode) -> Answer {
         switch SimulatorFailure.from(error) {
         case .code(let code, let message):
             let status: HTTPResponse.Status = mode == .http ? .init(code: code.httpStatus) : .ok
@@ -82,9 +88,41 @@ enum Responses {
             return json(["success": false, "message": .string(message), "code": .number(Double(status))], status: .init(code: status), code: status)
         }
     }
+}
+
+/// Builds the simulator's responses for the router: envelopes, render
+/// envelopes, errors (see ``Answer``).
+enum Responses {
+    /// An internal header carrying the envelope code to the journal; the
+    /// front middleware removes it before the response leaves.
+    static let codeField = HTTPField.Name("X-Nemosim-Internal-Code")!
+
+    @inline(never) static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, code: Int? = nil) -> Response {
+        Answer.json(value, status: status, code: code).response
+    }
+
+    @inline(never) static func success<T: Encodable>(_ data: T) -> Response {
+        Answer.success(data).response
+    }
+
+    @inline(never) static func success(dataJSON: String) -> Response {
+        Answer.success(dataJSON: dataJSON).response
+    }
+
+    @inline(never) static func failure(_ error: any Error, mode: ErrorStatusMode) -> Response {
+        Answer.failure(error, mode: mode).response
+    }
+
+    @inline(never) static func render(_ job: RenderJob, shape: RenderShape) -> Response {
+        Answer.render(job, shape: shape).response
+    }
+
+    @inline(never) static func renderFailure(_ error: any Error, mode: ErrorStatusMode) -> Response {
+        Answer.renderFailure(error, mode: mode).response
+    }
 
     /// A plain 400 for malformed input, in the envelope shape.
-    static func badRequest(_ message: String) -> Response {
+    @inline(never) static func badRequest(_ message: String) -> Response {
         failure(SimulatorFailure.http(400, message), mode: .envelope)
     }
 }
@@ -96,11 +134,15 @@ extension SimulatorFailure {
     }
 }
 
-extension Request {
+extension HTTPFields {
     /// The bearer token, if any (`Authorization: Bearer <token>`, scheme
     /// case-insensitive). On every request, so it avoids Foundation.
     var bearerToken: String? {
-        guard let value = headers[.authorization] else { return nil }
+        self[.authorization].flatMap(Self.bearerToken(in:))
+    }
+
+    /// The token in an `Authorization` value (`Bearer <token>`), if any.
+    static func bearerToken(in value: String) -> String? {
         let utf8 = value.utf8
         guard utf8.count > 7 else { return nil }
         var index = utf8.startIndex
@@ -115,20 +157,15 @@ extension Request {
         return index < end ? String(value[index..<end]) : nil
     }
 
-    private static let attributionFields = AttributionHeaders.names.map { HTTPField.Name($0)! }
-
-    /// The attribution headers this request lacks (or has empty).
-    var missingAttribution: [String] { scanHeaders(for: nil).missingAttribution }
-
     /// One pass over the headers for what the front needs on every request:
     /// the attribution headers that are missing or empty, and the value of
     /// `extra` (the fault header). One pass instead of a lookup per name,
     /// each of which walks every field.
     func scanHeaders(for extra: HTTPField.Name?) -> (missingAttribution: [String], extra: String?) {
-        var present = [Bool](repeating: false, count: Self.attributionFields.count)
+        var present = [Bool](repeating: false, count: AttributionHeaders.fieldNames.count)
         var extraValue: String?
-        for field in headers {
-            if let index = Self.attributionFields.firstIndex(of: field.name) {
+        for field in self {
+            if let index = AttributionHeaders.fieldNames.firstIndex(of: field.name) {
                 if !field.value.isEmpty { present[index] = true }
             } else if let extra, field.name == extra, extraValue == nil {
                 extraValue = field.value
@@ -138,6 +175,24 @@ extension Request {
         var missing: [String] = []
         for index in present.indices where !present[index] { missing.append(AttributionHeaders.names[index]) }
         return (missing, extraValue)
+    }
+}
+
+extension AttributionHeaders {
+    /// ``names`` as header field names.
+    static let fieldNames = names.map { HTTPField.Name($0)! }
+}
+
+extension Request {
+    /// The bearer token, if any (see ``HTTPFields/bearerToken``).
+    var bearerToken: String? { headers.bearerToken }
+
+    /// The attribution headers this request lacks (or has empty).
+    var missingAttribution: [String] { headers.scanHeaders(for: nil).missingAttribution }
+
+    /// See ``HTTPFields/scanHeaders(for:)``.
+    func scanHeaders(for extra: HTTPField.Name?) -> (missingAttribution: [String], extra: String?) {
+        headers.scanHeaders(for: extra)
     }
 
     /// Reads the body as JSON of type `T`, or explains what is wrong.
