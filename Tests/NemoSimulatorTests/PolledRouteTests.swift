@@ -91,12 +91,39 @@ struct PolledRouteTests {
         // Several connections, so that both of the server's event loops (the
         // domain's and the other) take some.
         for _ in 0..<6 {
+            let before = live.server.eventLoopAnswerCount
             let answer = await rawExchange(port: live.server.port, Array((credits + token + state + credits + last + credits).utf8))
+            // The first on the loop; the rest behind the router's answer go to the router.
+            #expect(live.server.eventLoopAnswerCount == before + 1)
             let bodies = answer.components(separatedBy: "HTTP/1.1 ").dropFirst()
             #expect(bodies.count == 5, "five answers, none after Connection: close: \(answer)")
             let kinds = bodies.map { $0.contains(#""available""#) ? "credits" : $0.contains(#""token""#) ? "token" : $0.contains(#""draft""#) ? "state" : "?" }
             #expect(kinds == ["credits", "token", "state", "credits", "credits"], "\(answer)")
         }
+        // Only polls: the loop answers all of them in order, several hops in
+        // a row on the other loop, and nothing after Connection: close.
+        for _ in 0..<6 {
+            let before = live.server.eventLoopAnswerCount
+            let answer = await rawExchange(port: live.server.port, Array((credits + state + credits + last + credits).utf8))
+            let bodies = answer.components(separatedBy: "HTTP/1.1 ").dropFirst()
+            let kinds = bodies.map { $0.contains(#""available""#) ? "credits" : $0.contains(#""draft""#) ? "state" : "?" }
+            #expect(kinds == ["credits", "state", "credits", "credits"], "\(answer)")
+            #expect(live.server.eventLoopAnswerCount == before + 4)
+        }
+        // A router answer with Connection: close ends the connection too:
+        // the poll behind it is neither answered nor journaled.
+        let closingToken = "POST /api/auth/anonymous-token HTTP/1.1\r\nHost: x\r\nX-Client-Id: order\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        let before = live.server.eventLoopAnswerCount
+        let closed = await rawExchange(port: live.server.port, Array((closingToken + credits).utf8))
+        #expect(closed.components(separatedBy: "HTTP/1.1 ").count == 2, "\(closed)")
+        #expect(live.server.eventLoopAnswerCount == before)
+        // Two Authorization fields: the router's reading (joined), not the loop's.
+        let twice = await rawExchange(
+            port: live.server.port,
+            Array("GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\nAuthorization: Basic eA==\r\n\(auth)Connection: close\r\n\r\n".utf8))
+        #expect(!twice.contains(#""available""#), "\(twice)")
+        #expect(live.server.eventLoopAnswerCount == before)
+
         // An event stream, then a poll on the same connection (the handler
         // has left the stream's pipeline; the router answers the poll).
         let message = #"{"app_name":"nemo_agent","user_id":"me","session_id":"\#(live.session)","new_message":{"parts":[{"text":"hello"}]}}"#
@@ -121,7 +148,9 @@ struct PolledRouteTests {
         #expect(answer.hasPrefix("HTTP/1.1 200"))
         #expect(live.server.eventLoopAnswerCount == before + 1)
         let journal = await live.admin("GET", "/journal")
-        let entry = try #require(journal.json.arrayValue?.first { $0["path"] == "/api/credits/balance/simple" })
+        let entries = journal.json.arrayValue?.filter { $0["path"] == "/api/credits/balance/simple" } ?? []
+        #expect(entries.count == 1, "one entry per answer: \(entries)")
+        let entry = try #require(entries.first)
         #expect(entry["method"] == "GET" && entry["status"] == 200 && entry["code"] == 0)
         #expect(entry["missing_attribution"] == ["X-Skill-Source", "X-Skill-Version", "X-Skill-Platform"])
         #expect(entry["fault"] == nil || entry["fault"] == .null)

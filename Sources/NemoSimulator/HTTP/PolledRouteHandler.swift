@@ -42,7 +42,9 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// What the handler needs from a request's headers, in one pass (each
     /// `HTTPFields` lookup walks every field). Nil when the request names a
-    /// fault (`X-Nemosim-Fault`): the front middleware applies those.
+    /// fault (`X-Nemosim-Fault`): the front middleware applies those; and
+    /// when `Authorization` or `Connection` comes twice (Hummingbird reads
+    /// the values joined, which this scan would not reproduce).
     private struct RequestScan {
         var token: String?
         var closes = false
@@ -51,10 +53,17 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         init?(_ fields: HTTPFields) {
             var present = [Bool](repeating: false, count: AttributionHeaders.fieldNames.count)
+            var (authorizations, connections) = (0, 0)
             for field in fields {
                 switch field.name {
-                case .authorization: token = token ?? HTTPFields.bearerToken(in: field.value)
-                case .connection: closes = field.value == "close"
+                case .authorization:
+                    authorizations += 1
+                    guard authorizations == 1 else { return nil }
+                    token = HTTPFields.bearerToken(in: field.value)
+                case .connection:
+                    connections += 1
+                    guard connections == 1 else { return nil }
+                    closes = field.value == "close"
                 case .contentLength: hasBody = hasBody || field.value != "0"
                 case .transferEncoding: hasBody = true
                 case FrontMiddleware.faultHeader: return nil
@@ -92,6 +101,9 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// After an answer to `Connection: close`: what follows is ignored, as
     /// Hummingbird ignores it.
     private var closing = false
+    /// After passing on a `Connection: close` request: Hummingbird ends the
+    /// connection after it, so nothing more is answered here.
+    private var routerCloses = false
 
     init(simulation: Simulation, counter: Counter) {
         self.simulation = simulation
@@ -137,6 +149,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 self.held = held
             } else {
                 routerResponsesPending += 1
+                if head.headerFields[.connection] == "close" { routerCloses = true }
                 context.fireChannelRead(wrapInboundOut(part))
                 // An event stream holds its connection for minutes and asks
                 // nothing else of it: leave the pipeline rather than keep
@@ -158,7 +171,9 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The request, when this handler answers it (see the type's notes).
     private func hold(_ head: HTTPRequest) -> Held? {
-        guard head.method == .get, let path = head.path, let route = PolledRoute.match(path),
+        // Without macOS 15's `checkIsolated`, `assumeIsolated` outside a task traps.
+        guard #available(macOS 15, iOS 18, tvOS 18, watchOS 11, *) else { return nil }
+        guard !routerCloses, head.method == .get, let path = head.path, let route = PolledRoute.match(path),
             let scan = RequestScan(head.headerFields), !scan.hasBody, !simulation.faults.matches(method: "GET", path: path)
         else { return nil }
         let plan = FrontMiddleware.Plan(
@@ -231,11 +246,13 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.body(answer.body)), promise: nil)
         counter.increment()
         held.plan.journal(status: Int(answer.status.code), code: answer.code)
-        // Hummingbird ends the connection after a request that asks it to.
+        // Hummingbird ends the connection after a request that asks it to:
+        // it closes its output and waits for the client to close (a full
+        // close with unread input would reset the connection instead).
         if held.closes {
             closing = true
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(mode: .output, promise: nil) }
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
