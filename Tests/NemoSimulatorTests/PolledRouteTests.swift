@@ -43,17 +43,23 @@ struct PolledRouteTests {
 
     @Test("Credits, state and render status: the same bytes as the router's, successes and failures, both error modes")
     func sameAnswers() async throws {
-        let live = try await LiveSession.start { $0.silentCloseRatio = 0 }
+        // At 1000x the default idle window is seconds of real time: a loaded
+        // machine must not expire the session between the two requests.
+        let live = try await LiveSession.start {
+            $0.silentCloseRatio = 0
+            $0.sessionIdleTTLSeconds = 30 * 86_400
+        }
         _ = await live.send("make a promo video")
         try await live.server.simulation.advanceClock(by: 200)
         let state = await live.get("/api/state/nemo_agent/me/\(live.session)/latest")
         let draft = try #require(state.data?["state"]?["draft"])
         let submitted = await live.post("/api/render/proxy/lambda", ["id": "render_polled", "sessionId": .string(live.session), "draft": draft])
         #expect(submitted.json["success"] == true)
-        // A running render moves on between two requests (1000x), so only
-        // its content is checked; the finished one is compared below.
-        let running = await rawGET(live, "/api/render/proxy/lambda/render_polled", token: live.token)
-        #expect(running.contains(#""success":true"#) && (running.contains(#""status":"pending""#) || running.contains(#""status":"processing""#)), "\(running)")
+        // A render moves on between two requests (at 1000x it takes 30-90 ms
+        // of real time), so this answer is only checked for its content; the
+        // finished one is compared byte for byte below.
+        let early = await rawGET(live, "/api/render/proxy/lambda/render_polled", token: live.token)
+        #expect(early.contains(#""success":true"#) && early.contains(#""id":"render_polled""#), "\(early)")
         try await live.server.simulation.advanceClock(by: 120)
 
         await expectSameAnswers(live, "/api/credits/balance/simple", token: live.token)
