@@ -12,7 +12,7 @@ import Synchronization
 /// and from the server's other loop one hop there and back.
 ///
 /// Measured on 2 cores (`scripts/bench/simulator --only wrk`): the credits
-/// endpoint went from about 46,000 to about 65,000 requests/s. The answers
+/// endpoint went from about 46,000 to 62,000-64,500 requests/s. The answers
 /// are the router's own (``Simulation/answer(_:token:)``, the same headers,
 /// the same journal entry); anything else goes on to Hummingbird untouched:
 /// other routes, a fault armed for the path or named in `X-Nemosim-Fault`,
@@ -88,8 +88,8 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// in (requests, a parse error, the client's half-close, the end) waits
     /// here, so that Hummingbird sees it all in order after the answer.
     private var answering = false
-    /// (An array: empty, it allocates nothing, and every open connection,
-    /// each held event stream included, has one of these handlers.)
+    /// (An array: empty, it allocates nothing, and every open connection
+    /// has one of these handlers until it carries an event stream.)
     private var waiting: [Inbound] = []
 
     private enum Inbound {
