@@ -363,51 +363,44 @@ public enum ScenarioParser {
     static func expectation(_ key: String, _ value: YAMLValue, file: String) throws -> [Expectation] {
         func fail(_ message: String) -> ScenarioFileError { ScenarioFileError(file: file, line: value.line, message: message) }
         let json = value.json
+        // `<key> needs <what>` when the value is not of the kind asked for.
+        func string(_ what: String = "a string") throws -> String {
+            guard let text = json.stringValue else { throw fail("\(key) needs \(what)") }
+            return text
+        }
+        func number() throws -> Int {
+            guard let number = json.intValue else { throw fail("\(key) needs a number") }
+            return number
+        }
+        func seconds() throws -> Double {
+            guard let seconds = json.doubleValue else { throw fail("\(key) needs seconds") }
+            return seconds
+        }
         switch key {
-        case "status":
-            guard let status = json.intValue else { throw fail("status needs a number") }
-            return [.status(status)]
-        case "code":
-            guard let code = json.intValue else { throw fail("code needs a number") }
-            return [.code(code)]
+        case "status": return [.status(try number())]
+        case "code": return [.code(try number())]
         case "events":
             guard let kinds = json.arrayValue?.compactMap(\.stringValue) else { throw fail("events needs a list of event kinds") }
             return [.eventsSeen(kinds)]
-        case "text_contains":
-            guard let text = json.stringValue else { throw fail("text_contains needs a string") }
-            return [.textContains(text)]
+        case "text_contains": return [.textContains(try string())]
         case "silent_close":
             guard let flag = json.boolValue else { throw fail("silent_close needs true or false") }
             return [.silentClose(flag)]
-        case "heartbeats_at_least":
-            guard let count = json.intValue else { throw fail("heartbeats_at_least needs a number") }
-            return [.heartbeatsAtLeast(count)]
-        case "heartbeat_gap_at_most":
-            guard let seconds = json.doubleValue else { throw fail("heartbeat_gap_at_most needs seconds") }
-            return [.heartbeatGapAtMost(seconds)]
+        case "heartbeats_at_least": return [.heartbeatsAtLeast(try number())]
+        case "heartbeat_gap_at_most": return [.heartbeatGapAtMost(try seconds())]
         case "action", "actions":
             let texts = json.arrayValue?.compactMap(\.stringValue) ?? json.stringValue.map { [$0] } ?? []
             guard !texts.isEmpty else { throw fail("actions needs text, e.g. \"waited 30 s\"") }
             return texts.map(Expectation.action)
-        case "duration_at_most":
-            guard let seconds = json.doubleValue else { throw fail("duration_at_most needs seconds") }
-            return [.durationAtMost(seconds)]
-        case "duration_at_least":
-            guard let seconds = json.doubleValue else { throw fail("duration_at_least needs seconds") }
-            return [.durationAtLeast(seconds)]
+        case "duration_at_most": return [.durationAtMost(try seconds())]
+        case "duration_at_least": return [.durationAtLeast(try seconds())]
         case "ending":
             let endings = ["text", "silent_close", "lost", "timed_out"]
             guard let ending = json.stringValue, endings.contains(ending) else { throw fail("ending needs one of: \(endings.joined(separator: ", "))") }
             return [.ending(ending)]
-        case "stream_text_contains":
-            guard let text = json.stringValue else { throw fail("stream_text_contains needs a string") }
-            return [.streamTextContains(text)]
-        case "text_lacks":
-            guard let text = json.stringValue else { throw fail("text_lacks needs a string") }
-            return [.textLacks(text)]
-        case "error":
-            guard let text = json.stringValue else { throw fail("error needs the text the step's error contains, e.g. \"broke off\"") }
-            return [.error(text)]
+        case "stream_text_contains": return [.streamTextContains(try string())]
+        case "text_lacks": return [.textLacks(try string())]
+        case "error": return [.error(try string("the text the step's error contains, e.g. \"broke off\""))]
         case "json":
             guard case .list(let items, _) = value else { throw fail("json needs a list of {path, equals|contains|matches|exists|gt|lt|gte|lte}") }
             return try items.map { item in

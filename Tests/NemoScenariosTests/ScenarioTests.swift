@@ -42,6 +42,15 @@ struct ScenarioParserTests {
         #expect(badEnding?.line == 5 && badEnding?.message.contains("ending needs one of") == true)
         let unknownRequestKey = parseError("name: x\nsteps:\n  - request: {method: GET, path: /x, body: y}\n")
         #expect(unknownRequestKey?.message.contains("unknown request key \"body\"") == true)
+        // Each kind of value names its expectation.
+        for (key, value, message) in [
+            ("status", "ok", "status needs a number"), ("heartbeats_at_least", "many", "heartbeats_at_least needs a number"),
+            ("duration_at_most", "soon", "duration_at_most needs seconds"), ("text_lacks", "[1, 2]", "text_lacks needs a string"),
+            ("error", "[1]", "error needs the text the step's error contains"), ("silent_close", "maybe", "silent_close needs true or false"),
+        ] {
+            let wrong = parseError("name: x\nsteps:\n  - credits: {}\n    expect:\n      \(key): \(value)\n")
+            #expect(wrong?.line == 5 && wrong?.message.contains(message) == true, "\(key): \(String(describing: wrong))")
+        }
     }
 
     @Test("The built-in suite parses: every file, every scenario tagged")
