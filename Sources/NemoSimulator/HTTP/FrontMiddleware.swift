@@ -108,7 +108,8 @@ struct FrontMiddleware: RouterMiddleware {
         }
         let arrival = simulation.clock.elapsed
         let method = request.method.rawValue
-        let (missingAttribution, faultHeader) = request.scanHeaders(for: Self.faultHeader)
+        let headers = HeaderScan(request.headers)
+        let (missingAttribution, faultHeader) = (headers.missingAttribution, headers.fault)
         var fault: FaultResponse?
         if let header = faultHeader {
             do {

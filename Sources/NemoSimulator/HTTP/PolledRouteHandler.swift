@@ -40,41 +40,6 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let plan: FrontMiddleware.Plan
     }
 
-    /// What the handler needs from a request's headers, in one pass (each
-    /// `HTTPFields` lookup walks every field). Nil when the request names a
-    /// fault (`X-Nemosim-Fault`): the front middleware applies those; and
-    /// when `Authorization` or `Connection` comes twice (Hummingbird reads
-    /// the values joined, which this scan would not reproduce).
-    private struct RequestScan {
-        var token: String?
-        var closes = false
-        var hasBody = false
-        var missingAttribution: [String] = []
-
-        init?(_ fields: HTTPFields) {
-            var present = [Bool](repeating: false, count: AttributionHeaders.fieldNames.count)
-            var (authorizations, connections) = (0, 0)
-            for field in fields {
-                switch field.name {
-                case .authorization:
-                    authorizations += 1
-                    guard authorizations == 1 else { return nil }
-                    token = HTTPFields.bearerToken(in: field.value)
-                case .connection:
-                    connections += 1
-                    guard connections == 1 else { return nil }
-                    closes = field.value == "close"
-                case .contentLength: hasBody = hasBody || field.value != "0"
-                case .transferEncoding: hasBody = true
-                case FrontMiddleware.faultHeader: return nil
-                default:
-                    if let index = AttributionHeaders.fieldNames.firstIndex(of: field.name), !field.value.isEmpty { present[index] = true }
-                }
-            }
-            for index in present.indices where !present[index] { missingAttribution.append(AttributionHeaders.names[index]) }
-        }
-    }
-
     /// The `Date` header of this connection's answers, made once a second.
     private var date = (second: -1, text: "")
 
@@ -173,9 +138,10 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func hold(_ head: HTTPRequest) -> Held? {
         // Without macOS 15's `checkIsolated`, `assumeIsolated` outside a task traps.
         guard #available(macOS 15, iOS 18, tvOS 18, watchOS 11, *) else { return nil }
-        guard !routerCloses, head.method == .get, let path = head.path, let route = PolledRoute.match(path),
-            let scan = RequestScan(head.headerFields), !scan.hasBody, !simulation.faults.matches(method: "GET", path: path)
-        else { return nil }
+        guard !routerCloses, head.method == .get, let path = head.path, let route = PolledRoute.match(path) else { return nil }
+        // A fault named in the request is the front middleware's to apply.
+        let scan = HeaderScan(head.headerFields)
+        guard scan.fault == nil, !scan.hasBody, !scan.repeatsFields, !simulation.faults.matches(method: "GET", path: path) else { return nil }
         let plan = FrontMiddleware.Plan(
             simulation: simulation, fault: nil, arrival: simulation.clock.elapsed, method: "GET", path: path,
             missingAttribution: scan.missingAttribution)

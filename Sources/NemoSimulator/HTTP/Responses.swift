@@ -156,25 +156,49 @@ extension HTTPFields {
         while end > index, utf8[utf8.index(before: end)] == UInt8(ascii: " ") { end = utf8.index(before: end) }
         return index < end ? String(value[index..<end]) : nil
     }
+}
 
-    /// One pass over the headers for what the front needs on every request:
-    /// the attribution headers that are missing or empty, and the value of
-    /// `extra` (the fault header). One pass instead of a lookup per name,
-    /// each of which walks every field.
-    func scanHeaders(for extra: HTTPField.Name?) -> (missingAttribution: [String], extra: String?) {
+/// What the HTTP front needs from a request's headers, read in one pass
+/// (each `HTTPFields` lookup walks every field): by the front middleware on
+/// every request, and by the event loop's answers (``PolledRouteHandler``).
+struct HeaderScan {
+    /// The attribution headers that are missing or empty, in their order.
+    var missingAttribution: [String] = []
+    /// The first `X-Nemosim-Fault` value, if any.
+    var fault: String?
+    /// The `Authorization` value (the token is parsed only when asked for).
+    var authorization: String?
+    /// `Connection: close`.
+    var closes = false
+    /// A body is declared (`Content-Length` above 0, or `Transfer-Encoding`).
+    var hasBody = false
+    /// `Authorization` or `Connection` came more than once (Hummingbird reads
+    /// such values joined, which the event loop's answers do not reproduce).
+    var repeatsFields = false
+
+    /// The bearer token, if any (see ``HTTPFields/bearerToken(in:)``).
+    var token: String? { authorization.flatMap(HTTPFields.bearerToken(in:)) }
+
+    init(_ fields: HTTPFields) {
         var present = [Bool](repeating: false, count: AttributionHeaders.fieldNames.count)
-        var extraValue: String?
-        for field in self {
-            if let index = AttributionHeaders.fieldNames.firstIndex(of: field.name) {
-                if !field.value.isEmpty { present[index] = true }
-            } else if let extra, field.name == extra, extraValue == nil {
-                extraValue = field.value
+        var (authorizations, connections) = (0, 0)
+        for field in fields {
+            switch field.name {
+            case .authorization:
+                authorizations += 1
+                authorization = field.value
+            case .connection:
+                connections += 1
+                closes = field.value == "close"
+            case .contentLength: hasBody = hasBody || field.value != "0"
+            case .transferEncoding: hasBody = true
+            case FrontMiddleware.faultHeader: fault = fault ?? field.value
+            default:
+                if let index = AttributionHeaders.fieldNames.firstIndex(of: field.name), !field.value.isEmpty { present[index] = true }
             }
         }
-        if !present.contains(false) { return ([], extraValue) }
-        var missing: [String] = []
-        for index in present.indices where !present[index] { missing.append(AttributionHeaders.names[index]) }
-        return (missing, extraValue)
+        repeatsFields = authorizations > 1 || connections > 1
+        for index in present.indices where !present[index] { missingAttribution.append(AttributionHeaders.names[index]) }
     }
 }
 
@@ -188,12 +212,7 @@ extension Request {
     var bearerToken: String? { headers.bearerToken }
 
     /// The attribution headers this request lacks (or has empty).
-    var missingAttribution: [String] { headers.scanHeaders(for: nil).missingAttribution }
-
-    /// See ``HTTPFields/scanHeaders(for:)``.
-    func scanHeaders(for extra: HTTPField.Name?) -> (missingAttribution: [String], extra: String?) {
-        headers.scanHeaders(for: extra)
-    }
+    var missingAttribution: [String] { HeaderScan(headers).missingAttribution }
 
     /// Reads the body as JSON of type `T`, or explains what is wrong.
     func decodeJSON<T: Decodable>(_ type: T.Type, context: SimulatorRequestContext, example: String) async -> Result<T, SimulatorFailure> {
