@@ -77,7 +77,7 @@ public enum ClientAction: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public static func format(_ seconds: Double) -> String {
+    static func format(_ seconds: Double) -> String {
         seconds == seconds.rounded() ? String(Int(seconds)) : String(format: "%.1f", seconds)
     }
 }

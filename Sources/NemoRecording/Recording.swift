@@ -74,10 +74,12 @@ public final class RecordingWriter: Sendable {
     /// Stores a scenario run's results in the recording's metadata, so a
     /// report can be made from the recording later.
     /// Their strings pass through the redactor like everything else in the
-    /// file (redacting twice changes nothing).
-    public func setScenarioResults(_ results: JSONValue) {
+    /// file; returns them as stored, for reports that must match the file.
+    @discardableResult
+    public func setScenarioResults(_ results: JSONValue) -> JSONValue {
         let redacted = redactor.redactStrings(results)
         state.withLock { $0.metadata.scenario = redacted }
+        return redacted
     }
 
     /// Notes the URL clients used (a proxy's), for replay servers to rewrite.

@@ -219,12 +219,12 @@ enum HTTPStatusText {
     }
 }
 
-/// The client's request and response types, under names that do not clash
-/// with Hummingbird's (for the recording proxy and the replay server).
+/// The client's types under names that do not clash with Hummingbird's (for
+/// the recording proxy and the replay server; `ClientRequest` for any file
+/// that imports both).
 public typealias ClientRequest = HTTPRequest
-public typealias ClientResponse = HTTPResponse
-public typealias ClientRequestBody = HTTPRequestBody
-public typealias ClientTransportError = TransportError
+typealias ClientRequestBody = HTTPRequestBody
+typealias ClientTransportError = TransportError
 public typealias HTTPTransportAlias = HTTPTransport
-public typealias CurlTransportAlias = CurlTransport
-public typealias HTTPStreamPartAlias = HTTPStreamPart
+typealias CurlTransportAlias = CurlTransport
+typealias HTTPStreamPartAlias = HTTPStreamPart

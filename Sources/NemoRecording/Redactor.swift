@@ -22,7 +22,6 @@ public final class Redactor: Sendable {
     }
 
     static let secretHeaders: Set<String> = ["authorization", "proxy-authorization", "x-client-id", "cookie", "set-cookie", "x-api-key"]
-    static let keptPrefixes = ["nmv_usr_"]
     static let secretJSONKeys: Set<String> = ["token", "access_token", "refresh_token", "api_key", "apikey", "secret", "password", "client_secret"]
     static let signedQueryParameters: Set<String> = [
         "signature", "sig", "token", "x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
@@ -45,7 +44,7 @@ public final class Redactor: Sendable {
     /// A token keeps its documented prefix (`nmv_usr_REDACTED-token-1`), so
     /// a replay hands clients tokens of the shape they check for.
     public func placeholder(for secret: String, kind: String) -> String {
-        let prefix = Self.keptPrefixes.first { secret.hasPrefix($0) } ?? ""
+        let prefix = secret.hasPrefix(userTokenPrefix) ? userTokenPrefix : ""
         if secret.dropFirst(prefix.count).hasPrefix("REDACTED-") { return secret }  // already redacted
         return state.withLock { state in
             if let existing = state.placeholders[secret] { return existing }

@@ -85,16 +85,21 @@ public final class ReplayMatcher: Sendable {
         }
     }
 
+    /// The key of a request with a body of `contentType`: a multipart body
+    /// (an upload) is left out, so uploads match by method and path.
+    static func key(method: String, url: String, body: String?, contentType: String?) -> String {
+        key(method: method, url: url, body: contentType?.lowercased().hasPrefix("multipart/") == true ? nil : body)
+    }
+
     static func key(of entry: HAREntry) -> String {
         let post = entry.request.postData
-        let multipart = post?.params != nil || post?.mimeType.lowercased().hasPrefix("multipart/") == true
-        return key(method: entry.request.method, url: entry.request.url, body: multipart ? nil : post?.text)
+        return key(method: entry.request.method, url: entry.request.url, body: post?.params != nil ? nil : post?.text, contentType: post?.mimeType)
     }
 
     static func key(of request: HTTPRequest) -> String {
         switch request.body {
-        case .data(let data, let type) where !type.lowercased().hasPrefix("multipart/"):
-            return key(method: request.method, url: request.url, body: String(decoding: data, as: UTF8.self))
+        case .data(let data, let type):
+            return key(method: request.method, url: request.url, body: String(decoding: data, as: UTF8.self), contentType: type)
         default: return key(method: request.method, url: request.url, body: nil)
         }
     }
@@ -158,7 +163,7 @@ public final class ReplayTransport: HTTPTransport, Sendable {
 
     func entry(for request: HTTPRequest) throws -> HAREntry {
         try matcher.match(
-            key: ReplayMatcher.key(of: request), authorization: request.headers.first { $0.name.lowercased() == "authorization" }?.value,
+            key: ReplayMatcher.key(of: request), authorization: request.header("Authorization"),
             description: "\(request.method) \(ReplayMatcher.normalizedPath(request.url))")
     }
 
@@ -194,20 +199,8 @@ public final class ReplayTransport: HTTPTransport, Sendable {
                         continuation.finish()
                         return
                     }
-                    let start = ContinuousClock.now
-                    for item in items {
-                        if case .recorded(let scale) = timing {
-                            let due = start + .nanoseconds(Int64(item.offsetMs / max(scale, 1e-9) * 1e6))
-                            try await Task.sleep(until: due, clock: .continuous)
-                        }
-                        continuation.yield(.body(Data(Self.encode(item).utf8)))
-                    }
-                    if let ending = entry.ending, ending.hasPrefix("dropped") {
+                    if let ending = try await Self.play(entry, items, timing: timing, emit: { continuation.yield(.body(Data($0.utf8))) }) {
                         continuation.finish(throwing: TransportError(kind: .cutOff, message: "replay: the recorded stream was \(ending)"))
-                    } else if let hold = Self.holdOpenUntil(entry, timing: timing, start: start) {
-                        // The client left this stream (a timeout): stay open until it leaves again.
-                        try await Task.sleep(until: hold, clock: .continuous)
-                        continuation.finish()
                     } else {
                         continuation.finish()
                     }
@@ -221,12 +214,33 @@ public final class ReplayTransport: HTTPTransport, Sendable {
         }
     }
 
+    /// Plays a recorded event stream through `emit`: each item at its
+    /// recorded offset (or at once), then, for a stream the client left,
+    /// holds it open (``holdOpenUntil(_:timing:start:)``). Returns the
+    /// recorded ending of a stream that was cut off (`dropped...`), else nil.
+    static func play(
+        _ entry: HAREntry, _ items: [RecordedStreamItem], timing: ReplayTiming, emit: (String) async throws -> Void
+    ) async throws -> String? {
+        let start = ContinuousClock.now
+        for item in items {
+            if case .recorded(let scale) = timing {
+                try await Task.sleep(until: start + .nanoseconds(Int64(item.offsetMs / max(scale, 1e-9) * 1e6)), clock: .continuous)
+            }
+            try await emit(encode(item))
+        }
+        if let ending = entry.ending, ending.hasPrefix("dropped") { return ending }
+        if let hold = holdOpenUntil(entry, timing: timing, start: start) {
+            try await Task.sleep(until: hold, clock: .continuous)
+        }
+        return nil
+    }
+
     /// A recorded stream that the client itself left (its ending is
     /// `cancelled`, e.g. after 10 minutes of heartbeats only) stays open at
     /// replay until the moment the client left, plus a second, so that the
     /// client's own timeout fires again rather than a close it never saw.
     /// Instant replays close at once.
-    public static func holdOpenUntil(_ entry: HAREntry, timing: ReplayTiming, start: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+    static func holdOpenUntil(_ entry: HAREntry, timing: ReplayTiming, start: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         guard entry.ending == "cancelled", case .recorded(let scale) = timing else { return nil }
         return start + .nanoseconds(Int64(entry.time / max(scale, 1e-9) * 1e6)) + .seconds(1)
     }

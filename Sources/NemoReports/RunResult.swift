@@ -22,10 +22,10 @@ public struct RunResult: Sendable, Hashable, Codable {
     }
 
     public var scenarios: [ScenarioResult] { files.flatMap(\.scenarios) }
-    public var passed: Int { scenarios.filter { $0.outcome == .passed }.count }
-    public var failed: Int { scenarios.filter { if case .failed = $0.outcome { return true } else { return false } }.count }
-    public var errors: Int { scenarios.filter { if case .error = $0.outcome { return true } else { return false } }.count }
-    public var skipped: Int { scenarios.filter { if case .skipped = $0.outcome { return true } else { return false } }.count }
+    public var passed: Int { files.map(\.passed).reduce(0, +) }
+    public var failed: Int { files.map(\.failed).reduce(0, +) }
+    public var errors: Int { files.map(\.errors).reduce(0, +) }
+    public var skipped: Int { files.map(\.skipped).reduce(0, +) }
     /// Wall seconds.
     public var duration: Double { files.map(\.duration).reduce(0, +) }
 }
@@ -41,6 +41,10 @@ public struct ScenarioFileResult: Sendable, Hashable, Codable {
     }
 
     public var duration: Double { scenarios.map(\.duration).reduce(0, +) }
+    public var passed: Int { scenarios.filter { $0.outcome == .passed }.count }
+    public var failed: Int { scenarios.filter { if case .failed = $0.outcome { return true } else { return false } }.count }
+    public var errors: Int { scenarios.filter { if case .error = $0.outcome { return true } else { return false } }.count }
+    public var skipped: Int { scenarios.filter { if case .skipped = $0.outcome { return true } else { return false } }.count }
     /// The suite name: the file name without its folder and extension.
     public var name: String { ((file as NSString).lastPathComponent as NSString).deletingPathExtension }
 }

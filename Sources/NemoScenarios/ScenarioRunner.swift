@@ -159,26 +159,24 @@ public struct ScenarioRunner: Sendable {
     /// and at least six token characters (letters, digits, `_-.+/=`).
     public static func masked(_ text: String, known: [String] = []) -> String {
         var text = text
-        for token in known where token.count >= 6 { text = text.replacingOccurrences(of: token, with: tokenPrefix + "…") }
-        guard text.contains(tokenPrefix) else { return text }
+        for token in known where token.count >= 6 { text = text.replacingOccurrences(of: token, with: userTokenPrefix + "…") }
+        guard text.contains(userTokenPrefix) else { return text }
         func isTokenCharacter(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber || "_-.+/=".contains(c)) }
         var result = ""
         var rest = Substring(text)
-        while let range = rest.range(of: tokenPrefix) {
+        while let range = rest.range(of: userTokenPrefix) {
             result += rest[..<range.lowerBound]
             let body = rest[range.upperBound...].prefix(while: isTokenCharacter)
             if body.count >= 6 || body.hasPrefix("REDACTED") {
-                result += tokenPrefix + "…"
+                result += userTokenPrefix + "…"
                 rest = rest[body.endIndex...]
             } else {
-                result += tokenPrefix
+                result += userTokenPrefix
                 rest = rest[range.upperBound...]
             }
         }
         return result + rest
     }
-
-    static let tokenPrefix = "nmv_usr_"
 
     /// One try of a step: perform it (within its timeout) and check it.
     func attempt(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NemoClient
 import NemoRecording
 
 /// `nemosim record`: a recording proxy in front of any upstream.
@@ -44,7 +45,7 @@ struct RecordCommand: AsyncParsableCommand {
         }
         let proxy = try await orExit("nemosim record", code: 1) {
             try await RecordingProxy.start(
-                upstream: upstream, writer: writer, transport: CurlTransportAlias(options: .init(caFile: caFile)), host: host, port: port,
+                upstream: upstream, writer: writer, transport: CurlTransport(options: .init(caFile: caFile)), host: host, port: port,
                 handleSignals: true)
         }
         FileHandle.standardOutput.write(Data("nemosim recording proxy listening on \(proxy.url)\n".utf8))

@@ -56,7 +56,9 @@ enum ScenarioRun {
         var server: SimulatorServer?
         var replay: ReplayServer?
         let baseURL: String
-        if options.target == "embedded" {
+        let embedded = options.target == "embedded"
+        let curl = CurlTransport()
+        if embedded {
             var profile = BehaviourProfile()
             // Every scenario signs in from 127.0.0.1; the rate-limit scenario sets its own limits.
             profile.tokensPerIPPerHour = 1_000_000
@@ -81,19 +83,19 @@ enum ScenarioRun {
             baseURL = options.target.hasSuffix("/") ? String(options.target.dropLast()) : options.target
             // Nothing runs against a target that does not answer at all.
             do {
-                _ = try await CurlTransport().send(HTTPRequest(method: "GET", url: baseURL + "/", timeout: 15))
+                _ = try await curl.send(HTTPRequest(method: "GET", url: baseURL + "/", timeout: 15))
             } catch {
                 throw fail("nemosim", "cannot reach \(baseURL): \(error)", code: 2)
             }
         }
-        var transport: any HTTPTransport = CurlTransport()
+        var transport: any HTTPTransport = curl
         var writer: RecordingWriter?
         if let record = options.record {
             writer = try RecordingWriter(
                 url: URL(fileURLWithPath: record),
                 metadata: RecordingMetadata(
-                    toolVersion: NemosimVersion.current, target: options.target, seed: options.target == "embedded" ? options.seed : nil,
-                    timeScale: options.target == "embedded" ? options.timeScale : nil, createdAt: Date().formatted(.iso8601)))
+                    toolVersion: NemosimVersion.current, target: options.target, seed: embedded ? options.seed : nil,
+                    timeScale: embedded ? options.timeScale : nil, createdAt: Date().formatted(.iso8601)))
             transport = RecordingTransport(base: transport, writer: writer!)
         }
         // Against an https URL (production), NEMO_TOKEN is every scenario's
@@ -106,50 +108,48 @@ enum ScenarioRun {
         let runner = ScenarioRunner(baseURL: baseURL, transport: transport, fixturesDirectory: fixturesDirectory(), token: environmentToken)
         let simulator = await runner.targetIsSimulator()
         let wallStart = ContinuousClock.now
-        // Scenarios that change shared simulator state run alone; the rest
-        // run up to --parallel at a time. Results keep the files' order.
-        let all = files.enumerated().flatMap { fileIndex, entry in entry.1.enumerated().map { (fileIndex, $0.offset, entry.0, $0.element) } }
-        // Anything that reaches the admin API (the clock, the profile,
-        // faults, tokens) changes what other scenarios see.
-        let changesShared: (Scenario) -> Bool = { $0.needsSimulator }
-        var byPosition: [String: ScenarioResult] = [:]
+        // Scenarios that reach the admin API (the clock, the profile, faults)
+        // change what other scenarios see, so they run alone; the rest run up
+        // to --parallel at a time. Results keep the files' order.
+        let all = files.flatMap { file, scenarios in scenarios.map { (file: file, scenario: $0) } }
+        var outcomes = [ScenarioResult?](repeating: nil, count: all.count)
         let progress = RunProgress(total: all.count, json: options.json)
-        let isolated = all.filter { !changesShared($0.3) }
-        let shared = all.filter { changesShared($0.3) }
+        let isolated = all.indices.filter { !all[$0].scenario.needsSimulator }
         var next = 0
-        await withTaskGroup(of: (String, ScenarioResult, String).self) { group in
+        await withTaskGroup(of: (Int, ScenarioResult).self) { group in
             func launch() {
                 guard next < isolated.count else { return }
-                let (fileIndex, index, file, scenario) = isolated[next]
+                let position = isolated[next]
                 next += 1
+                let scenario = all[position].scenario
                 progress.started(scenario.name)
-                group.addTask { ("\(fileIndex)/\(index)", await runner.run(scenario, simulator: simulator), file) }
+                group.addTask { (position, await runner.run(scenario, simulator: simulator)) }
             }
             for _ in 0..<options.parallel { launch() }
-            while let (key, result, file) = await group.next() {
-                byPosition[key] = result
-                progress.finished(result, file: file)
+            while let (position, result) = await group.next() {
+                outcomes[position] = result
+                progress.finished(result, file: all[position].file)
                 launch()
             }
         }
-        for (fileIndex, index, file, scenario) in shared {
-            progress.started(scenario.name)
-            let result = await runner.run(scenario, simulator: simulator)
-            byPosition["\(fileIndex)/\(index)"] = result
-            progress.finished(result, file: file)
+        for position in all.indices where all[position].scenario.needsSimulator {
+            progress.started(all[position].scenario.name)
+            let result = await runner.run(all[position].scenario, simulator: simulator)
+            outcomes[position] = result
+            progress.finished(result, file: all[position].file)
         }
         progress.end()
         var results: [ScenarioFileResult] = []
-        var simulated = 0.0
-        for (fileIndex, entry) in files.enumerated() {
-            let fileResults = entry.1.indices.compactMap { byPosition["\(fileIndex)/\($0)"] }
-            simulated += fileResults.compactMap(\.simulatedSeconds).reduce(0, +)
-            results.append(ScenarioFileResult(file: entry.0, scenarios: fileResults))
+        var start = 0
+        for (file, scenarios) in files {
+            results.append(ScenarioFileResult(file: file, scenarios: outcomes[start..<start + scenarios.count].compactMap { $0 }))
+            start += scenarios.count
         }
+        let simulated = results.flatMap(\.scenarios).compactMap(\.simulatedSeconds).reduce(0, +)
         let wall = ContinuousClock.now - wallStart
         var run = RunResult(
-            target: options.target, seed: options.target == "embedded" ? options.seed : nil,
-            timeScale: options.target == "embedded" ? options.timeScale : nil, toolVersion: NemosimVersion.current,
+            target: options.target, seed: embedded ? options.seed : nil,
+            timeScale: embedded ? options.timeScale : nil, toolVersion: NemosimVersion.current,
             startedAt: Date().formatted(.iso8601), files: results)
         if let writer {
             // Redacted once, for the recording and for this run's own reports
@@ -158,9 +158,8 @@ enum ScenarioRun {
             // recording keeps the exact seed in its own metadata.
             var stored = run
             stored.seed = nil
-            let redacted = writer.redactor.redactStrings(try JSONValue(encoding: stored))
+            let redacted = writer.setScenarioResults(try JSONValue(encoding: stored))
             run.files = try redacted.decode(RunResult.self).files
-            writer.setScenarioResults(redacted)
             try? writer.close()
         }
         await server?.stop()

@@ -49,11 +49,9 @@ public final class ReplayServer: Sendable {
         let primaryHost = origins.first
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             var request = request
-            let contentType = request.headers[.contentType] ?? ""
             let buffer = try await request.collectBody(upTo: 64 * 1024 * 1024)
-            let body = contentType.lowercased().hasPrefix("multipart/") ? nil : String(buffer: buffer)
             let url = request.uri.string
-            var key = ReplayMatcher.key(method: request.method.rawValue, url: url, body: body)
+            var key = ReplayMatcher.key(method: request.method.rawValue, url: url, body: String(buffer: buffer), contentType: request.headers[.contentType])
             // URLs this server handed out come back in bodies (a draft's media):
             // match them as the recorded host.
             if let own = ownURL.withLock({ $0 }), let recordedHost = primaryHost {
@@ -91,18 +89,8 @@ public final class ReplayServer: Sendable {
                 return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: body)))
             }
             return Response(status: status, headers: headers, body: ResponseBody { writer in
-                let start = ContinuousClock.now
-                for item in items {
-                    if case .recorded(let scale) = timing {
-                        try await Task.sleep(until: start + .nanoseconds(Int64(item.offsetMs / max(scale, 1e-9) * 1e6)), clock: .continuous)
-                    }
-                    try await writer.write(ByteBuffer(string: ReplayTransport.encode(item)))
-                }
-                if let ending = entry.ending, ending.hasPrefix("dropped") {
-                    throw ReplayedDrop()
-                }
-                if let hold = ReplayTransport.holdOpenUntil(entry, timing: timing, start: start) {
-                    try await Task.sleep(until: hold, clock: .continuous)
+                if try await ReplayTransport.play(entry, items, timing: timing, emit: { try await writer.write(ByteBuffer(string: $0)) }) != nil {
+                    throw ReplayedDrop()  // cut off, as recorded
                 }
                 try await writer.finish(nil)
             })
