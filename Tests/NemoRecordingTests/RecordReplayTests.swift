@@ -185,6 +185,24 @@ extension RecordReplayTests {
         }
     }
 
+    @Test("An exchange recorded without a response is an error at replay: from the transport, and a 502 saying so from the replay server")
+    func noResponseRecorded() async throws {
+        let entry = HAREntryBuilder.entry(
+            request: HTTPRequest(method: "GET", url: "http://x/api/credits/balance/simple"), started: Date(), elapsed: 1, status: 0,
+            headers: [], body: Data(), ending: "failed: connection refused")
+        let recording = Recording(metadata: nil, entries: [entry], cutOff: nil, fromJournal: false)
+        await #expect(throws: TransportError.self) {
+            _ = try await ReplayTransport(recording: recording, timing: .instant).send(HTTPRequest(method: "GET", url: "http://x/api/credits/balance/simple"))
+        }
+        let replay = try await ReplayServer.start(recording: recording, timing: .instant)
+        let curl = CurlTransport()
+        let answer = try await curl.send(HTTPRequest(method: "GET", url: replay.url + "/api/credits/balance/simple"))
+        #expect(answer.status == 502)
+        #expect(String(decoding: answer.body, as: UTF8.self).contains("the recorded exchange had no response (failed: connection refused)"))
+        await replay.stop()
+        curl.shutdown()
+    }
+
     @Test("Replay matching: the same token's answers first, each recorded answer once and in order, the last one again for polls")
     func matchingByToken() async throws {
         func entry(_ token: String, _ available: Int) -> HAREntry {

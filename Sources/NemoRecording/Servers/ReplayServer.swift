@@ -66,6 +66,14 @@ public final class ReplayServer: Sendable {
                 let value: JSONValue = ["code": 404, "message": .string(error.message), "data": .null]
                 return Response(status: .notFound, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
             }
+            // An exchange recorded without a response (the connection failed):
+            // a gateway error saying so, as ReplayTransport throws one.
+            do {
+                try ReplayTransport.failIfNoResponse(entry)
+            } catch let error as ClientTransportError {
+                let value: JSONValue = ["code": 502, "message": .string(error.message), "data": .null]
+                return Response(status: .badGateway, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
+            }
             var headers = HTTPFields()
             for header in entry.response.headers {
                 let lower = header.name.lowercased()
@@ -74,7 +82,7 @@ public final class ReplayServer: Sendable {
                 else { continue }
                 headers.append(HTTPField(name: name, value: header.value))
             }
-            let status = HTTPResponse.Status(code: max(entry.response.status, 100))
+            let status = HTTPResponse.Status(code: entry.response.status)
             guard let items = entry.eventStream else {
                 var body = ReplayTransport.body(entry)
                 if let own = ownURL.withLock({ $0 }), entry.response.content.encoding == nil, var text = String(data: body, encoding: .utf8) {
