@@ -71,10 +71,7 @@ extension NemoClient {
         // success: a failed export never destroys an existing file.
         let partial = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString).part")
         defer { try? FileManager.default.removeItem(at: partial) }
-        func moveIntoPlace() throws {
-            _ = try? FileManager.default.removeItem(at: file)
-            try FileManager.default.moveItem(at: partial, to: file)
-        }
+        func moveIntoPlace() throws { try FileManager.default.moveIntoPlace(partial, at: file) }
         var fallbackReason = "no outputUrl"
         if let outputURL = job.outputURL {
             do {

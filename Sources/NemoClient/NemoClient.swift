@@ -56,7 +56,8 @@ public actor NemoClient {
 
     // MARK: Requests
 
-    func headers(auth: Bool = true, extra: [(String, String)] = []) -> [(name: String, value: String)] {
+    /// The headers every call sends: attribution, and the token when `auth`.
+    public func headers(auth: Bool = true, extra: [(String, String)] = []) -> [(name: String, value: String)] {
         var headers: [(name: String, value: String)] = configuration.attribution.pairs
         if auth, let token { headers.append((NemoHeader.authorization, "Bearer \(token)")) }
         for (name, value) in extra { headers.append((name, value)) }

@@ -364,8 +364,7 @@ public struct ScenarioRunner: Sendable {
         case .download(let url, let to):
             return try await download(substitute(url, variables), to: to.map { substitute($0, variables) }, client: client)
         case .request(let method, let path, let headers, let json, let multipart):
-            var all = client.configuration.attribution.pairs
-            if let token = await client.token { all.append(("Authorization", "Bearer \(token)")) }
+            var all = await client.headers()
             // A scenario's header replaces the default of the same name.
             all.removeAll { pair in headers.keys.contains { $0.caseInsensitiveCompare(pair.name) == .orderedSame } }
             for (name, value) in headers { all.append((name, substitute(value, variables))) }
@@ -411,8 +410,7 @@ public struct ScenarioRunner: Sendable {
         var target = url
         if url.hasPrefix("/") {
             target = baseURL + url
-            headers = client.configuration.attribution.pairs
-            if let token = await client.token { headers.append(("Authorization", "Bearer \(token)")) }
+            headers = await client.headers()
         }
         let response = try await client.transport.download(HTTPRequest(method: "GET", url: target, headers: headers, timeout: 3600), to: file, progress: nil)
         var digest = SHA256()
@@ -442,9 +440,7 @@ public struct ScenarioRunner: Sendable {
             if let code = body["code"], code.intValue != nil { json["code"] = code }
         }
         if let to, (200..<300).contains(response.status) {
-            let target = URL(fileURLWithPath: to)
-            try? FileManager.default.removeItem(at: target)
-            try FileManager.default.moveItem(at: file, to: target)
+            try FileManager.default.moveIntoPlace(file, at: URL(fileURLWithPath: to))
         }
         return StepOutput(json: .object(json))
     }

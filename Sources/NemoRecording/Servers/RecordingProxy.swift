@@ -38,7 +38,6 @@ public final class RecordingProxy: Sendable {
         let upstreamBase = upstream.hasSuffix("/") ? String(upstream.dropLast()) : upstream
         let rewriting = RewritingTransport(base: transport ?? CurlTransportAlias(), from: upstreamBase)
         let forward = RecordingTransport(base: rewriting, writer: writer)
-        let router = Router()
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             let spool = try await Spool.collect(request.body)
             defer { spool.remove() }
@@ -62,8 +61,7 @@ public final class RecordingProxy: Sendable {
             do {
                 first = try await iterator.next()
             } catch {
-                let value: JSONValue = ["code": 502, "message": .string("recording proxy: the upstream did not answer: \(error)"), "data": .null]
-                return Response(status: .badGateway, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
+                return ServerStarter.jsonError(.badGateway, "recording proxy: the upstream did not answer: \(error)")
             }
             guard case .head(let status, let upstreamHeaders) = first else {
                 return Response(status: .badGateway)
@@ -79,11 +77,7 @@ public final class RecordingProxy: Sendable {
                 try await writer.finish(nil)
             })
         }
-        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .head] {
-            router.on("**", method: method, use: handler)
-            router.on("/", method: method, use: handler)
-        }
-        let proxy = RecordingProxy(server: try await ServerStarter.start(router: router, host: host, port: port, handleSignals: handleSignals), writer: writer)
+        let proxy = RecordingProxy(server: try await ServerStarter.start(handler: handler, host: host, port: port, handleSignals: handleSignals), writer: writer)
         rewriting.setTarget(proxy.url)
         writer.setRecordedVia(proxy.url)
         return proxy

@@ -27,7 +27,6 @@ public final class ReplayServer: Sendable {
         recording: Recording, timing: ReplayTiming, host: String = "127.0.0.1", port: Int = 0, handleSignals: Bool = false
     ) async throws -> ReplayServer {
         let matcher = ReplayMatcher(recording: recording)
-        let router = Router()
         // Absolute URLs of the recorded hosts (in bodies, e.g. outputUrl) point here instead.
         let ownURL = Mutex<String?>(nil)
         // The recorded origins (scheme, host and port only): the proxy's and
@@ -63,16 +62,14 @@ public final class ReplayServer: Sendable {
                     key: key, authorization: request.headers[.authorization],
                     description: "\(request.method.rawValue) \(ReplayMatcher.normalizedPath(url))")
             } catch let error as ClientTransportError {
-                let value: JSONValue = ["code": 404, "message": .string(error.message), "data": .null]
-                return Response(status: .notFound, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
+                return ServerStarter.jsonError(.notFound, error.message)
             }
             // An exchange recorded without a response (the connection failed):
             // a gateway error saying so, as ReplayTransport throws one.
             do {
                 try ReplayTransport.failIfNoResponse(entry)
             } catch let error as ClientTransportError {
-                let value: JSONValue = ["code": 502, "message": .string(error.message), "data": .null]
-                return Response(status: .badGateway, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
+                return ServerStarter.jsonError(.badGateway, error.message)
             }
             var headers = HTTPFields()
             for header in entry.response.headers {
@@ -103,11 +100,7 @@ public final class ReplayServer: Sendable {
                 try await writer.finish(nil)
             })
         }
-        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .head] {
-            router.on("**", method: method, use: handler)
-            router.on("/", method: method, use: handler)
-        }
-        let server = ReplayServer(server: try await ServerStarter.start(router: router, host: host, port: port, handleSignals: handleSignals))
+        let server = ReplayServer(server: try await ServerStarter.start(handler: handler, host: host, port: port, handleSignals: handleSignals))
         ownURL.withLock { $0 = server.url }
         return server
     }
@@ -126,8 +119,17 @@ public final class ReplayServer: Sendable {
 
 /// Starts the recording servers on the shared starter (quiet logs; a
 /// start failure as a ``RecordingError``).
+/// What the replay server and the recording proxy share: one handler for
+/// every path and method, and errors in the API's envelope shape.
 enum ServerStarter {
-    static func start(router: Router<BasicRequestContext>, host: String, port: Int, handleSignals: Bool) async throws -> RunningHTTPServer {
+    static func start(
+        handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response, host: String, port: Int, handleSignals: Bool
+    ) async throws -> RunningHTTPServer {
+        let router = Router()
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .head] {
+            router.on("**", method: method, use: handler)
+            router.on("/", method: method, use: handler)
+        }
         var logger = Logger(label: "nemosim")
         logger.logLevel = .warning
         do {
@@ -135,5 +137,11 @@ enum ServerStarter {
         } catch let error as HTTPServerStartError {
             throw RecordingError(error.description)
         }
+    }
+
+    /// `{"code": STATUS, "message": ..., "data": null}` with that status.
+    static func jsonError(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        let value: JSONValue = ["code": .number(Double(status.code)), "message": .string(message), "data": .null]
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
     }
 }
