@@ -18,17 +18,20 @@ public final class RewritingTransport: HTTPTransport, Sendable {
     /// The base URL to write instead of `from` (known once the proxy is bound).
     public func setTarget(_ url: String) { target.withLock { $0 = url } }
 
-    func rewrite(_ body: Data, headers: [(name: String, value: String)]) -> Data {
-        guard let to = target.withLock({ $0 }),
-            headers.contains(where: { $0.name.lowercased() == "content-type" && $0.value.lowercased().contains("json") }),
-            let text = String(data: body, encoding: .utf8), text.contains(from)
-        else { return body }
+    /// Only JSON bodies carry URLs to rewrite.
+    static func isJSON(_ headers: [(name: String, value: String)]) -> Bool {
+        headers.contains { $0.name.lowercased() == "content-type" && $0.value.lowercased().contains("json") }
+    }
+
+    /// A JSON body with `from` written as the target.
+    func rewrite(_ body: Data) -> Data {
+        guard let to = target.withLock({ $0 }), let text = String(data: body, encoding: .utf8), text.contains(from) else { return body }
         return Data(text.replacingOccurrences(of: from, with: to).utf8)
     }
 
     public func send(_ request: HTTPRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
         var response = try await base.send(request, progress: progress)
-        response.body = rewrite(response.body, headers: response.headers)
+        if Self.isJSON(response.headers) { response.body = rewrite(response.body) }
         return response
     }
 
@@ -40,22 +43,20 @@ public final class RewritingTransport: HTTPTransport, Sendable {
         let upstream = base.stream(request)
         let (stream, continuation) = AsyncThrowingStream<HTTPStreamPart, any Error>.makeStream()
         let task = Task {
-            var headers: [(name: String, value: String)] = []
             var isJSON = false
             var pending = Data()
             do {
                 for try await part in upstream {
                     switch part {
                     case .head(_, let fields):
-                        headers = fields
-                        isJSON = fields.contains { $0.name.lowercased() == "content-type" && $0.value.lowercased().contains("json") }
+                        isJSON = Self.isJSON(fields)
                         continuation.yield(part)
                     case .body(let data):
                         // JSON bodies are rewritten whole; streams pass through as they come.
                         if isJSON { pending.append(data) } else { continuation.yield(part) }
                     }
                 }
-                if isJSON { continuation.yield(.body(rewrite(pending, headers: headers))) }
+                if isJSON { continuation.yield(.body(rewrite(pending))) }
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)
