@@ -43,7 +43,9 @@ let package = Package(
         .target(
             name: "NemoHTTPServer",
             dependencies: [
+                "NemoCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -99,7 +101,15 @@ let package = Package(
         .testTarget(name: "NemoRecordingTests", dependencies: ["NemoRecording", "NemoClient", "NemoSimulator", "NemoCore", "ServerSentEvents"]),
         .testTarget(name: "NemoScenariosTests", dependencies: ["NemoScenarios", "NemoReports", "NemoClient", "NemoSimulator", "NemoCore"]),
         .testTarget(name: "NemoReportsTests", dependencies: ["NemoReports", "CLibXML2"]),
-        .testTarget(name: "NemoSimulatorTests", dependencies: ["NemoSimulator", "NemoCore", "ServerSentEvents", "CCurl"]),
+        .testTarget(
+            name: "NemoSimulatorTests",
+            dependencies: [
+                "NemoSimulator", "NemoCore", "NemoHTTPServer", "ServerSentEvents", "CCurl",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -16,7 +16,7 @@ public struct ClientConfiguration: Sendable {
 
     public init(
         baseURL: String = Endpoint.productionBaseURL, token: String? = nil, clientID: String = UUID().uuidString,
-        attribution: AttributionHeaders = AttributionHeaders(source: "nemosim", version: "0.3.0", platform: "unknown"),
+        attribution: AttributionHeaders = AttributionHeaders(source: "nemosim", version: NemosimVersion.current, platform: "unknown"),
         transport: CurlTransport.Options = .init()
     ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
@@ -38,7 +38,7 @@ public struct ClientConfiguration: Sendable {
         let source = environment["SKILL_SOURCE"].flatMap { $0.isEmpty ? nil : $0 } ?? "nemosim"
         return ClientConfiguration(
             baseURL: url, token: token, clientID: clientID,
-            attribution: AttributionHeaders(source: source, version: "0.3.0", platform: environment["SKILL_PLATFORM"] ?? "unknown"))
+            attribution: AttributionHeaders(source: source, version: NemosimVersion.current, platform: environment["SKILL_PLATFORM"] ?? "unknown"))
     }
 
     /// The client id stored at `~/.config/nemovideo/client_id`, created on first use.

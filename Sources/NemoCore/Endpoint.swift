@@ -1,4 +1,5 @@
-/// The endpoints of the NemoVideo agent API, with their methods and paths.
+/// A call of the API with its path parameters filled in: a ``Route`` of the
+/// table and the values of its parameters.
 public enum Endpoint: Sendable, Hashable {
     case anonymousToken
     case createSession(userID: String = "me")
@@ -20,57 +21,36 @@ public enum Endpoint: Sendable, Hashable {
     /// The `app_name` the agent endpoints use.
     public static let appName = "nemo_agent"
 
-    public var method: String {
+    /// The route of the table this call is for.
+    public var route: Route {
         switch self {
-        case .state, .credits, .renderStatus, .renderDownload: return "GET"
-        default: return "POST"
-        }
-    }
-
-    /// The path, with each dynamic segment percent-encoded.
-    public var path: String {
-        switch self {
-        case .anonymousToken: return "/api/auth/anonymous-token"
-        case .createSession(let user): return "/api/tasks/\(Self.segment(user))/with-session/nemo_agent"
-        case .state(let user, let session): return "/api/state/nemo_agent/\(Self.segment(user))/\(Self.segment(session))/latest"
-        case .runSSE: return "/run_sse"
-        case .upload(let user, let session): return "/api/upload-video/nemo_agent/\(Self.segment(user))/\(Self.segment(session))"
-        case .credits: return "/api/credits/balance/simple"
-        case .renderSubmit: return "/api/render/proxy/lambda"
-        case .renderStatus(let id): return "/api/render/proxy/lambda/\(Self.segment(id))"
-        case .renderCancel(let id): return "/api/render/proxy/lambda/\(Self.segment(id))/cancel"
-        case .renderDownload(let id): return "/api/render/proxy/\(Self.segment(id))/download"
-        }
-    }
-
-    /// Whether the call needs `Authorization: Bearer`.
-    public var requiresToken: Bool { self != .anonymousToken }
-
-    /// The scope a token needs for this call.
-    public var requiredScope: TokenScope? {
-        switch self {
-        case .anonymousToken: return nil
-        case .state, .credits, .renderStatus, .renderDownload: return .read
-        case .createSession, .runSSE: return .write
+        case .anonymousToken: return .anonymousToken
+        case .createSession: return .createSession
+        case .state: return .state
+        case .runSSE: return .runSSE
         case .upload: return .upload
-        case .renderSubmit, .renderCancel: return .render
+        case .credits: return .credits
+        case .renderSubmit: return .renderSubmit
+        case .renderStatus: return .renderStatus
+        case .renderCancel: return .renderCancel
+        case .renderDownload: return .renderDownload
         }
     }
 
-    /// Percent-encodes a path segment (RFC 3986 unreserved characters kept).
-    public static func segment(_ value: String) -> String {
-        var out = ""
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(UnicodeScalar(byte))
-            default:
-                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
-            }
+    /// The values of the route's path parameters.
+    public var parameters: [String: String] {
+        switch self {
+        case .anonymousToken, .runSSE, .credits, .renderSubmit: return [:]
+        case .createSession(let user): return ["user_id": user]
+        case .state(let user, let session), .upload(let user, let session): return ["user_id": user, "session_id": session]
+        case .renderStatus(let id), .renderCancel(let id), .renderDownload(let id): return ["id": id]
         }
-        return out
     }
+
+    public var method: String { route.method }
+
+    /// The path, with each parameter percent-encoded.
+    public var path: String { route.path(parameters) }
 }
 
 /// The scopes a token can carry.
@@ -81,12 +61,5 @@ public enum TokenScope: String, Sendable, Hashable, Codable, CaseIterable {
     /// Whether a token with `scopes` may do what `self` needs.
     public func isGranted(by scopes: some Sequence<TokenScope>) -> Bool {
         scopes.contains { $0 == .all || $0 == self }
-    }
-}
-
-extension String {
-    /// The string padded on the left to `width` characters.
-    public func leftPadded(to width: Int, with pad: Character = "0") -> String {
-        count >= width ? self : String(repeating: pad, count: width - count) + self
     }
 }

@@ -53,6 +53,6 @@ public struct SessionInfo: Sendable, Hashable, Codable {
             ("task", taskID), ("session", sessionID), ("skill_name", attribution.source),
             ("skill_version", attribution.version), ("skill_source", attribution.platform),
         ]
-        return webAppURL + "/workspace/claim?" + query.map { "\($0.0)=\(Endpoint.segment($0.1))" }.joined(separator: "&")
+        return webAppURL + "/workspace/claim?" + query.map { "\($0.0)=\(Route.encode($0.1))" }.joined(separator: "&")
     }
 }

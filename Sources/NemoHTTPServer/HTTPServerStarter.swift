@@ -38,14 +38,14 @@ public struct HTTPServerStartError: Error, CustomStringConvertible {
 /// once it is bound, for the simulator, the replay server and the recording
 /// proxy alike.
 public enum HTTPServerStarter {
-    public static func start<Builder: HTTPResponderBuilder>(
-        router: Builder, host: String, port: Int, handleSignals: Bool, logger: Logger,
+    public static func start<Responder: HTTPResponder>(
+        responder: Responder, host: String, port: Int, handleSignals: Bool, logger: Logger,
         channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }
-    ) async throws -> RunningHTTPServer where Builder.Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
+    ) async throws -> RunningHTTPServer where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
         let bound = Mutex<Int?>(nil)
         let failure = Mutex<String?>(nil)
         let app = Application(
-            router: router, server: LeanHTTP1Channel.builder(channelHandlers: channelHandlers),
+            responder: responder, server: LeanHTTP1Channel.builder(channelHandlers: channelHandlers),
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in bound.withLock { $0 = channel.localAddress?.port ?? -1 } }, logger: logger)
         let group = ServiceGroup(

@@ -66,7 +66,7 @@ public final class RequestJournal: Sendable {
     }
 
     /// The entries, oldest first, with times as ISO 8601 on `clock`.
-    public func entries(clock: SimulationClock) -> [JournalEntry] {
+    public func entries(clock: any SimulationClock) -> [JournalEntry] {
         let records = ring.withLock { Array($0.records[$0.next...] + $0.records[..<$0.next]) }
         return records.map {
             JournalEntry(

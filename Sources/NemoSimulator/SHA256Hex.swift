@@ -10,6 +10,6 @@ enum SHA256Hex {
 
     /// Lower-case hex of any bytes (a digest, a MAC).
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 }

@@ -47,7 +47,8 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     public mutating func hex(_ count: Int) -> String {
         var out = ""
         while out.count < count {
-            out += String(next(), radix: 16).leftPadded(to: 16)
+            let digits = String(next(), radix: 16)
+            out += String(repeating: "0", count: 16 - digits.count) + digits
         }
         return String(out.prefix(count))
     }

@@ -26,7 +26,7 @@ public struct StreamPlan: Sendable {
     public func time(of event: PlannedEvent) -> Double { startedAt + event.offset }
 
     /// The `data` text of an event in this plan's dialect.
-    public func data(for event: PlannedEvent, clock: SimulationClock) -> String {
+    public func data(for event: PlannedEvent, clock: any SimulationClock) -> String {
         AgentEventEncoder.data(
             for: event.event, dialect: dialect,
             context: .init(
@@ -42,7 +42,7 @@ extension Simulation {
     /// without starting or charging anything.
     public func startMessage(token: String?, request: RunSSERequest, lastEventID: String?) throws(SimulatorFailure) -> StreamPlan {
         settle()
-        let userID = try resolveUser(request.userID, token: token, scope: .write)
+        let userID = try resolveUser(request.userID, token: token, scope: Route.runSSE.scope)
         let sessionID = try touchSession(request.sessionID, userID: userID)
         if let lastEventID, let plan = resumePlan(sessionID: sessionID, lastEventID: lastEventID) {
             return plan

@@ -9,7 +9,7 @@ extension Simulation {
     /// later ones queue behind it.
     public func submitRender(token: String?, missingAttribution: [String], request: RenderRequest) throws(SimulatorFailure) -> RenderJob {
         settle()
-        let userID = try authenticate(token, scope: .render)
+        let userID = try authenticate(token, scope: Route.renderSubmit.scope)
         if !missingAttribution.isEmpty {
             throw .http(402, "export needs the attribution headers; missing: \(missingAttribution.joined(separator: ", ")). This is not a credit problem")
         }
@@ -40,14 +40,14 @@ extension Simulation {
     /// `GET /api/render/proxy/lambda/{id}`.
     public func renderStatus(token: String?, id: String) throws(SimulatorFailure) -> RenderJob {
         settle()
-        return report(try ownedRender(token: token, id: id, scope: .read))
+        return report(try ownedRender(token: token, id: id, scope: Route.renderStatus.scope))
     }
 
     /// `POST /api/render/proxy/lambda/{id}/cancel`: cancels a pending or
     /// processing job; a finished job cannot be cancelled.
     public func cancelRender(token: String?, id: String) throws(SimulatorFailure) -> RenderJob {
         settle()
-        var job = try ownedRender(token: token, id: id, scope: .render)
+        var job = try ownedRender(token: token, id: id, scope: Route.renderCancel.scope)
         let status = job.status(at: now)
         guard !status.isFinal else {
             throw .http(409, "render \(id) is already \(status.rawValue) and cannot be cancelled")
@@ -59,7 +59,7 @@ extension Simulation {
 
     /// The render a download may serve: `GET /api/render/proxy/{id}/download` (bearer token).
     public func authorizeDownload(token: String?, id: String) throws(SimulatorFailure) {
-        let job = try ownedRender(token: token, id: id, scope: .read)
+        let job = try ownedRender(token: token, id: id, scope: Route.renderDownload.scope)
         try requireCompleted(job)
     }
 
@@ -83,7 +83,7 @@ extension Simulation {
         }
     }
 
-    private func ownedRender(token: String?, id: String, scope: TokenScope) throws(SimulatorFailure) -> RenderJobState {
+    private func ownedRender(token: String?, id: String, scope: TokenScope?) throws(SimulatorFailure) -> RenderJobState {
         let userID = try authenticate(token, scope: scope)
         guard let job = renders[id], job.userID == userID else {
             throw .http(404, "render \(id) not found: submit it with POST /api/render/proxy/lambda")
@@ -106,7 +106,7 @@ extension Simulation {
         var completedAt: Int64?
         if status == .completed {
             let expires = Int(min(job.endsAt + profile.downloadURLTTLSeconds, 9e15))
-            outputURL = "\(publicBaseURL)/_nemosim/media/renders/\(Endpoint.segment(job.id)).mp4?expires=\(expires)&signature=\(downloadSignature(job, expires: String(expires)))"
+            outputURL = "\(publicBaseURL)/_nemosim/media/renders/\(Route.encode(job.id)).mp4?expires=\(expires)&signature=\(downloadSignature(job, expires: String(expires)))"
             completedAt = Int64((date(job.endsAt).timeIntervalSince1970 * 1000).rounded())
         }
         return RenderJob(

@@ -25,7 +25,7 @@ extension Simulation {
     /// Checks token and session before the front reads an upload's body.
     public func authorizeUpload(token: String?, userPath: String, sessionID: String) throws(SimulatorFailure) {
         settle()
-        let userID = try resolveUser(userPath, token: token, scope: .upload)
+        let userID = try resolveUser(userPath, token: token, scope: Route.upload.scope)
         _ = try touchSession(sessionID, userID: userID)
     }
 
@@ -33,7 +33,7 @@ extension Simulation {
     /// over the size limit (nothing is recorded then).
     public func completeUpload(token: String?, userPath: String, sessionID: String, files: [ReceivedFile]) throws(SimulatorFailure) -> UploadResult {
         settle()
-        let userID = try resolveUser(userPath, token: token, scope: .upload)
+        let userID = try resolveUser(userPath, token: token, scope: Route.upload.scope)
         _ = try touchSession(sessionID, userID: userID)
         guard !files.isEmpty else {
             throw .badRequest("no files in the upload: send multipart/form-data with one or more parts named \"files\", or JSON {\"urls\": [...], \"source_type\": \"url\"}")
@@ -48,7 +48,7 @@ extension Simulation {
             }
             uploaded.append(UploadedFile(
                 filename: file.filename, fileType: kind.rawValue,
-                cdnURL: "\(publicBaseURL)/_nemosim/media/uploads/\(file.sha256)/\(Endpoint.segment(file.filename))",
+                cdnURL: "\(publicBaseURL)/_nemosim/media/uploads/\(file.sha256)/\(Route.encode(file.filename))",
                 duration: kind == .image ? nil : 10, width: file.width ?? (kind == .audio ? nil : 1920),
                 height: file.height ?? (kind == .audio ? nil : 1080), fps: kind == .video ? 30 : nil, hash: file.sha256, size: file.size))
         }

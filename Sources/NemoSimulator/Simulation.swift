@@ -1,7 +1,6 @@
 import Foundation
 import NemoCore
 import NIOCore
-import NIOPosix
 import Synchronization
 
 /// The simulated NemoVideo backend: accounts, tokens, sessions, drafts,
@@ -17,7 +16,7 @@ import Synchronization
 public actor Simulation {
     /// The run seed every random choice derives from.
     public nonisolated let seed: UInt64
-    public nonisolated let clock: SimulationClock
+    public nonisolated let clock: any SimulationClock
     nonisolated let profileStorage: Mutex<BehaviourProfile>
     /// The behaviour profile in force (readable from any thread).
     public nonisolated var profile: BehaviourProfile { profileStorage.withLock { $0 } }
@@ -68,16 +67,23 @@ public actor Simulation {
     /// Per session, how many operations have effects still to apply.
     var unsettledOperations: [String: Int] = [:]
 
-    /// The event loop the actor runs on (one of the server's), so that the
-    /// polled GETs are answered on it without a task: directly on this
-    /// loop, with one hop from the others (``PolledRouteHandler``).
-    nonisolated let eventLoop: any EventLoop
+    /// The event loop the actor runs on when a server hosts it (one of the
+    /// server's), so that the polled GETs are answered on it without a
+    /// task: directly on this loop, with one hop from the others
+    /// (``PolledRouteHandler``). Nil when no loop was given.
+    nonisolated let eventLoop: (any EventLoop)?
     private nonisolated let executor: any SerialExecutor
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    public init(seed: UInt64 = 1, clock: SimulationClock = SimulationClock(), profile: BehaviourProfile = BehaviourProfile()) {
-        eventLoop = MultiThreadedEventLoopGroup.singleton.next()
-        executor = eventLoop.executor
+    /// - Parameters:
+    ///   - clock: simulated time (``ManualSimulationClock`` in tests).
+    ///   - eventLoop: the loop to run on; without one, a serial queue of its own.
+    public init(
+        seed: UInt64 = 1, clock: any SimulationClock = ScaledSimulationClock(), profile: BehaviourProfile = BehaviourProfile(),
+        eventLoop: (any EventLoop)? = nil
+    ) {
+        self.eventLoop = eventLoop
+        executor = eventLoop?.executor ?? QueueExecutor(label: "nemosim.simulation")
         self.seed = seed
         self.clock = clock
         self.profileStorage = Mutex(profile)
@@ -167,7 +173,7 @@ public actor Simulation {
     /// `POST /api/tasks/{user_id}/with-session/nemo_agent`.
     public func createSession(token: String?, userPath: String, request: CreateSessionRequest) throws(SimulatorFailure) -> SessionInfo {
         settle()
-        let userID = try resolveUser(userPath, token: token, scope: .write)
+        let userID = try resolveUser(userPath, token: token, scope: Route.createSession.scope)
         accounts[userID]!.sessionsCreated += 1
         var random = SeededRandom(seed: seed, subject: "session/" + userID, index: accounts[userID]!.sessionsCreated)
         var id = random.decimal(19)
@@ -193,7 +199,7 @@ public actor Simulation {
     /// `GET /api/state/nemo_agent/{user_id}/{session_id}/latest`.
     public func state(token: String?, userPath: String, sessionID: String) throws(SimulatorFailure) -> SessionState {
         settle()
-        let userID = try resolveUser(userPath, token: token, scope: .read)
+        let userID = try resolveUser(userPath, token: token, scope: Route.state.scope)
         _ = try touchSession(sessionID, userID: userID)
         let session = sessions[sessionID]!
         let videoInfos = session.uploads.compactMap { try? JSONValue(encoding: $0) }
@@ -214,7 +220,7 @@ public actor Simulation {
     /// `GET /api/credits/balance/simple`.
     public func credits(token: String?) throws(SimulatorFailure) -> CreditBalance {
         settle()
-        let userID = try authenticate(token, scope: .read)
+        let userID = try authenticate(token, scope: Route.credits.scope)
         let account = accounts[userID]!
         return CreditBalance(available: account.available, frozen: account.frozen)
     }

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import NIOPosix
 import NemoHTTPServer
 
 /// How to start a simulator.
@@ -47,7 +49,48 @@ public enum SimulatorServerError: Error, CustomStringConvertible {
     }
 }
 
-/// A running simulator: the HTTP front on Hummingbird over a ``Simulation``.
+/// The simulator's HTTP front, built and not yet bound: the domain, the
+/// router's responder (API routes from the ``Route`` table behind the
+/// ``FrontMiddleware``, the admin API behind its guard) and the event loop's
+/// handler for the polled GETs. ``SimulatorServer`` binds it to a port;
+/// tests can send requests straight to ``responder`` with no socket.
+public struct SimulatorApp: Sendable {
+    public let simulation: Simulation
+    let responder: RouterResponder<SimulatorRequestContext>
+    let polledAnswers = PolledRouteHandler.Counter()
+
+    /// - Parameters:
+    ///   - clock: simulated time (default: ``ScaledSimulationClock`` at the configuration's time scale).
+    ///   - eventLoop: where the domain runs (a server passes one of its loops).
+    public init(_ configuration: SimulatorConfiguration = .init(), clock: (any SimulationClock)? = nil, eventLoop: (any EventLoop)? = nil) throws {
+        guard configuration.timeScale > 0, configuration.timeScale.isFinite else {
+            throw SimulatorServerError.invalidConfiguration("time scale must be a positive number, got \(configuration.timeScale)")
+        }
+        let problems = configuration.profile.validationErrors()
+        guard problems.isEmpty else { throw SimulatorServerError.invalidConfiguration(problems.joined(separator: "; ")) }
+        guard let resource = Bundle.module.url(forResource: "render", withExtension: "mp4"),
+            let bytes = try? Data(contentsOf: resource)
+        else {
+            throw SimulatorServerError.missingResource("render.mp4 (the MP4 served for finished renders)")
+        }
+        simulation = Simulation(
+            seed: configuration.seed, clock: clock ?? ScaledSimulationClock(timeScale: configuration.timeScale), profile: configuration.profile,
+            eventLoop: eventLoop)
+        let router = Router(context: SimulatorRequestContext.self)
+        router.add(middleware: FrontMiddleware(simulation: simulation))
+        try APIRoutes(simulation: simulation, renderFile: ByteBuffer(bytes: bytes)).register(on: router)
+        AdminRoutes(simulation: simulation).register(on: router, adminToken: configuration.adminToken)
+        responder = router.buildResponder()
+    }
+
+    /// The channel handlers a server adds to each connection (the event
+    /// loop's answers to the polled GETs; they need ``Simulation`` on a loop).
+    func channelHandlers() -> [any RemovableChannelHandler] {
+        simulation.eventLoop == nil ? [] : [PolledRouteHandler(simulation: simulation, counter: polledAnswers)]
+    }
+}
+
+/// A running simulator: a ``SimulatorApp`` on a port.
 ///
 /// In a test, one line: `let server = try await SimulatorServer.start()`,
 /// then `server.url`, `server.simulation` (the admin handle) and
@@ -61,12 +104,12 @@ public final class SimulatorServer: Sendable {
     private let server: RunningHTTPServer
     private let polledAnswers: PolledRouteHandler.Counter
 
-    private init(simulation: Simulation, server: RunningHTTPServer, polledAnswers: PolledRouteHandler.Counter) {
+    private init(app: SimulatorApp, server: RunningHTTPServer) {
         self.url = server.url
         self.port = server.port
-        self.simulation = simulation
+        self.simulation = app.simulation
         self.server = server
-        self.polledAnswers = polledAnswers
+        self.polledAnswers = app.polledAnswers
     }
 
     /// How many requests the event loop answered itself (``PolledRouteHandler``).
@@ -75,40 +118,24 @@ public final class SimulatorServer: Sendable {
     /// Starts a simulator and returns once it accepts connections.
     /// - Parameter handleSignals: stop gracefully on SIGINT/SIGTERM (for `nemosim serve`).
     public static func start(_ configuration: SimulatorConfiguration = .init(), handleSignals: Bool = false) async throws -> SimulatorServer {
-        guard configuration.timeScale > 0, configuration.timeScale.isFinite else {
-            throw SimulatorServerError.invalidConfiguration("time scale must be a positive number, got \(configuration.timeScale)")
-        }
         guard (0...65535).contains(configuration.port) else {
             throw SimulatorServerError.invalidConfiguration("port must be 0-65535, got \(configuration.port)")
         }
-        let problems = configuration.profile.validationErrors()
-        guard problems.isEmpty else { throw SimulatorServerError.invalidConfiguration(problems.joined(separator: "; ")) }
-        guard let resource = Bundle.module.url(forResource: "render", withExtension: "mp4"),
-            let bytes = try? Data(contentsOf: resource)
-        else {
-            throw SimulatorServerError.missingResource("render.mp4 (the MP4 served for finished renders)")
-        }
-
-        let simulation = Simulation(
-            seed: configuration.seed, clock: SimulationClock(timeScale: configuration.timeScale), profile: configuration.profile)
-        let counter = PolledRouteHandler.Counter()
-        let router = Router(context: SimulatorRequestContext.self)
-        router.add(middleware: FrontMiddleware(simulation: simulation, adminToken: configuration.adminToken))
-        APIRoutes(simulation: simulation, renderFile: ByteBuffer(bytes: bytes)).register(on: router)
-        AdminRoutes(simulation: simulation).register(on: router)
-
+        // The domain runs on one of the server's event loops (Hummingbird's
+        // default group), so the polled GETs are answered there without a task.
+        let app = try SimulatorApp(configuration, eventLoop: MultiThreadedEventLoopGroup.singleton.next())
         var logger = Logger(label: "nemosim")
         logger.logLevel = configuration.logLevel
         let running: RunningHTTPServer
         do {
             running = try await HTTPServerStarter.start(
-                router: router, host: configuration.host, port: configuration.port, handleSignals: handleSignals, logger: logger,
-                channelHandlers: { [PolledRouteHandler(simulation: simulation, counter: counter)] })
+                responder: app.responder, host: configuration.host, port: configuration.port, handleSignals: handleSignals, logger: logger,
+                channelHandlers: { app.channelHandlers() })
         } catch let error as HTTPServerStartError {
             throw SimulatorServerError.startFailed(String(error.description.dropFirst("could not start the server ".count)))
         }
-        await simulation.setPublicBaseURL(running.url)
-        return SimulatorServer(simulation: simulation, server: running, polledAnswers: counter)
+        await app.simulation.setPublicBaseURL(running.url)
+        return SimulatorServer(app: app, server: running)
     }
 
     /// Stops gracefully: open connections finish, then the server closes.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NemoCore
 
 /// The `nemosim` command-line tool.
 @main
@@ -56,8 +57,4 @@ extension Nemosim {
             exit(withError: error)
         }
     }
-}
-
-enum NemosimVersion {
-    static let current = "0.3.0"
 }

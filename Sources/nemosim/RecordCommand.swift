@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NemoCore
 import NemoClient
 import NemoRecording
 

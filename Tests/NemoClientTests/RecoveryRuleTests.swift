@@ -164,7 +164,7 @@ struct RecoveryRuleTests {
 
     @Test("Heartbeats only for 10 minutes: a timeout; 'still working' every 2 minutes")
     func heartbeatTimeout() async throws {
-        let harness = try await ClientHarness.start(timeScale: 300) { $0.heartbeatIntervalSeconds = 10 }
+        let harness = try await ClientHarness.start(timeScale: 300, policy: RecoveryPolicy()) { $0.heartbeatIntervalSeconds = 10 }
         try await harness.signIn()
         harness.arm("POST", "/run_sse", .stall(seconds: 900))
         let notices = ActionLog()

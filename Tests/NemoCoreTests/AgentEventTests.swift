@@ -112,7 +112,7 @@ struct ErrorCodeTests {
         #expect(Endpoint.renderCancel(id: "r").path == "/api/render/proxy/lambda/r/cancel")
         #expect(Endpoint.renderDownload(id: "r").path == "/api/render/proxy/r/download")
         #expect(Endpoint.credits.method == "GET" && Endpoint.runSSE.method == "POST")
-        #expect(Endpoint.segment("a/b c") == "a%2Fb%20c")
+        #expect(Route.encode("a/b c") == "a%2Fb%20c")
         #expect(TokenScope.read.isGranted(by: [.all]))
         #expect(!TokenScope.render.isGranted(by: [.read, .write]))
     }

@@ -8,7 +8,7 @@ import Testing
 func frozenSimulation(seed: UInt64 = 7, _ configure: (inout BehaviourProfile) -> Void = { _ in }) -> Simulation {
     var profile = BehaviourProfile()
     configure(&profile)
-    return Simulation(seed: seed, clock: SimulationClock(timeScale: 1e-9), profile: profile)
+    return Simulation(seed: seed, clock: ManualSimulationClock(), profile: profile)
 }
 
 /// Token + session on a fresh simulation.

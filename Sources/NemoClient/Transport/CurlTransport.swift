@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import NemoCore
 import Synchronization
 
 /// The libcurl transport: one curl multi handle driven by one thread runs
@@ -18,7 +19,7 @@ public final class CurlTransport: HTTPTransport, Sendable {
         /// Seconds for a whole exchange unless the request says otherwise
         /// (event streams: the documented 15-minute hard limit).
         public var timeout: Double = 900
-        public var userAgent: String = "nemosim-client/0.3"
+        public var userAgent: String = "nemosim/" + NemosimVersion.current
 
         public init(verifyPeer: Bool = true, caFile: String? = nil, connectTimeout: Double = 15, timeout: Double = 900) {
             self.verifyPeer = verifyPeer

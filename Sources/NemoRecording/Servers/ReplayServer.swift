@@ -133,7 +133,8 @@ enum ServerStarter {
         var logger = Logger(label: "nemosim")
         logger.logLevel = .warning
         do {
-            return try await HTTPServerStarter.start(router: router, host: host, port: port, handleSignals: handleSignals, logger: logger)
+            return try await HTTPServerStarter.start(
+                responder: router.buildResponder(), host: host, port: port, handleSignals: handleSignals, logger: logger)
         } catch let error as HTTPServerStartError {
             throw RecordingError(error.description)
         }
@@ -141,7 +142,6 @@ enum ServerStarter {
 
     /// `{"code": STATUS, "message": ..., "data": null}` with that status.
     static func jsonError(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        let value: JSONValue = ["code": .number(Double(status.code)), "message": .string(message), "data": .null]
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonString())))
+        JSONAnswer.error(status: status, code: Int(status.code), message: message, envelope: .standard).response
     }
 }

@@ -3,133 +3,125 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NemoCore
+import NemoHTTPServer
 
-/// The admin API under `/_nemosim/`.
+/// The admin API under `/_nemosim/`: a route group behind ``AdminGuard``.
 struct AdminRoutes {
     let simulation: Simulation
 
-    func register(on router: Router<SimulatorRequestContext>) {
+    func register(on router: Router<SimulatorRequestContext>, adminToken: String?) {
         let simulation = self.simulation
-        router.get("/_nemosim/health") { _, _ in
+        let admin = router.group("_nemosim").add(middleware: AdminGuard(adminToken: adminToken))
+        admin.get("health") { _, _ in
             Responses.json([
                 "status": "ok", "seed": .number(Double(simulation.seed)), "time_scale": .number(simulation.clock.timeScale),
-                "version": .string(NemosimInfo.version),
+                "version": .string(NemosimVersion.current),
             ])
         }
-        router.post("/_nemosim/reset") { _, _ in
+        admin.post("reset") { _, _ in
             await simulation.reset()
             return Responses.json(["status": "reset"])
         }
-        router.get("/_nemosim/clock") { _, _ in
+        admin.get("clock") { _, _ in
             Responses.json([
                 "now": .string(await simulation.nowISO8601), "time_scale": .number(simulation.clock.timeScale),
                 "advanced_seconds": .number(simulation.clock.advancedSeconds),
             ])
         }
-        router.post("/_nemosim/clock/advance") { request, context in
+        admin.post("clock/advance") { request, context in
             struct Advance: Decodable { var seconds: Double }
-            switch await request.decodeJSON(Advance.self, context: context, example: #"{"seconds": 3600}"#) {
-            case .failure(let failure): return Self.error(failure)
-            case .success(let body):
-                do {
-                    try await simulation.advanceClock(by: body.seconds)
-                } catch {
-                    return Self.error(error)
-                }
-                return Responses.json(["now": .string(await simulation.nowISO8601), "time_scale": .number(simulation.clock.timeScale)])
-            }
+            let body = try await request.decodeJSON(Advance.self, context: context, example: #"{"seconds": 3600}"#)
+            try await simulation.advanceClock(by: body.seconds)
+            return Responses.json(["now": .string(await simulation.nowISO8601), "time_scale": .number(simulation.clock.timeScale)])
         }
-        router.get("/_nemosim/profile") { _, _ in
+        admin.get("profile") { _, _ in
             Responses.json(simulation.profile.jsonValue)
         }
-        router.patch("/_nemosim/profile") { request, context in
-            switch await request.decodeJSON(JSONValue.self, context: context, example: #"{"silent_close_ratio": 0.5}"#) {
-            case .failure(let failure): return Self.error(failure)
-            case .success(let patch):
-                do {
-                    return Responses.json(try simulation.patchProfile(patch).jsonValue)
-                } catch let error as ProfileError {
-                    return Responses.json(["error": .string(error.description), "problems": .array(error.problems.map(JSONValue.string))], status: .badRequest)
-                }
-            }
+        admin.patch("profile") { request, context in
+            let patch = try await request.decodeJSON(JSONValue.self, context: context, example: #"{"silent_close_ratio": 0.5}"#)
+            return Responses.json(try simulation.patchProfile(patch).jsonValue)
         }
-        router.post("/_nemosim/faults") { request, context in
+        admin.post("faults") { request, context in
             let example = #"{"match": {"method": "GET", "path": "/api/credits/balance/simple"}, "respond": {"code": 1001}, "times": 1}"#
-            switch await request.decodeJSON(FaultRule.self, context: context, example: example) {
-            case .failure(let failure): return Self.error(failure)
-            case .success(let rule):
-                let armed = simulation.faults.arm(rule)
-                return Responses.json((try? JSONValue(encoding: armed)) ?? .null, status: .created)
-            }
+            let rule = try await request.decodeJSON(FaultRule.self, context: context, example: example)
+            return Responses.json((try? JSONValue(encoding: simulation.faults.arm(rule))) ?? .null, status: .created)
         }
-        router.get("/_nemosim/faults") { _, _ in
+        admin.get("faults") { _, _ in
             Responses.json((try? JSONValue(encoding: simulation.faults.rules)) ?? .array([]))
         }
-        router.delete("/_nemosim/faults") { _, _ in
+        admin.delete("faults") { _, _ in
             simulation.faults.clear()
             return Responses.json(["status": "cleared"])
         }
-        router.get("/_nemosim/journal") { _, _ in
+        admin.get("journal") { _, _ in
             Responses.json((try? JSONValue(encoding: simulation.journal.entries(clock: simulation.clock))) ?? .array([]))
         }
-        router.delete("/_nemosim/journal") { _, _ in
+        admin.delete("journal") { _, _ in
             simulation.journal.clear()
             return Responses.json(["status": "cleared"])
         }
-        router.put("/_nemosim/accounts/:user/credits") { request, context in
+        admin.put("accounts/:user/credits") { request, context in
             struct Credits: Decodable { var available: Int }
-            let user = context.parameters.get("user") ?? ""
-            switch await request.decodeJSON(Credits.self, context: context, example: #"{"available": 0}"#) {
-            case .failure(let failure): return Self.error(failure)
-            case .success(let body):
-                do {
-                    try await simulation.setCredits(userID: user, available: body.available)
-                } catch {
-                    return Self.error(error)
-                }
-                return Responses.json(["user_id": .string(user), "available": .number(Double(body.available))])
-            }
+            let user = context.parameter("user")
+            let body = try await request.decodeJSON(Credits.self, context: context, example: #"{"available": 0}"#)
+            try await simulation.setCredits(userID: user, available: body.available)
+            return Responses.json(["user_id": .string(user), "available": .number(Double(body.available))])
         }
-        router.post("/_nemosim/tokens/revoke") { request, context in
+        admin.post("tokens/revoke") { request, context in
             struct Revoke: Decodable { var token: String }
-            switch await request.decodeJSON(Revoke.self, context: context, example: #"{"token": "nmv_usr_..."}"#) {
-            case .failure(let failure): return Self.error(failure)
-            case .success(let body):
-                do {
-                    try await simulation.revoke(token: body.token)
-                } catch {
-                    return Self.error(error)
-                }
-                return Responses.json(["status": "revoked"])
-            }
+            let body = try await request.decodeJSON(Revoke.self, context: context, example: #"{"token": "nmv_usr_..."}"#)
+            try await simulation.revoke(token: body.token)
+            return Responses.json(["status": "revoked"])
         }
-        router.post("/_nemosim/tokens/scopes") { request, context in
+        admin.post("tokens/scopes") { request, context in
             struct Scopes: Decodable { var token: String; var scopes: [TokenScope] }
-            switch await request.decodeJSON(Scopes.self, context: context, example: #"{"token": "nmv_usr_...", "scopes": ["read"]}"#) {
-            case .failure(let failure): return Self.error(failure)
-            case .success(let body):
-                do {
-                    try await simulation.setScopes(token: body.token, scopes: body.scopes)
-                } catch {
-                    return Self.error(error)
-                }
-                return Responses.json(["status": "updated", "scopes": .array(body.scopes.map { .string($0.rawValue) })])
-            }
+            let body = try await request.decodeJSON(Scopes.self, context: context, example: #"{"token": "nmv_usr_...", "scopes": ["read"]}"#)
+            try await simulation.setScopes(token: body.token, scopes: body.scopes)
+            return Responses.json(["status": "updated", "scopes": .array(body.scopes.map { .string($0.rawValue) })])
         }
-    }
-
-    static func error(_ error: any Error) -> Response {
-        let failure = SimulatorFailure.from(error)
-        let status: Int
-        switch failure {
-        case .http(let code, _): status = code
-        case .code: status = 400
-        }
-        return Responses.json(["error": .string(failure.message)], status: .init(code: status))
     }
 }
 
-/// Build information.
-public enum NemosimInfo {
-    public static let version = "0.2.0"
+/// In front of every admin route: loopback clients only, unless an admin
+/// token is set (then `Authorization: Bearer <token>`, from anywhere); and
+/// every failure of an admin handler in the API's envelope, with the
+/// failure's HTTP status as its code (a bad profile patch lists each problem
+/// under `data.problems`).
+struct AdminGuard: RouterMiddleware {
+    typealias Context = SimulatorRequestContext
+
+    let adminToken: String?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let refusal = refusal(request, context: context) { return refusal }
+        do {
+            return try await next(request, context)
+        } catch let error as ProfileError {
+            return JSONAnswer.error(
+                status: .badRequest, code: 400, message: error.description, envelope: .standard,
+                data: ["problems": .array(error.problems.map(JSONValue.string))]
+            ).response
+        } catch {
+            return SimulatorFailure.from(error).answer(envelope: .standard, mode: .http).response
+        }
+    }
+
+    private func refusal(_ request: Request, context: Context) -> Response? {
+        if let adminToken {
+            guard request.bearerToken == adminToken else {
+                return JSONAnswer.error(
+                    status: .unauthorized, code: 401, message: "the admin API needs Authorization: Bearer <admin token> (see --admin-token)",
+                    envelope: .standard
+                ).response
+            }
+            return nil
+        }
+        guard context.isLoopback else {
+            return JSONAnswer.error(
+                status: .forbidden, code: 403,
+                message: "the admin API answers loopback clients only; start nemosim with --admin-token to allow others", envelope: .standard
+            ).response
+        }
+        return nil
+    }
 }

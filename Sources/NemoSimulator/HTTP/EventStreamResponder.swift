@@ -18,33 +18,19 @@ struct EventStreamResponder {
 
     /// Kept small on purpose: a connection's task keeps its deepest async
     /// stack while the stream runs (see `FrontMiddleware.Plan`), so the body
-    /// is collected here and everything else happens in `start`.
+    /// is collected here and everything else happens in `start`. A failure
+    /// before the stream (2001, a bad body) is thrown, for the front
+    /// middleware to envelope.
     func respond(to request: Request, context: SimulatorRequestContext) async throws -> Response {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: context.maxUploadSize)
-        } catch {
-            return Responses.failure(
-                SimulatorFailure.badRequest("request body unreadable or larger than \(context.maxUploadSize) bytes: \(error)"), mode: simulation.profile.errorStatusMode)
-        }
-        return await start(body: buffer, token: request.bearerToken, lastEventID: request.headers[Self.lastEventID], fault: context.fault)
+        let buffer = try await request.collectBody(context)
+        return try await start(body: buffer, token: request.bearerToken, lastEventID: request.headers[Self.lastEventID], fault: context.fault)
     }
 
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 
-    func start(body buffer: ByteBuffer, token: String?, lastEventID: String?, fault: FaultResponse?) async -> Response {
-        let mode = simulation.profile.errorStatusMode
-        let body: RunSSERequest
-        switch Request.decodeJSON(RunSSERequest.self, from: buffer, example: Self.example) {
-        case .failure(let failure): return Responses.failure(failure, mode: mode)
-        case .success(let decoded): body = decoded
-        }
-        let plan: StreamPlan
-        do {
-            plan = try await simulation.startMessage(token: token, request: body, lastEventID: lastEventID)
-        } catch {
-            return Responses.failure(error, mode: mode)
-        }
+    func start(body buffer: ByteBuffer, token: String?, lastEventID: String?, fault: FaultResponse?) async throws(SimulatorFailure) -> Response {
+        let body = try Request.decodeJSON(RunSSERequest.self, from: buffer, example: Self.example)
+        let plan = try await simulation.startMessage(token: token, request: body, lastEventID: lastEventID)
         return stream(plan, fault: fault)
     }
 

@@ -3,24 +3,27 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NemoCore
+import NemoHTTPServer
 
-/// Around every request: applies faults (armed, or from an
-/// `X-Nemosim-Fault` header), guards the admin API, and writes the journal
-/// entry once the response is fully sent.
+/// Around every API request (the admin API has its own guard): applies
+/// faults (armed, or from an `X-Nemosim-Fault` header), turns every failure
+/// a handler throws into the route's envelope (the one place that does),
+/// and writes the journal entry once the response is fully sent.
+///
+/// It runs after the router has resolved the path, so it knows the route
+/// (``Route``) a request is for: its envelope for errors, and whether a
+/// success carries an envelope code.
 struct FrontMiddleware: RouterMiddleware {
     typealias Context = SimulatorRequestContext
 
     let simulation: Simulation
-    let adminToken: String?
-
-    static let faultHeader = HTTPField.Name("X-Nemosim-Fault")!
 
     /// A deliberate close with no response (the `disconnect` fault).
     struct Disconnected: Error {}
 
     /// What to do with a request, decided without suspending.
     enum Decision {
-        /// Answer at once (a refusal, an injected error, a bad fault header).
+        /// Answer at once (an injected error, a bad fault header).
         case respond(Response)
         /// Straight to the routes (the admin API).
         case passThrough
@@ -28,23 +31,33 @@ struct FrontMiddleware: RouterMiddleware {
         case run(Plan)
     }
 
-    /// One request's fault and journal entry. A class, so the async frame of
-    /// `handle` holds one pointer: each keep-alive connection's task keeps
-    /// its deepest async stack for as long as it lives, so every byte here
-    /// is paid per open connection (measured with heaptrack: this frame
+    /// The API routes by their router template (what Hummingbird reports
+    /// as a request's endpoint path).
+    static let routes = Dictionary(uniqueKeysWithValues: Route.all.map { ($0.template, $0) })
+
+    /// One request's fault, route and journal entry. A class, so the async
+    /// frame of `handle` holds one pointer: each keep-alive connection's task
+    /// keeps its deepest async stack for as long as it lives, so every byte
+    /// here is paid per open connection (measured with heaptrack: this frame
     /// alone was 2.5 KiB of task stack per connection).
     final class Plan: Sendable {
         let simulation: Simulation
         let fault: FaultResponse?
+        /// The API route; nil for the simulator's media and unknown paths.
+        let route: Route?
         let started = ContinuousClock.now
         let arrival: Double
         let method: String
         let path: String
         let missingAttribution: [String]
 
-        init(simulation: Simulation, fault: FaultResponse?, arrival: Double, method: String, path: String, missingAttribution: [String]) {
+        init(
+            simulation: Simulation, fault: FaultResponse?, route: Route?, arrival: Double, method: String, path: String,
+            missingAttribution: [String]
+        ) {
             self.simulation = simulation
             self.fault = fault
+            self.route = route
             self.arrival = arrival
             self.method = method
             self.path = path
@@ -58,12 +71,19 @@ struct FrontMiddleware: RouterMiddleware {
                 missingAttribution: missingAttribution, fault: fault?.description))
         }
 
-        /// Journals an in-memory response now, a streamed one once fully written.
-        func finish(_ response: Response) -> Response {
-            var response = response
+        /// The answer to a failure, in the route's envelope and the
+        /// profile's error mode, journaled.
+        @inline(never) func failure(_ error: any Error) -> Response {
+            let answer = SimulatorFailure.from(error).answer(envelope: route?.envelope ?? .standard, mode: simulation.profile.errorStatusMode)
+            journal(status: Int(answer.status.code), code: answer.code)
+            return answer.response
+        }
+
+        /// Journals a response: one in memory now, a streamed one once fully
+        /// written. A success on a JSON route carries code 0.
+        @inline(never) func finish(_ response: Response) -> Response {
             let status = Int(response.status.code)
-            let code = response.headers[Responses.codeField].flatMap(Int.init)
-            response.headers[Responses.codeField] = nil
+            let code = route?.body == .json && (200..<300).contains(status) ? 0 : nil
             let body = response.body
             guard body.contentLength == nil else {
                 // A body already in memory is as good as sent: journal it now and
@@ -72,6 +92,7 @@ struct FrontMiddleware: RouterMiddleware {
                 return response
             }
             // A streamed body (an event stream): journal it once fully written.
+            var response = response
             response.body = ResponseBody { [self] writer in
                 do {
                     try await body.write(writer)
@@ -95,43 +116,47 @@ struct FrontMiddleware: RouterMiddleware {
             if case .delay(let seconds) = plan.fault { try await simulation.clock.sleep(seconds: seconds) }
             var context = context
             context.fault = plan.fault
-            return plan.finish(try await next(request, context))
+            do {
+                return plan.finish(try await next(request, context))
+            } catch {
+                return plan.failure(error)
+            }
         }
     }
 
-    /// Everything that needs no suspension: the admin guard, the fault, and
-    /// the answers that faults give instead of the routes.
+    /// Everything that needs no suspension: the fault, and the answers that
+    /// faults give instead of the routes.
     func decide(_ request: Request, context: Context) throws -> Decision {
+        let endpoint = context.endpointPath ?? ""
+        if endpoint.hasPrefix("/_nemosim/") && !endpoint.hasPrefix("/_nemosim/media/") { return .passThrough }
         let path = request.uri.path
-        if Self.isAdmin(path) {
-            return guardAdmin(request, context: context).map(Decision.respond) ?? .passThrough
-        }
         let arrival = simulation.clock.elapsed
         let method = request.method.rawValue
         let headers = HeaderScan(request.headers)
-        let (missingAttribution, faultHeader) = (headers.missingAttribution, headers.fault)
+        let route = Self.routes[endpoint]
         var fault: FaultResponse?
-        if let header = faultHeader {
+        if let header = headers.fault {
             do {
                 fault = try JSONDecoder().decode(FaultResponse.self, from: Data(header.utf8))
             } catch {
                 simulation.journal.append(.init(
                     elapsed: arrival, method: method, path: path, status: 400, code: 400, durationMs: 0,
-                    missingAttribution: missingAttribution, fault: "invalid X-Nemosim-Fault"))
-                return .respond(Responses.badRequest("X-Nemosim-Fault is not a valid fault: \(BehaviourProfile.describe(error)). Example: {\"code\": 1001}"))
+                    missingAttribution: headers.missingAttribution, fault: "invalid X-Nemosim-Fault"))
+                let message = "X-Nemosim-Fault is not a valid fault: \(BehaviourProfile.describe(error)). Example: {\"code\": 1001}"
+                return .respond(JSONAnswer.error(status: .badRequest, code: 400, message: message, envelope: route?.envelope ?? .standard).response)
             }
         } else {
             fault = simulation.faults.take(method: method, path: path)
         }
-        let plan = Plan(simulation: simulation, fault: fault, arrival: arrival, method: method, path: path, missingAttribution: missingAttribution)
+        let plan = Plan(
+            simulation: simulation, fault: fault, route: route, arrival: arrival, method: method, path: path,
+            missingAttribution: headers.missingAttribution)
         switch fault {
         case .code(let code):
-            let mode = simulation.profile.errorStatusMode
-            let failure = SimulatorFailure.code(ErrorCode(code), "\(ErrorCode(code).meaning) (fault injected by nemosim)")
-            return .respond(plan.finish(path.hasPrefix("/api/render/") ? Responses.renderFailure(failure, mode: mode) : Responses.failure(failure, mode: mode)))
+            return .respond(plan.failure(SimulatorFailure.code(ErrorCode(code), "\(ErrorCode(code).meaning) (fault injected by nemosim)")))
         case .httpStatus(let status):
             let message = DocumentedHTTPError(rawValue: status).map { "\($0.meaning): \($0.reaction.advice)" } ?? "HTTP \(status)"
-            return .respond(plan.finish(Responses.failure(SimulatorFailure.http(status, "\(message) (fault injected by nemosim)"), mode: .envelope)))
+            return .respond(plan.failure(SimulatorFailure.http(status, "\(message) (fault injected by nemosim)")))
         case .disconnect:
             plan.journal(status: 0, code: nil)
             context.channel.close(promise: nil)
@@ -139,34 +164,5 @@ struct FrontMiddleware: RouterMiddleware {
         default:
             return .run(plan)
         }
-    }
-
-    /// Whether a path is the admin API (not its public media). The router
-    /// skips repeated slashes, so this check must too (`//_nemosim/reset`);
-    /// the common case, a path with no doubled slash, costs one scan.
-    static func isAdmin(_ path: String) -> Bool {
-        var previousSlash = false
-        var doubled = false
-        for byte in path.utf8 {
-            let slash = byte == UInt8(ascii: "/")
-            if slash && previousSlash { doubled = true; break }
-            previousSlash = slash
-        }
-        let routed = doubled ? "/" + path.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/") : path
-        return routed.hasPrefix("/_nemosim/") && !routed.hasPrefix("/_nemosim/media/")
-    }
-
-    /// Loopback only, unless an admin token is set: then a bearer token.
-    private func guardAdmin(_ request: Request, context: Context) -> Response? {
-        if let adminToken {
-            guard request.bearerToken == adminToken else {
-                return Responses.json(["error": "the admin API needs Authorization: Bearer <admin token> (see --admin-token)"], status: .unauthorized)
-            }
-            return nil
-        }
-        guard context.isLoopback else {
-            return Responses.json(["error": "the admin API answers loopback clients only; start nemosim with --admin-token to allow others"], status: .forbidden)
-        }
-        return nil
     }
 }

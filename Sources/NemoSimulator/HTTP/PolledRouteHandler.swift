@@ -3,9 +3,10 @@ import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
 import NemoCore
+import NemoHTTPServer
 import Synchronization
 
-/// Answers the polled GETs (``PolledRoute``) on the event loop, in
+/// Answers the polled GETs (``Route/polled``) on the event loop, in
 /// Hummingbird's own channel pipeline (its `additionalChannelHandlers`,
 /// after NIO's HTTP parser), without a Swift task per request: the domain
 /// actor runs on an event loop, so on that loop the answer is a direct call,
@@ -34,7 +35,8 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private struct Held {
-        let route: PolledRoute
+        let route: Route
+        let parameters: [String: String]
         let token: String?
         /// `Connection: close`: Hummingbird ends the connection after it.
         let closes: Bool
@@ -138,30 +140,38 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The request, when this handler answers it (see the type's notes).
     private func hold(_ head: HTTPRequest) -> Held? {
         // Without macOS 15's `checkIsolated`, `assumeIsolated` outside a task traps.
-        guard #available(macOS 15, iOS 18, tvOS 18, watchOS 11, *) else { return nil }
-        guard !routerCloses, head.method == .get, let path = head.path, let route = PolledRoute.match(path) else { return nil }
+        guard #available(macOS 15, iOS 18, tvOS 18, watchOS 11, *), simulation.eventLoop != nil else { return nil }
+        guard !routerCloses, head.method == .get, let path = head.path, let (route, parameters) = Self.polledRoute(path) else { return nil }
         // A fault named in the request is the front middleware's to apply.
         let scan = HeaderScan(head.headerFields)
         guard scan.fault == nil, !scan.hasBody, !scan.repeatsFields, !simulation.faults.matches(method: "GET", path: path) else { return nil }
         let plan = FrontMiddleware.Plan(
-            simulation: simulation, fault: nil, arrival: simulation.clock.elapsed, method: "GET", path: path,
+            simulation: simulation, fault: nil, route: route, arrival: simulation.clock.elapsed, method: "GET", path: path,
             missingAttribution: scan.missingAttribution)
-        return Held(route: route, token: scan.token, closes: scan.closes, plan: plan)
+        return Held(route: route, parameters: parameters, token: scan.token, closes: scan.closes, plan: plan)
+    }
+
+    /// The polled route of a GET's path, when the path is in its plain form
+    /// and the table resolves it to one route only (a path two routes could
+    /// take, like `/api/render/proxy/lambda/download`, is the router's).
+    static func polledRoute(_ path: String) -> (route: Route, parameters: [String: String])? {
+        guard let resolved = Route.resolve(method: "GET", path: path), resolved.route.polled else { return nil }
+        return resolved
     }
 
     private func answer(_ held: Held, context: ChannelHandlerContext) {
         let simulation = simulation
         let token = held.token
-        let domainLoop = simulation.eventLoop
+        guard let domainLoop = simulation.eventLoop else { return }
         if domainLoop.inEventLoop {
-            write(simulation.assumeIsolated { $0.answer(held.route, token: token) }, for: held, context: context)
+            write(simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: token) }, for: held, context: context)
             return
         }
         answering = true
         let home = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: home)
         domainLoop.execute {
-            let answer = simulation.assumeIsolated { $0.answer(held.route, token: token) }
+            let answer = simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: token) }
             home.execute {
                 let (handler, context) = bound.value
                 handler.answering = false
@@ -205,10 +215,10 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes an answer as Hummingbird would (the same headers, in the same
     /// order) and journals it as the front middleware would.
-    private func write(_ answer: Answer, for held: Held, context: ChannelHandlerContext) {
+    private func write(_ answer: JSONAnswer, for held: Held, context: ChannelHandlerContext) {
         let second = time(nil)
         if date.second != second { date = (second, HTTPDate.format(second)) }
-        let headers: HTTPFields = [.contentType: Answer.contentType, .contentLength: String(answer.body.readableBytes), .date: date.text]
+        let headers: HTTPFields = [.contentType: JSONAnswer.contentType, .contentLength: String(answer.body.readableBytes), .date: date.text]
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(answer.body)), promise: nil)
         counter.increment()

@@ -1,0 +1,40 @@
+import Crypto
+import NIOCore
+
+/// Hashes, counts and probes the `files` parts of a multipart upload as they
+/// stream through; keeps only the first 64 KiB of each part (for image
+/// headers), never a whole file.
+struct UploadReceiver {
+    var parser: MultipartStreamParser
+    var files: [ReceivedFile] = []
+    private var current: (name: String, filename: String, hasher: SHA256, size: Int, head: [UInt8])?
+
+    init(boundary: String) {
+        parser = MultipartStreamParser(boundary: boundary)
+    }
+
+    mutating func consume(_ chunk: ByteBuffer) throws {
+        var events: [MultipartStreamParser.Event] = []
+        try parser.feed(chunk.readableBytesView) { events.append($0) }
+        for event in events {
+            switch event {
+            case .partStart(let headers):
+                let disposition = ContentDisposition(headers.first { $0.name.lowercased() == "content-disposition" }?.value ?? "")
+                current = (disposition.name ?? "", disposition.filename ?? "", SHA256(), 0, [])
+            case .partData(let bytes):
+                guard current != nil, current!.name == "files" else { continue }
+                bytes.withUnsafeBytes { current!.hasher.update(bufferPointer: $0) }
+                current!.size += bytes.count
+                if current!.head.count < 65536 { current!.head.append(contentsOf: bytes.prefix(65536 - current!.head.count)) }
+            case .partEnd:
+                if let part = current, part.name == "files" {
+                    let dimensions = ImageProbe.dimensions(of: part.head)
+                    files.append(ReceivedFile(
+                        filename: part.filename, size: part.size, sha256: SHA256Hex.hex(part.hasher.finalize()),
+                        width: dimensions?.width, height: dimensions?.height))
+                }
+                current = nil
+            }
+        }
+    }
+}
