@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "NemoRecording",
             dependencies: [
-                "NemoClient", "NemoCore", "ServerSentEvents", "NemoHTTPServer",
+                "NemoClient", "NemoCore", "NemoReports", "ServerSentEvents", "NemoHTTPServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -82,7 +82,8 @@ let package = Package(
         .target(
             name: "NemoScenarios",
             dependencies: [
-                "NemoClient", "NemoCore", "NemoReports", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+                "NemoClient", "NemoCore", "NemoReports", "NemoSimulator", "NemoRecording",
+                .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(

@@ -85,21 +85,6 @@ public struct MessageOutcome: Sendable {
     public var reconnects: Int
 }
 
-/// Progress shared between a stream's reader and its watchdog.
-private final class StreamWatch: Sendable {
-    struct State {
-        var lastProgress: Double
-        var lastNotice: Double
-        var sawText = false
-    }
-
-    let state: Mutex<State>
-
-    init(now: Double) {
-        state = Mutex(State(lastProgress: now, lastNotice: now))
-    }
-}
-
 extension NemoClient {
     /// Sends a message on `/run_sse` and streams what happens. Never re-sends
     /// the message: a dropped stream is resumed with `Last-Event-ID` (after
@@ -116,12 +101,18 @@ extension NemoClient {
         try await runMessage(text, emit: onEvent)
     }
 
+    /// A stream's watchdog, shared by its reader and its timer.
+    final class Watch: Sendable {
+        let dog: Mutex<StreamWatchdog>
+        init(_ dog: StreamWatchdog) { self.dog = Mutex(dog) }
+    }
+
     private enum StreamEnd: Sendable {
         case closed
         case dropped(any Error)
         case timedOut
         /// An answer that is not an event stream (an error envelope).
-        case notAStream(HTTPResponse)
+        case notAStream(ClientResponse)
     }
 
     func runMessage(_ text: String, emit: @escaping @Sendable (MessageEvent) -> Void) async throws -> MessageOutcome {
@@ -129,96 +120,85 @@ extension NemoClient {
         _ = try requireSession()
         let needsBaseline = policy.pollStateAfterSilentClose || policy.reconnectDroppedStream
         let baseline = needsBaseline ? (try? await state())?.draft : nil
+        var recovery = Recovery(policy: policy, call: .message)
         var lastEventID: String?
+        var resumeFrom: String?
         var events: [AgentEvent] = []
         var texts: [String] = []
-        var reconnects = 0
-        var retriedBeforeStream = Set<Int>()
-        let start = clock.now
-        let watch = StreamWatch(now: start)
+        var polled: (state: SessionState?, changed: Bool) = (nil, false)
+        let watch = Watch(StreamWatchdog(policy: policy, start: clock.now))
 
         while true {
             var extra: [(String, String)] = [(NemoHeader.accept, "text/event-stream")]
-            if let lastEventID { extra.append((NemoHeader.lastEventID, lastEventID)) }
+            if let resumeFrom { extra.append((NemoHeader.lastEventID, resumeFrom)) }
             let body = try jsonBody(RunSSERequest(text: text, sessionID: try requireSession()))
-            let request = HTTPRequest(method: "POST", url: url(.runSSE), headers: headers(extra: extra), body: body, timeout: 900)
-            let end = try await readStream(request, start: start, watch: watch, emit: emit) { event, id in
+            let request = ClientRequest(method: "POST", url: url(.runSSE), headers: headers(extra: extra), body: body, timeout: 900)
+            let end = try await readStream(request, watch: watch, emit: emit) { event, id in
                 if let id { lastEventID = id }
                 events.append(event)
                 if case .text(let content) = event, !event.isTemporaryIssueNotice { texts.append(content) }
-            } onErrorBeforeStream: { response in
-                // An envelope instead of a stream: nothing started, so the
-                // 1001/1002/429 rules may retry it once each.
-                let code = Self.envelopeCode(response)
-                if code == .tokenInvalid, policy.renewTokenOn1001, !retriedBeforeStream.contains(1001) {
-                    retriedBeforeStream.insert(1001)
-                    _ = try await issueToken()
-                    record(.renewedToken)
-                    record(.retried(reason: "1001"))
-                    return true
-                }
-                if code == .sessionNotFound, policy.newSessionOn1002, lastEventID == nil, !retriedBeforeStream.contains(1002) {
-                    retriedBeforeStream.insert(1002)
-                    let session = try await createSession()
-                    record(.createdSession(session.sessionID))
-                    record(.retried(reason: "1002"))
-                    return true
-                }
-                if response.status == 429, policy.retryOn429, !retriedBeforeStream.contains(429) {
-                    retriedBeforeStream.insert(429)
-                    try await wait(policy.rateLimitWaitSeconds, reason: "429 rate limited")
-                    record(.retried(reason: "429"))
-                    return true
-                }
-                throw Self.streamError(response)
             }
+            var action: Recovery.Action
+            var dropped: (any Error)?
             switch end {
-            case nil:
-                continue  // retried before the stream started
-            case .closed:
-                if !texts.isEmpty {
-                    return MessageOutcome(ending: .text, texts: texts, events: events, state: nil, stateChanged: false, reconnects: reconnects)
-                }
-                guard policy.pollStateAfterSilentClose else {
-                    return MessageOutcome(ending: .silentClose, texts: [], events: events, state: nil, stateChanged: false, reconnects: reconnects)
-                }
-                emit(.pollingState)
-                let (state, changed) = try await pollUntilChanged(from: baseline)
-                return MessageOutcome(ending: .silentClose, texts: [], events: events, state: state, stateChanged: changed, reconnects: reconnects)
             case .notAStream(let response):
-                throw Self.streamError(response)
-            case .timedOut:
-                return MessageOutcome(ending: .timedOut, texts: texts, events: events, state: nil, stateChanged: false, reconnects: reconnects)
+                // An answer instead of a stream: nothing started.
+                action = recovery.next(after: .answered(status: response.status, code: Self.envelopeCode(response)))
+                if action == .accept { throw Self.streamError(response) }
+            case .closed:
+                action = recovery.next(after: .streamClosed(sawText: !texts.isEmpty))
             case .dropped(let error):
-                if policy.reconnectDroppedStream, let id = lastEventID, reconnects < policy.maxReconnects {
-                    reconnects += 1
-                    try await wait(policy.reconnectDelaySeconds, reason: "reconnect delay")
-                    record(.reconnected(attempt: reconnects, lastEventID: id))
-                    emit(.reconnecting(attempt: reconnects, lastEventID: id))
+                dropped = error
+                action = recovery.next(after: .streamDropped(lastEventID: lastEventID))
+            case .timedOut:
+                action = recovery.next(after: .streamTimedOut)
+            }
+            // Carry the actions out until one sends the message on again or ends it.
+            while true {
+                if try await carryOut(action) { break }
+                switch action {
+                case .reconnect(let attempt, let id, let delay):
+                    try await wait(delay, reason: "reconnect delay")
+                    record(.reconnected(attempt: attempt, lastEventID: id))
+                    emit(.reconnecting(attempt: attempt, lastEventID: id))
+                    resumeFrom = id
+                    watch.dog.withLock { $0.restarted(at: clock.now) }
+                case .pollState(let delay):
+                    if polled.state == nil && !polled.changed { emit(.pollingState) }
+                    try await wait(delay, reason: "state poll interval")
+                    let current = try await state()
+                    let changed = current.draft != baseline && current.allStagesCompleted
+                    polled = (current, changed)
+                    record(.polledState(changed: changed))
+                    action = recovery.next(after: .stateChecked(changed: changed))
                     continue
+                case .finish(let ending):
+                    return MessageOutcome(
+                        ending: ending, texts: texts, events: events, state: polled.state, stateChanged: polled.changed,
+                        reconnects: recovery.reconnectCount)
+                case .giveUp(let reason):
+                    throw NemoError(kind: .transport, message: "\(reason)" + (dropped.map { ": \($0)" } ?? ""))
+                default:
+                    // Nothing else follows a stream's end; never send the message again on a guess.
+                    throw NemoError(kind: .protocolViolation, message: "internal error: no recovery step for \(action) after a stream")
                 }
-                guard policy.reconnectDroppedStream || policy.pollStateAfterSilentClose else {
-                    throw NemoError(kind: .transport, message: "the event stream broke off: \(error)")
-                }
-                emit(.pollingState)
-                let (state, changed) = try await pollUntilChanged(from: baseline)
-                return MessageOutcome(ending: .lost, texts: texts, events: events, state: state, stateChanged: changed, reconnects: reconnects)
+                break
             }
         }
     }
 
-    /// Reads one stream attempt. Returns nil when `onErrorBeforeStream` asked
-    /// for a retry.
+    /// Reads one stream attempt: its events go to `onEvent` (and `emit`)
+    /// as they arrive, while a watchdog tells the user "still working" and
+    /// ends the attempt after heartbeats only for too long.
     private func readStream(
-        _ request: HTTPRequest, start: Double, watch: StreamWatch, emit: @escaping @Sendable (MessageEvent) -> Void,
-        onEvent: (AgentEvent, String?) -> Void, onErrorBeforeStream: (HTTPResponse) async throws -> Bool
-    ) async throws -> StreamEnd? {
+        _ request: ClientRequest, watch: Watch, emit: @escaping @Sendable (MessageEvent) -> Void,
+        onEvent: (AgentEvent, String?) -> Void
+    ) async throws -> StreamEnd {
         let clock = self.clock
-        let policy = self.policy
         let stream = transport.stream(request)
-        watch.state.withLock { $0.lastProgress = clock.now }
+        let checkInterval = watch.dog.withLock { $0.checkInterval }
         let (items, itemsContinuation) = AsyncStream<(AgentEvent, String?)>.makeStream()
-        let end: StreamEnd = try await withThrowingTaskGroup(of: StreamEnd.self) { group in
+        return try await withThrowingTaskGroup(of: StreamEnd.self) { group in
             group.addTask {
                 defer { itemsContinuation.finish() }
                 var parser = ServerSentEventParser()
@@ -241,12 +221,8 @@ extension NemoClient {
                                 var id: String?
                                 if case .event(let event) = item, !event.lastEventID.isEmpty { id = event.lastEventID }
                                 for event in AgentEventDecoder.events(from: item) {
-                                    if event != .heartbeat {
-                                        watch.state.withLock { state in
-                                            state.lastProgress = clock.now
-                                            if case .text = event, !event.isTemporaryIssueNotice { state.sawText = true }
-                                        }
-                                    }
+                                    let now = clock.now
+                                    watch.dog.withLock { $0.saw(event, at: now) }
                                     itemsContinuation.yield((event, id))
                                 }
                             }
@@ -257,30 +233,24 @@ extension NemoClient {
                 } catch {
                     return .dropped(error)
                 }
-                return isEventStream ? .closed : .notAStream(HTTPResponse(status: status, headers: [], body: errorBody))
+                return isEventStream ? .closed : .notAStream(ClientResponse(status: status, headers: [], body: errorBody))
             }
-            group.addTask {
-                // The watchdog: "still working" every 2 minutes, a timeout
-                // after heartbeats only for 10 minutes.
-                let step = min(policy.stillWorkingEverySeconds, policy.heartbeatOnlyTimeoutSeconds) / 12
+            // A policy with neither notices nor a timeout needs no watch.
+            if checkInterval.isFinite { group.addTask { [self] in
                 while true {
-                    try await clock.sleep(seconds: step)
+                    try await clock.sleep(seconds: checkInterval)
                     let now = clock.now
-                    let (timedOut, notice) = watch.state.withLock { state -> (Bool, Bool) in
-                        if now - state.lastProgress >= policy.heartbeatOnlyTimeoutSeconds { return (true, false) }
-                        if !state.sawText && now - state.lastNotice >= policy.stillWorkingEverySeconds {
-                            state.lastNotice = now
-                            return (false, true)
-                        }
-                        return (false, false)
-                    }
-                    if timedOut {
+                    switch watch.dog.withLock({ $0.check(at: now) }) {
+                    case .quiet: break
+                    case .stillWorking(let seconds):
+                        record(.saidStillWorking(seconds: seconds))
+                        emit(.stillWorking(seconds: seconds))
+                    case .timedOut:
                         itemsContinuation.finish()
                         return .timedOut
                     }
-                    if notice { emit(.stillWorking(seconds: (now - start).rounded())) }
                 }
-            }
+            } }
             for await (event, id) in items {
                 onEvent(event, id)
                 emit(.agent(event, eventID: id))
@@ -291,31 +261,12 @@ extension NemoClient {
             group.cancelAll()
             return first
         }
-        if case .notAStream(let response) = end {
-            if try await onErrorBeforeStream(response) { return nil }
-        }
-        return end
     }
 
-    static func streamError(_ response: HTTPResponse) -> NemoError {
+    static func streamError(_ response: ClientResponse) -> NemoError {
         if let envelope = try? JSONDecoder().decode(Envelope<JSONValue>.self, from: response.body), !envelope.isSuccess {
-            return NemoError(kind: .api, code: envelope.code, httpStatus: response.status, message: envelope.message)
+            return NemoError(kind: .api, code: envelope.code, httpStatus: response.status, message: envelope.message, response: response)
         }
-        return NemoError(kind: .api, httpStatus: response.status, message: bodySummary(response))
-    }
-
-    /// Polls state every `statePollSeconds` until the draft differs from
-    /// `baseline` and every stage is complete, at most `maxStatePolls` times.
-    func pollUntilChanged(from baseline: Draft?) async throws -> (SessionState?, Bool) {
-        var last: SessionState?
-        for _ in 0..<policy.maxStatePolls {
-            try await wait(policy.statePollSeconds, reason: "state poll interval")
-            let current = try await state()
-            last = current
-            let changed = current.draft != baseline && current.allStagesCompleted
-            record(.polledState(changed: changed))
-            if changed { return (current, true) }
-        }
-        return (last, false)
+        return NemoError(kind: .api, httpStatus: response.status, message: bodySummary(response), response: response)
     }
 }

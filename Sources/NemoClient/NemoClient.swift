@@ -39,7 +39,7 @@ public actor NemoClient {
     /// every wait by it. Returns the scale in force.
     @discardableResult
     public func discoverTimeScale() async -> Double {
-        let request = HTTPRequest(method: "GET", url: configuration.baseURL + "/_nemosim/health", timeout: 10)
+        let request = ClientRequest(method: "GET", url: configuration.baseURL + "/_nemosim/health", timeout: 10)
         guard let response = try? await transport.send(request), response.status == 200,
             let scale = (try? JSONValue.parse(response.body))?["time_scale"]?.doubleValue, scale > 0
         else { return 1 }
@@ -47,7 +47,7 @@ public actor NemoClient {
         return scale
     }
 
-    func record(_ action: ClientAction) { onAction(action) }
+    nonisolated func record(_ action: ClientAction) { onAction(action) }
 
     func wait(_ seconds: Double, reason: String) async throws {
         record(.waited(seconds: seconds, reason: reason))
@@ -74,16 +74,15 @@ public actor NemoClient {
     }
 
     /// Sends a request built by `build` (rebuilt on each try, so a renewed
-    /// token or session is used), applying the 1001, 1002 and 429 rules.
+    /// token or session is used) and carries out the recovery rules'
+    /// actions (``Recovery``) until the answer stands.
     func perform(
-        sessionBound: Bool, progress: (@Sendable (TransferProgress) -> Void)? = nil, _ build: () throws -> HTTPRequest
-    ) async throws -> HTTPResponse {
-        var renewedToken = false
-        var renewedSession = false
-        var waited429 = false
+        _ call: Recovery.Call, progress: (@Sendable (TransferProgress) -> Void)? = nil, _ build: () throws -> ClientRequest
+    ) async throws -> ClientResponse {
+        var recovery = Recovery(policy: policy, call: call)
         while true {
             let request = try build()
-            let response: HTTPResponse
+            let response: ClientResponse
             do {
                 response = try await transport.send(request, progress: progress)
             } catch is CancellationError {
@@ -91,61 +90,65 @@ public actor NemoClient {
             } catch {
                 throw NemoError(kind: .transport, message: "\(request.method) \(request.url): \(error)")
             }
-            let code = Self.envelopeCode(response)
-            if code == .tokenInvalid, policy.renewTokenOn1001, !renewedToken, request.header(NemoHeader.clientID) == nil {
-                renewedToken = true
-                _ = try await issueToken()
-                record(.renewedToken)
-                record(.retried(reason: "1001"))
-                continue
-            }
-            if code == .sessionNotFound, sessionBound, policy.newSessionOn1002, !renewedSession {
-                renewedSession = true
-                let session = try await createSession()
-                record(.createdSession(session.sessionID))
-                record(.retried(reason: "1002"))
-                continue
-            }
-            if response.status == 429, policy.retryOn429, !waited429 {
-                waited429 = true
-                try await wait(policy.rateLimitWaitSeconds, reason: "429 rate limited")
-                record(.retried(reason: "429"))
-                continue
-            }
-            return response
+            let action = recovery.next(after: .answered(status: response.status, code: Self.envelopeCode(response)))
+            guard try await carryOut(action) else { return response }
         }
     }
 
+    /// Carries out a recovery action that asks for the call to be sent
+    /// again (a new token, a new session, a wait); false for any other.
+    func carryOut(_ action: Recovery.Action) async throws -> Bool {
+        switch action {
+        case .renewToken:
+            _ = try await issueToken()
+            record(.renewedToken)
+            record(.retried(reason: "1001"))
+        case .newSession:
+            let session = try await createSession()
+            record(.createdSession(session.sessionID))
+            record(.retried(reason: "1002"))
+        case .waitAndRetry(let seconds, let reason):
+            try await wait(seconds, reason: reason)
+            record(.retried(reason: "429"))
+        default:
+            return false
+        }
+        return true
+    }
+
     /// The envelope code of a JSON response, if it has one.
-    static func envelopeCode(_ response: HTTPResponse) -> ErrorCode? {
+    static func envelopeCode(_ response: ClientResponse) -> ErrorCode? {
         guard response.body.first == UInt8(ascii: "{") else { return nil }
         struct Probe: Decodable { var code: ErrorCode? }
         return (try? JSONDecoder().decode(Probe.self, from: response.body))?.code
     }
 
-    /// Decodes a `code`/`message`/`data` envelope, or throws the API's error.
-    func decodeEnvelope<T: Decodable & Sendable>(_ type: T.Type, _ response: HTTPResponse, what: String) throws -> T {
+    /// Decodes a `code`/`message`/`data` envelope, or throws the API's
+    /// error (which keeps the answer it came in).
+    func decodeEnvelope<T: Decodable & Sendable>(_ type: T.Type, _ response: ClientResponse, what: String) throws -> Answered<T> {
         let envelope: Envelope<T>
         do {
             envelope = try JSONDecoder().decode(Envelope<T>.self, from: response.body)
         } catch {
             if !(200..<300).contains(response.status) {
-                throw NemoError(kind: .api, httpStatus: response.status, message: Self.bodySummary(response))
+                throw NemoError(kind: .api, httpStatus: response.status, message: Self.bodySummary(response), response: response)
             }
-            throw NemoError(kind: .protocolViolation, httpStatus: response.status, message: "\(what): the response is not the documented envelope: \(error)")
+            throw NemoError(
+                kind: .protocolViolation, httpStatus: response.status, message: "\(what): the response is not the documented envelope: \(error)",
+                response: response)
         }
         guard envelope.isSuccess, (200..<300).contains(response.status) else {
             throw NemoError(
                 kind: .api, code: envelope.code, httpStatus: response.status,
-                message: envelope.message.isEmpty ? envelope.code.meaning : envelope.message)
+                message: envelope.message.isEmpty ? envelope.code.meaning : envelope.message, response: response)
         }
         guard let data = envelope.data else {
-            throw NemoError(kind: .protocolViolation, httpStatus: response.status, message: "\(what): the envelope has no data")
+            throw NemoError(kind: .protocolViolation, httpStatus: response.status, message: "\(what): the envelope has no data", response: response)
         }
-        return data
+        return Answered(value: data, response: response)
     }
 
-    static func bodySummary(_ response: HTTPResponse) -> String {
+    static func bodySummary(_ response: ClientResponse) -> String {
         if let json = try? JSONValue.parse(response.body), let message = json["message"]?.stringValue ?? json["error"]?.stringValue {
             return message
         }
@@ -157,17 +160,24 @@ public actor NemoClient {
         .data(try JSONEncoder().encode(value), contentType: "application/json")
     }
 
+    /// Runs a call and returns its value with the answer it came in.
+    public func answer<Value>(_ call: NemoCall<Value>) async throws -> Answered<Value> {
+        try await call.perform(self)
+    }
+
     // MARK: Tokens and sessions
 
     /// `POST /api/auth/anonymous-token` with this client's id; keeps the token.
     @discardableResult
-    public func issueToken() async throws -> AnonymousToken {
-        let request = HTTPRequest(
+    public func issueToken() async throws -> AnonymousToken { try await answer(.issueToken).value }
+
+    func answerIssueToken() async throws -> Answered<AnonymousToken> {
+        let request = ClientRequest(
             method: "POST", url: url(.anonymousToken), headers: headers(auth: false, extra: [(NemoHeader.clientID, configuration.clientID)]))
-        let response = try await perform(sessionBound: false) { request }
+        let response = try await perform(.request(sessionBound: false, issuesToken: true)) { request }
         let issued = try decodeEnvelope(AnonymousToken.self, response, what: "anonymous token")
-        token = issued.token
-        userID = issued.userID
+        token = issued.value.token
+        userID = issued.value.userID
         return issued
     }
 
@@ -179,33 +189,42 @@ public actor NemoClient {
     /// `POST /api/tasks/me/with-session/nemo_agent`; becomes the current session.
     @discardableResult
     public func createSession(taskName: String = "project", language: String = "") async throws -> SessionInfo {
+        try await answer(.createSession(taskName: taskName, language: language)).value
+    }
+
+    func answerCreateSession(taskName: String, language: String) async throws -> Answered<SessionInfo> {
         try await ensureToken()
         let body = try jsonBody(CreateSessionRequest(taskName: taskName, language: language))
-        let response = try await perform(sessionBound: false) {
-            HTTPRequest(method: "POST", url: url(.createSession()), headers: headers(), body: body)
+        let response = try await perform(.request(sessionBound: false, issuesToken: false)) {
+            ClientRequest(method: "POST", url: url(.createSession()), headers: headers(), body: body)
         }
         let session = try decodeEnvelope(SessionInfo.self, response, what: "session")
-        sessionID = session.sessionID
-        if userID == nil { userID = session.userID }
+        sessionID = session.value.sessionID
+        if userID == nil { userID = session.value.userID }
         return session
     }
 
     // MARK: State and credits
 
     /// `GET /api/state/nemo_agent/me/{session}/latest`.
-    public func state() async throws -> SessionState {
+    public func state() async throws -> SessionState { try await answer(.state).value }
+
+    func answerState() async throws -> Answered<SessionState> {
         try await ensureToken()
-        let response = try await perform(sessionBound: true) {
-            HTTPRequest(method: "GET", url: url(.state(sessionID: try requireSession())), headers: headers())
+        let response = try await perform(.request(sessionBound: true, issuesToken: false)) {
+            ClientRequest(method: "GET", url: url(.state(sessionID: try requireSession())), headers: headers())
         }
-        return try decodeEnvelope(StateResponse.self, response, what: "state").state
+        let answered = try decodeEnvelope(StateResponse.self, response, what: "state")
+        return Answered(value: answered.value.state, response: response)
     }
 
     /// `GET /api/credits/balance/simple`.
-    public func credits() async throws -> CreditBalance {
+    public func credits() async throws -> CreditBalance { try await answer(.credits).value }
+
+    func answerCredits() async throws -> Answered<CreditBalance> {
         try await ensureToken()
-        let response = try await perform(sessionBound: false) {
-            HTTPRequest(method: "GET", url: url(.credits), headers: headers())
+        let response = try await perform(.request(sessionBound: false, issuesToken: false)) {
+            ClientRequest(method: "GET", url: url(.credits), headers: headers())
         }
         return try decodeEnvelope(CreditBalance.self, response, what: "credits")
     }
@@ -214,6 +233,10 @@ public actor NemoClient {
 
     /// Uploads files as multipart parts named `files`, streamed from disk.
     public func upload(files: [URL], progress: (@Sendable (TransferProgress) -> Void)? = nil) async throws -> UploadResult {
+        try await answer(.upload(files: files, progress: progress)).value
+    }
+
+    func answerUpload(files: [URL], progress: (@Sendable (TransferProgress) -> Void)?) async throws -> Answered<UploadResult> {
         try await ensureToken()
         for file in files where !FileManager.default.isReadableFile(atPath: file.path) {
             throw NemoError(kind: .usage, message: "cannot read \(file.path): check the path")
@@ -221,18 +244,20 @@ public actor NemoClient {
         let parts = files.map {
             MultipartPart(name: "files", filename: $0.lastPathComponent, contentType: Self.contentType(of: $0.lastPathComponent), source: .file(path: $0.path))
         }
-        let response = try await perform(sessionBound: true, progress: progress) {
-            HTTPRequest(method: "POST", url: url(.upload(sessionID: try requireSession())), headers: headers(), body: .multipart(parts), timeout: 3600)
+        let response = try await perform(.request(sessionBound: true, issuesToken: false), progress: progress) {
+            ClientRequest(method: "POST", url: url(.upload(sessionID: try requireSession())), headers: headers(), body: .multipart(parts), timeout: 3600)
         }
         return try decodeEnvelope(UploadResult.self, response, what: "upload")
     }
 
     /// Uploads media by URL (`{"urls": [...], "source_type": "url"}`).
-    public func upload(urls: [String]) async throws -> UploadResult {
+    public func upload(urls: [String]) async throws -> UploadResult { try await answer(.upload(urls: urls)).value }
+
+    func answerUpload(urls: [String]) async throws -> Answered<UploadResult> {
         try await ensureToken()
         let body = try jsonBody(URLUploadRequest(urls: urls))
-        let response = try await perform(sessionBound: true) {
-            HTTPRequest(method: "POST", url: url(.upload(sessionID: try requireSession())), headers: headers(), body: body)
+        let response = try await perform(.request(sessionBound: true, issuesToken: false)) {
+            ClientRequest(method: "POST", url: url(.upload(sessionID: try requireSession())), headers: headers(), body: body)
         }
         return try decodeEnvelope(UploadResult.self, response, what: "upload")
     }

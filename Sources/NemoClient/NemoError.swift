@@ -23,12 +23,16 @@ public struct NemoError: Error, Sendable, CustomStringConvertible {
     /// The HTTP status, when there was a response.
     public var httpStatus: Int?
     public var message: String
+    /// The answer the error came in, when there was one (the whole answer:
+    /// a caller can read what the server said beyond the message).
+    public var response: ClientResponse?
 
-    public init(kind: Kind, code: ErrorCode? = nil, httpStatus: Int? = nil, message: String) {
+    public init(kind: Kind, code: ErrorCode? = nil, httpStatus: Int? = nil, message: String, response: ClientResponse? = nil) {
         self.kind = kind
         self.code = code
         self.httpStatus = httpStatus
         self.message = message
+        self.response = response
     }
 
     /// The documented reaction for this error, when there is one.

@@ -1,5 +1,6 @@
 import Foundation
 import NemoCore
+import NemoReports
 
 /// HAR 1.2, the archive format browsers, proxies and HAR viewers read, with
 /// nemosim's extensions in underscore-prefixed fields (which HAR allows):
@@ -53,21 +54,35 @@ public struct RecordingMetadata: Codable, Sendable, Hashable {
     /// The URL clients used when it differs from the target (a recording
     /// proxy's): replay servers rewrite it, and the target, to their own.
     public var recordedVia: String?
-    /// Scenario runs: the scenario and step results (issue 6 fills these).
-    public var scenario: JSONValue?
+    /// A scenario run's results (`nemosim run --record`), redacted like the
+    /// rest of the file, from which the run's reports can be made again.
+    public var scenario: RunResult?
     public var createdAt: String
 
     enum CodingKeys: String, CodingKey {
         case toolVersion = "tool_version", target, seed, timeScale = "time_scale", scenario, createdAt = "created_at", recordedVia = "recorded_via"
     }
 
-    public init(toolVersion: String, target: String, seed: UInt64? = nil, timeScale: Double? = nil, scenario: JSONValue? = nil, createdAt: String) {
+    public init(toolVersion: String, target: String, seed: UInt64? = nil, timeScale: Double? = nil, scenario: RunResult? = nil, createdAt: String) {
         self.toolVersion = toolVersion
         self.target = target
         self.seed = seed
         self.timeScale = timeScale
         self.scenario = scenario
         self.createdAt = createdAt
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        toolVersion = (try? container.decodeIfPresent(String.self, forKey: .toolVersion)) ?? ""
+        target = (try? container.decodeIfPresent(String.self, forKey: .target)) ?? ""
+        seed = try? container.decodeIfPresent(UInt64.self, forKey: .seed)
+        timeScale = try? container.decodeIfPresent(Double.self, forKey: .timeScale)
+        recordedVia = try? container.decodeIfPresent(String.self, forKey: .recordedVia)
+        // Results another tool (or an older build) wrote in another shape are
+        // left out rather than making the whole recording unreadable.
+        scenario = (try? container.decodeIfPresent(RunResult.self, forKey: .scenario)) ?? nil
+        createdAt = (try? container.decodeIfPresent(String.self, forKey: .createdAt)) ?? ""
     }
 }
 

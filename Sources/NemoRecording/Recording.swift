@@ -1,5 +1,6 @@
 import Foundation
 import NemoCore
+import NemoReports
 import Synchronization
 
 /// Errors reading or writing recordings.
@@ -76,8 +77,8 @@ public final class RecordingWriter: Sendable {
     /// Their strings pass through the redactor like everything else in the
     /// file; returns them as stored, for reports that must match the file.
     @discardableResult
-    public func setScenarioResults(_ results: JSONValue) -> JSONValue {
-        let redacted = redactor.redactStrings(results)
+    public func setScenarioResults(_ results: RunResult) -> RunResult {
+        let redacted = results.mapStrings(redactor.text)
         state.withLock { $0.metadata.scenario = redacted }
         return redacted
     }

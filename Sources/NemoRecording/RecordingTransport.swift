@@ -19,7 +19,7 @@ public final class RecordingTransport: HTTPTransport, Sendable {
         self.maxRecordedDownloadBytes = maxRecordedDownloadBytes
     }
 
-    public func send(_ request: HTTPRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+    public func send(_ request: ClientRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse {
         writer.begin(method: request.method, url: request.url)
         let started = Date()
         let clock = ContinuousClock.now
@@ -33,7 +33,7 @@ public final class RecordingTransport: HTTPTransport, Sendable {
         }
     }
 
-    public func download(_ request: HTTPRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+    public func download(_ request: ClientRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse {
         writer.begin(method: request.method, url: request.url)
         let started = Date()
         let clock = ContinuousClock.now
@@ -55,7 +55,7 @@ public final class RecordingTransport: HTTPTransport, Sendable {
         }
     }
 
-    public func stream(_ request: HTTPRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
+    public func stream(_ request: ClientRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
         writer.begin(method: request.method, url: request.url)
         let upstream = base.stream(request)
         let started = Date()
@@ -123,7 +123,7 @@ public final class RecordingTransport: HTTPTransport, Sendable {
     }
 
     private func record(
-        _ request: HTTPRequest, started: Date, elapsed: Double, status: Int, headers: [(name: String, value: String)], body: Data,
+        _ request: ClientRequest, started: Date, elapsed: Double, status: Int, headers: [(name: String, value: String)], body: Data,
         eventStream: [RecordedStreamItem]? = nil, savedBytes: Int? = nil, ending: String? = nil
     ) {
         let entry = HAREntryBuilder.entry(
@@ -142,7 +142,7 @@ public final class RecordingTransport: HTTPTransport, Sendable {
 /// Builds HAR entries from exchanges.
 public enum HAREntryBuilder {
     public static func entry(
-        request: HTTPRequest, started: Date, elapsed: Double, status: Int, headers: [(name: String, value: String)], body: Data,
+        request: ClientRequest, started: Date, elapsed: Double, status: Int, headers: [(name: String, value: String)], body: Data,
         eventStream: [RecordedStreamItem]? = nil, savedBytes: Int? = nil, ending: String? = nil
     ) -> HAREntry {
         let requestHeaders = request.headers.map { HARHeader(name: $0.name, value: $0.value) }
@@ -218,13 +218,3 @@ enum HTTPStatusText {
         }
     }
 }
-
-/// The client's types under names that do not clash with Hummingbird's (for
-/// the recording proxy and the replay server; `ClientRequest` for any file
-/// that imports both).
-public typealias ClientRequest = HTTPRequest
-typealias ClientRequestBody = HTTPRequestBody
-typealias ClientTransportError = TransportError
-public typealias HTTPTransportAlias = HTTPTransport
-typealias CurlTransportAlias = CurlTransport
-typealias HTTPStreamPartAlias = HTTPStreamPart

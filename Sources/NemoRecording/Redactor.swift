@@ -92,17 +92,6 @@ public final class Redactor: Sendable {
         return text(body)
     }
 
-    /// Every string in a JSON value with known secrets replaced (numbers,
-    /// keys and structure untouched), for results that embed response text.
-    public func redactStrings(_ value: JSONValue) -> JSONValue {
-        switch value {
-        case .string(let text): return .string(self.text(text))
-        case .array(let items): return .array(items.map(redactStrings))
-        case .object(let object): return .object(object.mapValues(redactStrings))
-        default: return value
-        }
-    }
-
     /// Any text (event data, comments): known secrets replaced; JSON redacted.
     public func text(_ value: String) -> String {
         var result = value

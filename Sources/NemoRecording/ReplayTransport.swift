@@ -96,7 +96,7 @@ public final class ReplayMatcher: Sendable {
         return key(method: entry.request.method, url: entry.request.url, body: post?.params != nil ? nil : post?.text, contentType: post?.mimeType)
     }
 
-    static func key(of request: HTTPRequest) -> String {
+    static func key(of request: ClientRequest) -> String {
         switch request.body {
         case .data(let data, let type):
             return key(method: request.method, url: request.url, body: String(decoding: data, as: UTF8.self), contentType: type)
@@ -161,31 +161,31 @@ public final class ReplayTransport: HTTPTransport, Sendable {
         self.timing = timing
     }
 
-    func entry(for request: HTTPRequest) throws -> HAREntry {
+    func entry(for request: ClientRequest) throws -> HAREntry {
         try matcher.match(
             key: ReplayMatcher.key(of: request), authorization: request.header("Authorization"),
             description: "\(request.method) \(ReplayMatcher.normalizedPath(request.url))")
     }
 
-    public func send(_ request: HTTPRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+    public func send(_ request: ClientRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse {
         let entry = try entry(for: request)
         try Self.failIfNoResponse(entry)
-        return HTTPResponse(status: entry.response.status, headers: Self.headers(entry), body: Self.body(entry))
+        return ClientResponse(status: entry.response.status, headers: Self.headers(entry), body: Self.body(entry))
     }
 
-    public func download(_ request: HTTPRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+    public func download(_ request: ClientRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse {
         let entry = try entry(for: request)
         try Self.failIfNoResponse(entry)
         let body = Self.body(entry)
         // As libcurl's transport: a success goes to the file, an error answer stays in the response.
         guard (200..<300).contains(entry.response.status) else {
-            return HTTPResponse(status: entry.response.status, headers: Self.headers(entry), body: body)
+            return ClientResponse(status: entry.response.status, headers: Self.headers(entry), body: body)
         }
         try body.write(to: file)
-        return HTTPResponse(status: entry.response.status, headers: Self.headers(entry), body: Data())
+        return ClientResponse(status: entry.response.status, headers: Self.headers(entry), body: Data())
     }
 
-    public func stream(_ request: HTTPRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
+    public func stream(_ request: ClientRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
         let timing = self.timing
         let matched: Result<HAREntry, any Error> = Result { try entry(for: request) }
         return AsyncThrowingStream { continuation in

@@ -29,17 +29,17 @@ public final class RewritingTransport: HTTPTransport, Sendable {
         return Data(text.replacingOccurrences(of: from, with: to).utf8)
     }
 
-    public func send(_ request: HTTPRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+    public func send(_ request: ClientRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse {
         var response = try await base.send(request, progress: progress)
         if Self.isJSON(response.headers) { response.body = rewrite(response.body) }
         return response
     }
 
-    public func download(_ request: HTTPRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+    public func download(_ request: ClientRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse {
         try await base.download(request, to: file, progress: progress)
     }
 
-    public func stream(_ request: HTTPRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
+    public func stream(_ request: ClientRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
         let upstream = base.stream(request)
         let (stream, continuation) = AsyncThrowingStream<HTTPStreamPart, any Error>.makeStream()
         let task = Task {

@@ -146,3 +146,37 @@ public struct ScenarioResult: Sendable, Hashable, Codable {
         self.log = log
     }
 }
+
+extension RunResult {
+    /// The result with `transform` applied to every text it holds (names,
+    /// tags, step logs, failure details, skip reasons, the target, file
+    /// paths); numbers, the seed included, and the structure unchanged. For
+    /// redacting a run's secrets before it is stored or reported.
+    public func mapStrings(_ transform: (String) -> String) -> RunResult {
+        var copy = self
+        copy.target = transform(target)
+        copy.files = files.map { file in
+            ScenarioFileResult(file: transform(file.file), scenarios: file.scenarios.map { $0.mapStrings(transform) })
+        }
+        return copy
+    }
+}
+
+extension ScenarioResult {
+    func mapStrings(_ transform: (String) -> String) -> ScenarioResult {
+        var copy = self
+        copy.name = transform(name)
+        copy.tags = tags.map(transform)
+        copy.log = log.map(transform)
+        switch outcome {
+        case .passed: break
+        case .failed(let failure):
+            copy.outcome = .failed(StepFailure(
+                step: transform(failure.step), expected: transform(failure.expected), actual: transform(failure.actual),
+                message: transform(failure.message)))
+        case .skipped(let reason): copy.outcome = .skipped(transform(reason))
+        case .error(let message): copy.outcome = .error(transform(message))
+        }
+        return copy
+    }
+}

@@ -119,7 +119,7 @@ struct RecordingCommand: ParsableCommand {
             var redacted = har
             redacted.log.entries = har.log.entries.map { RecordingWriter.redact($0, with: redactor) }
             // Recorded scenario results quote responses in their failure texts.
-            if let scenario = har.log.nemosim?.scenario { redacted.log.nemosim?.scenario = redactor.redactStrings(scenario) }
+            if let scenario = har.log.nemosim?.scenario { redacted.log.nemosim?.scenario = scenario.mapStrings(redactor.text) }
             let target = output.map { URL(fileURLWithPath: $0) }
                 ?? input.deletingPathExtension().appendingPathExtension("redacted").appendingPathExtension(input.pathExtension.isEmpty ? "har" : input.pathExtension)
             let encoder = JSONEncoder()

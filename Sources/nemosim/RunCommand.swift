@@ -44,130 +44,65 @@ struct RunOptions: ParsableArguments {
     }
 }
 
-/// Runs scenario files and reports.
+/// `nemosim run` and `conformance`: options in, ``ScenarioSuite`` run, reports out.
 enum ScenarioRun {
     static func execute(paths: [String], options: RunOptions) async throws {
+        let tags = options.tags.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
         // Load every file first: a broken file is a usage error (exit 2) naming file and line.
-        var files = try orExit("nemosim", code: 2) { try scenarioFiles(paths).map { ($0, try ScenarioParser.load(file: $0)) } }
-        let wanted = options.tags.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
-        if let wanted { files = files.map { ($0.0, $0.1.filter { !Set($0.tags).isDisjoint(with: wanted) }) }.filter { !$0.1.isEmpty } }
+        let files = try orExit("nemosim", code: 2) { try ScenarioSuite.load(paths, tags: tags) }
         guard !files.isEmpty else { throw fail("nemosim", "no scenarios to run", code: 2) }
 
-        var server: SimulatorServer?
-        var replay: ReplayServer?
-        let baseURL: String
-        let embedded = options.target == "embedded"
-        let curl = CurlTransport()
-        if embedded {
-            var profile = BehaviourProfile()
-            // Every scenario signs in from 127.0.0.1; the rate-limit scenario sets its own limits.
-            profile.tokensPerIPPerHour = 1_000_000
-            profile.tokensPerIPPerWindow = 1_000_000
-            let started = try await orExit("nemosim run", code: 2) {
-                try await SimulatorServer.start(.init(seed: options.seed, timeScale: options.timeScale, profile: profile))
-            }
-            server = started
-            baseURL = started.url
+        let target: ScenarioSuite.Target
+        if options.target == "embedded" {
+            target = .embedded(seed: options.seed, timeScale: options.timeScale)
         } else if options.target.hasPrefix("replay:") {
             let path = String(options.target.dropFirst("replay:".count))
             let recording = try loadRecording(path, for: "nemosim run", hint: "give a HAR written by --record or nemosim record")
-            let started = try await orExit("nemosim run", code: 2) {
-                try await ReplayServer.start(recording: recording, timing: options.replayTiming.timing(timeScale: 1))
-            }
-            replay = started
-            baseURL = started.url
+            target = .replay(recording, timing: options.replayTiming.timing(timeScale: 1))
         } else {
-            guard let url = URL(string: options.target), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-                throw fail("nemosim", "--target \(options.target) is not embedded, replay:FILE or an http(s) URL", code: 2)
+            // Against an https URL (production), NEMO_TOKEN is every scenario's
+            // starting token; it is never sent in the clear.
+            var token = ProcessInfo.processInfo.environment["NEMO_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            if token != nil && !options.target.lowercased().hasPrefix("https://") {
+                FileHandle.standardError.write(Data("nemosim: NEMO_TOKEN is not used with \(options.target): a token is only sent over https\n".utf8))
+                token = nil
             }
-            baseURL = options.target.hasSuffix("/") ? String(options.target.dropLast()) : options.target
-            // Nothing runs against a target that does not answer at all.
-            do {
-                _ = try await curl.send(HTTPRequest(method: "GET", url: baseURL + "/", timeout: 15))
-            } catch {
-                throw fail("nemosim", "cannot reach \(baseURL): \(error)", code: 2)
-            }
+            target = .url(options.target, token: token)
         }
-        var transport: any HTTPTransport = curl
         var writer: RecordingWriter?
         if let record = options.record {
-            writer = try RecordingWriter(
-                url: URL(fileURLWithPath: record),
-                metadata: RecordingMetadata(
-                    toolVersion: NemosimVersion.current, target: options.target, seed: embedded ? options.seed : nil,
-                    timeScale: embedded ? options.timeScale : nil, createdAt: Date().formatted(.iso8601)))
-            transport = RecordingTransport(base: transport, writer: writer!)
-        }
-        // Against an https URL (production), NEMO_TOKEN is every scenario's
-        // starting token; it is never sent in the clear.
-        var environmentToken = server == nil && replay == nil ? ProcessInfo.processInfo.environment["NEMO_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } : nil
-        if environmentToken != nil && !baseURL.lowercased().hasPrefix("https://") {
-            FileHandle.standardError.write(Data("nemosim: NEMO_TOKEN is not used with \(baseURL): a token is only sent over https\n".utf8))
-            environmentToken = nil
-        }
-        let runner = ScenarioRunner(baseURL: baseURL, transport: transport, fixturesDirectory: fixturesDirectory(), token: environmentToken)
-        let simulator = await runner.targetIsSimulator()
-        let wallStart = ContinuousClock.now
-        // Scenarios that reach the admin API (the clock, the profile, faults)
-        // change what other scenarios see, so they run alone; the rest run up
-        // to --parallel at a time. Results keep the files' order.
-        let all = files.flatMap { file, scenarios in scenarios.map { (file: file, scenario: $0) } }
-        var outcomes = [ScenarioResult?](repeating: nil, count: all.count)
-        let progress = RunProgress(total: all.count, json: options.json)
-        let isolated = all.indices.filter { !all[$0].scenario.needsSimulator }
-        var next = 0
-        await withTaskGroup(of: (Int, ScenarioResult).self) { group in
-            func launch() {
-                guard next < isolated.count else { return }
-                let position = isolated[next]
-                next += 1
-                let scenario = all[position].scenario
-                progress.started(scenario.name)
-                group.addTask { (position, await runner.run(scenario, simulator: simulator)) }
-            }
-            for _ in 0..<options.parallel { launch() }
-            while let (position, result) = await group.next() {
-                outcomes[position] = result
-                progress.finished(result, file: all[position].file)
-                launch()
+            var seed: UInt64?
+            var timeScale: Double?
+            if case .embedded = target { (seed, timeScale) = (options.seed, options.timeScale) }
+            writer = try orExit("nemosim", code: 2) {
+                try RecordingWriter(
+                    url: URL(fileURLWithPath: record),
+                    metadata: RecordingMetadata(
+                        toolVersion: NemosimVersion.current, target: options.target, seed: seed, timeScale: timeScale,
+                        createdAt: Date().formatted(.iso8601)))
             }
         }
-        for position in all.indices where all[position].scenario.needsSimulator {
-            progress.started(all[position].scenario.name)
-            let result = await runner.run(all[position].scenario, simulator: simulator)
-            outcomes[position] = result
-            progress.finished(result, file: all[position].file)
+        let suite = ScenarioSuite(target: target, targetName: options.target, parallel: options.parallel, recording: writer)
+        let progress = RunProgress(total: files.reduce(0) { $0 + $1.scenarios.count }, json: options.json)
+        let run: ScenarioSuite.Run
+        do {
+            run = try await suite.run(files, observer: progress)
+        } catch let error as ScenarioSuite.SetupError {
+            progress.end()
+            throw fail("nemosim", error.description, code: 2)
         }
         progress.end()
-        var results: [ScenarioFileResult] = []
-        var start = 0
-        for (file, scenarios) in files {
-            results.append(ScenarioFileResult(file: file, scenarios: outcomes[start..<start + scenarios.count].compactMap { $0 }))
-            start += scenarios.count
-        }
-        let simulated = results.flatMap(\.scenarios).compactMap(\.simulatedSeconds).reduce(0, +)
-        let wall = ContinuousClock.now - wallStart
-        var run = RunResult(
-            target: options.target, seed: embedded ? options.seed : nil,
-            timeScale: embedded ? options.timeScale : nil, toolVersion: NemosimVersion.current,
-            startedAt: Date().formatted(.iso8601), files: results)
-        if let writer {
-            // Redacted once, for the recording and for this run's own reports
-            // alike: a report made from the recording later is the same file.
-            // The seed is left out: JSON numbers here are doubles, and the
-            // recording keeps the exact seed in its own metadata.
-            var stored = run
-            stored.seed = nil
-            let redacted = writer.setScenarioResults(try JSONValue(encoding: stored))
-            run.files = try redacted.decode(RunResult.self).files
-            try? writer.close()
-        }
-        await server?.stop()
-        await replay?.stop()
+        if let writer { try? writer.close() }
+        try orExit("nemosim", code: 1) { try report(run, options: options) }
+        if run.result.failed + run.result.errors > 0 { throw ExitCode(1) }
+    }
 
+    /// Failures in detail, the counts, and the reports the options ask for.
+    static func report(_ run: ScenarioSuite.Run, options: RunOptions) throws {
+        let result = run.result
         // Human lines on stdout; with --json they go to stderr and stdout holds the JSON.
         let say: (String) -> Void = options.json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
-        for file in run.files {
+        for file in result.files {
             for scenario in file.scenarios {
                 switch scenario.outcome {
                 case .failed(let failure):
@@ -179,60 +114,26 @@ enum ScenarioRun {
                 }
             }
         }
-        let wallSeconds = wall.inSeconds
-        say(String(format: "\n%d passed, %d failed, %d skipped", run.passed, run.failed + run.errors, run.skipped))
-        say(String(format: "covered %.0f s (%.1f h) of simulated API time in %.1f s of wall time", simulated, simulated / 3600, wallSeconds))
+        let simulated = run.simulatedSeconds
+        say(String(format: "\n%d passed, %d failed, %d skipped", result.passed, result.failed + result.errors, result.skipped))
+        say(String(format: "covered %.0f s (%.1f h) of simulated API time in %.1f s of wall time", simulated, simulated / 3600, run.wallSeconds))
         if options.json {
             // JSONEncoder, not JSONValue: a 64-bit seed stays exact.
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let document = RunDocument(run: run, simulatedSeconds: simulated.rounded(), wallSeconds: (wallSeconds * 1000).rounded() / 1000)
-            print(String(decoding: try encoder.encode(document), as: UTF8.self))
+            let document = RunDocument(run: result, simulatedSeconds: simulated.rounded(), wallSeconds: (run.wallSeconds * 1000).rounded() / 1000)
+            if let data = try? encoder.encode(document) { print(String(decoding: data, as: UTF8.self)) }
         }
         if let junit = options.junit {
-            try JUnitReport.xml(for: run).write(to: URL(fileURLWithPath: junit))
+            try JUnitReport.xml(for: result).write(to: URL(fileURLWithPath: junit))
         }
-        let markdown = MarkdownSummary.render(run)
+        let markdown = MarkdownSummary.render(result)
         if let summary = options.summary { try markdown.write(toFile: summary, atomically: true, encoding: .utf8) }
         if let step = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !step.isEmpty, let handle = FileHandle(forWritingAtPath: step) {
             handle.seekToEndOfFile()
             handle.write(Data(markdown.utf8))
             try? handle.close()
         }
-        if run.failed + run.errors > 0 { throw ExitCode(1) }
-    }
-
-    /// YAML files under the given files and folders, sorted.
-    static func scenarioFiles(_ paths: [String]) throws -> [String] {
-        var files: [String] = []
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw ScenarioFileError(file: path, line: 0, message: "no such file or folder")
-            }
-            if isDirectory.boolValue {
-                let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
-                files += names.map { (path as NSString).appendingPathComponent($0) }
-            } else {
-                files.append(path)
-            }
-        }
-        return files
-    }
-
-    /// The repository's Fixtures folder, found from the current folder or the binary's.
-    static func fixturesDirectory() -> URL {
-        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
-        var binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 {
-            candidates.append(binary)
-            binary = binary.deletingLastPathComponent()
-        }
-        for candidate in candidates {
-            let fixtures = candidate.appendingPathComponent("Fixtures")
-            if FileManager.default.fileExists(atPath: fixtures.appendingPathComponent("scenarios").path) { return fixtures }
-        }
-        return URL(fileURLWithPath: "Fixtures")
     }
 }
 
@@ -274,7 +175,7 @@ struct ConformanceCommand: AsyncParsableCommand {
     @OptionGroup var options: RunOptions
 
     func run() async throws {
-        try await ScenarioRun.execute(paths: [ScenarioRun.fixturesDirectory().appendingPathComponent("scenarios").path], options: options)
+        try await ScenarioRun.execute(paths: [ScenarioSuite.fixturesDirectory().appendingPathComponent("scenarios").path], options: options)
     }
 }
 
@@ -297,7 +198,7 @@ struct ReportCommand: ParsableCommand {
 
         func run() throws {
             let loaded = try loadRecording(recording, for: "nemosim report junit")
-            guard let results = loaded.metadata?.scenario, var run = try? results.decode(RunResult.self) else {
+            guard var run = loaded.metadata?.scenario else {
                 throw fail("nemosim report junit", "\(recording) holds no scenario results (record a run with nemosim run --record)", code: 2)
             }
             // The seed is in the recording's own metadata (exact), not in the results.
@@ -313,7 +214,7 @@ struct ReportCommand: ParsableCommand {
 /// redrawn in place (done/total, failures so far, what is running, elapsed).
 /// Otherwise: one plain line per finished scenario; with --json, those go
 /// to stderr.
-final class RunProgress: @unchecked Sendable {
+final class RunProgress: ScenarioSuite.Observer, @unchecked Sendable {
     private let lock = NSLock()
     private let total: Int
     private let terminal: Bool
@@ -343,8 +244,8 @@ final class RunProgress: @unchecked Sendable {
         }
     }
 
-    func started(_ name: String) {
-        lock.withLock { running.append(name) }
+    func started(_ scenario: Scenario) {
+        lock.withLock { running.append(scenario.name) }
         redraw()
     }
 

@@ -102,7 +102,7 @@ struct ClientEndpointTests {
         } catch let error as NemoError {
             #expect(error.httpStatus == 402 && error.reaction == .registerOrUpgrade)
         }
-        let noClient = try await harness.transport.send(HTTPRequest(method: "POST", url: harness.server.url + "/api/auth/anonymous-token"))
+        let noClient = try await harness.transport.send(ClientRequest(method: "POST", url: harness.server.url + "/api/auth/anonymous-token"))
         #expect(noClient.status == 400)
         await harness.stop()
     }

@@ -92,13 +92,13 @@ struct TLSTests {
         let url = "https://127.0.0.1:\(server.port)/api/credits/balance/simple"
 
         let trusting = CurlTransport(options: .init(caFile: server.caFile))
-        let response = try await trusting.send(HTTPRequest(method: "GET", url: url))
+        let response = try await trusting.send(ClientRequest(method: "GET", url: url))
         #expect(response.status == 200)
         trusting.shutdown()
 
         let strict = CurlTransport()
         do {
-            _ = try await strict.send(HTTPRequest(method: "GET", url: url))
+            _ = try await strict.send(ClientRequest(method: "GET", url: url))
             Issue.record("a certificate from an unknown CA was accepted")
         } catch let error as TransportError {
             #expect(error.kind == .tls, "\(error)")

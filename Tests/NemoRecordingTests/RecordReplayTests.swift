@@ -171,13 +171,13 @@ extension RecordReplayTests {
     @Test("A request the recording does not hold gets an error naming the closest recorded request")
     func noMatch() async throws {
         let entry = HAREntryBuilder.entry(
-            request: HTTPRequest(method: "GET", url: "http://x/api/credits/balance/simple"), started: Date(), elapsed: 1, status: 200,
+            request: ClientRequest(method: "GET", url: "http://x/api/credits/balance/simple"), started: Date(), elapsed: 1, status: 200,
             headers: [("Content-Type", "application/json")], body: Data(#"{"code":0,"data":{"available":1,"frozen":0,"total":1}}"#.utf8))
         let transport = ReplayTransport(recording: Recording(metadata: nil, entries: [entry], cutOff: nil, fromJournal: false), timing: .instant)
-        let hit = try await transport.send(HTTPRequest(method: "GET", url: "http://elsewhere/api/credits/balance/simple"))
+        let hit = try await transport.send(ClientRequest(method: "GET", url: "http://elsewhere/api/credits/balance/simple"))
         #expect(hit.status == 200)
         do {
-            _ = try await transport.send(HTTPRequest(method: "POST", url: "http://x/api/credits/balance/simple"))
+            _ = try await transport.send(ClientRequest(method: "POST", url: "http://x/api/credits/balance/simple"))
             Issue.record("expected no match")
         } catch let error as TransportError {
             #expect(error.message.contains("no recorded exchange matches POST /api/credits/balance/simple"))
@@ -188,15 +188,15 @@ extension RecordReplayTests {
     @Test("An exchange recorded without a response is an error at replay: from the transport, and a 502 saying so from the replay server")
     func noResponseRecorded() async throws {
         let entry = HAREntryBuilder.entry(
-            request: HTTPRequest(method: "GET", url: "http://x/api/credits/balance/simple"), started: Date(), elapsed: 1, status: 0,
+            request: ClientRequest(method: "GET", url: "http://x/api/credits/balance/simple"), started: Date(), elapsed: 1, status: 0,
             headers: [], body: Data(), ending: "failed: connection refused")
         let recording = Recording(metadata: nil, entries: [entry], cutOff: nil, fromJournal: false)
         await #expect(throws: TransportError.self) {
-            _ = try await ReplayTransport(recording: recording, timing: .instant).send(HTTPRequest(method: "GET", url: "http://x/api/credits/balance/simple"))
+            _ = try await ReplayTransport(recording: recording, timing: .instant).send(ClientRequest(method: "GET", url: "http://x/api/credits/balance/simple"))
         }
         let replay = try await ReplayServer.start(recording: recording, timing: .instant)
         let curl = CurlTransport()
-        let answer = try await curl.send(HTTPRequest(method: "GET", url: replay.url + "/api/credits/balance/simple"))
+        let answer = try await curl.send(ClientRequest(method: "GET", url: replay.url + "/api/credits/balance/simple"))
         #expect(answer.status == 502)
         #expect(String(decoding: answer.body, as: UTF8.self).contains("the recorded exchange had no response (failed: connection refused)"))
         await replay.stop()
@@ -207,7 +207,7 @@ extension RecordReplayTests {
     func matchingByToken() async throws {
         func entry(_ token: String, _ available: Int) -> HAREntry {
             HAREntryBuilder.entry(
-                request: HTTPRequest(method: "GET", url: "http://x/api/credits/balance/simple", headers: [("Authorization", "Bearer \(token)")]),
+                request: ClientRequest(method: "GET", url: "http://x/api/credits/balance/simple", headers: [("Authorization", "Bearer \(token)")]),
                 started: Date(), elapsed: 1, status: 200, headers: [("Content-Type", "application/json")],
                 body: Data(#"{"code":0,"data":{"available":\#(available)}}"#.utf8))
         }
@@ -216,7 +216,7 @@ extension RecordReplayTests {
         let transport = ReplayTransport(recording: recording, timing: .instant)
         func available(_ token: String) async throws -> Int? {
             let response = try await transport.send(
-                HTTPRequest(method: "GET", url: "http://y/api/credits/balance/simple", headers: [("Authorization", "Bearer \(token)")]))
+                ClientRequest(method: "GET", url: "http://y/api/credits/balance/simple", headers: [("Authorization", "Bearer \(token)")]))
             return try JSONValue.parse(response.body)["data"]?["available"]?.intValue
         }
         #expect(try await available("tB") == 10)
@@ -226,7 +226,7 @@ extension RecordReplayTests {
         #expect(try await available("tB") == 20)
         // An unknown token still gets an answer for the call, in recorded order.
         let other = ReplayTransport(recording: recording, timing: .instant)
-        let first = try await other.send(HTTPRequest(method: "GET", url: "http://y/api/credits/balance/simple", headers: [("Authorization", "Bearer zz")]))
+        let first = try await other.send(ClientRequest(method: "GET", url: "http://y/api/credits/balance/simple", headers: [("Authorization", "Bearer zz")]))
         #expect(try JSONValue.parse(first.body)["data"]?["available"]?.intValue == 1)
     }
 
@@ -280,7 +280,7 @@ extension RecordReplayTests {
         for index in 0..<3 {
             writer.begin(method: "GET", url: "http://x/api/credits/balance/simple")
             try writer.append(HAREntryBuilder.entry(
-                request: HTTPRequest(method: "GET", url: "http://x/api/credits/balance/simple", headers: [("Authorization", "Bearer nmv_usr_secretsecret")]),
+                request: ClientRequest(method: "GET", url: "http://x/api/credits/balance/simple", headers: [("Authorization", "Bearer nmv_usr_secretsecret")]),
                 started: Date(), elapsed: Double(index), status: 200, headers: [], body: Data("{}".utf8)))
         }
         writer.begin(method: "POST", url: "http://x/run_sse")

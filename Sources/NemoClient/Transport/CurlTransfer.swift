@@ -27,10 +27,10 @@ final class CurlTransfer: @unchecked Sendable {
     private var headDelivered = false
     private var body = Data()
     private var fileError: (any Error)?
-    private var completion: CheckedContinuation<HTTPResponse, any Error>?
+    private var completion: CheckedContinuation<ClientResponse, any Error>?
     private let state = Mutex<(cancelled: Bool, finished: Bool)>((false, false))
 
-    init(request: HTTPRequest, options: CurlTransport.Options, mode: Mode, progress: (@Sendable (TransferProgress) -> Void)?) throws {
+    init(request: ClientRequest, options: CurlTransport.Options, mode: Mode, progress: (@Sendable (TransferProgress) -> Void)?) throws {
         guard let easy = curl_easy_init() else {
             throw TransportError(kind: .other, message: "libcurl could not create a transfer handle")
         }
@@ -53,11 +53,11 @@ final class CurlTransfer: @unchecked Sendable {
 
     func markCancelled() { state.withLock { $0.cancelled = true } }
 
-    func setCompletion(_ continuation: CheckedContinuation<HTTPResponse, any Error>) {
+    func setCompletion(_ continuation: CheckedContinuation<ClientResponse, any Error>) {
         completion = continuation
     }
 
-    private func configure(_ request: HTTPRequest, options: CurlTransport.Options) throws {
+    private func configure(_ request: ClientRequest, options: CurlTransport.Options) throws {
         guard let url = URL(string: request.url), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
             throw TransportError(kind: .invalidRequest, message: "not an http(s) URL: \(request.url)")
         }
@@ -232,7 +232,7 @@ final class CurlTransfer: @unchecked Sendable {
             if let error {
                 completion?.resume(throwing: error)
             } else {
-                completion?.resume(returning: HTTPResponse(status: status, headers: headers, body: body))
+                completion?.resume(returning: ClientResponse(status: status, headers: headers, body: body))
             }
             completion = nil
         }

@@ -64,12 +64,12 @@ public final class CurlTransport: HTTPTransport, Sendable {
         loop.stop()
     }
 
-    public func send(_ request: HTTPRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+    public func send(_ request: ClientRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse {
         let transfer = try CurlTransfer(request: request, options: effectiveOptions, mode: .buffered, progress: progress)
         return try await run(transfer)
     }
 
-    public func download(_ request: HTTPRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse {
+    public func download(_ request: ClientRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse {
         guard FileManager.default.createFile(atPath: file.path, contents: nil), let handle = try? FileHandle(forWritingTo: file) else {
             throw TransportError(kind: .file, message: "cannot write \(file.path): check the folder exists and is writable")
         }
@@ -77,7 +77,7 @@ public final class CurlTransport: HTTPTransport, Sendable {
         return try await run(transfer)
     }
 
-    public func stream(_ request: HTTPRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
+    public func stream(_ request: ClientRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
         AsyncThrowingStream { continuation in
             let transfer: CurlTransfer
             do {
@@ -93,9 +93,9 @@ public final class CurlTransport: HTTPTransport, Sendable {
         }
     }
 
-    private func run(_ transfer: CurlTransfer) async throws -> HTTPResponse {
+    private func run(_ transfer: CurlTransfer) async throws -> ClientResponse {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ClientResponse, any Error>) in
                 transfer.setCompletion(continuation)
                 loop.start(transfer)
             }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// An HTTP request as the client makes it.
-public struct HTTPRequest: Sendable {
+public struct ClientRequest: Sendable {
     public var method: String
     public var url: String
     /// In order; names as written.
@@ -56,7 +56,7 @@ public struct MultipartPart: Sendable {
 }
 
 /// A response with its whole body.
-public struct HTTPResponse: Sendable {
+public struct ClientResponse: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: Data
@@ -110,19 +110,19 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
 /// recording and replay wrap or replace it.
 public protocol HTTPTransport: Sendable {
     /// Sends a request and returns the whole response.
-    func send(_ request: HTTPRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse
+    func send(_ request: ClientRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse
 
     /// Sends a request and streams the response as it arrives. Cancelling
     /// the consuming task (or dropping the stream) aborts the transfer.
-    func stream(_ request: HTTPRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error>
+    func stream(_ request: ClientRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error>
 
     /// Sends a request and writes the response body to `file` as it
     /// arrives; returns the response with an empty body.
-    func download(_ request: HTTPRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> HTTPResponse
+    func download(_ request: ClientRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse
 }
 
 extension HTTPTransport {
-    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+    public func send(_ request: ClientRequest) async throws -> ClientResponse {
         try await send(request, progress: nil)
     }
 }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NemoClient
 import NemoCore
 import NemoHTTPServer
 
@@ -29,14 +30,14 @@ public final class RecordingProxy: Sendable {
 
     /// Starts the proxy. `transport` is what forwards (the libcurl one by default).
     public static func start(
-        upstream: String, writer: RecordingWriter, transport: (any HTTPTransportAlias)? = nil, host: String = "127.0.0.1", port: Int = 0,
+        upstream: String, writer: RecordingWriter, transport: (any HTTPTransport)? = nil, host: String = "127.0.0.1", port: Int = 0,
         handleSignals: Bool = false
     ) async throws -> RecordingProxy {
         guard let base = URL(string: upstream), let scheme = base.scheme, scheme == "http" || scheme == "https" else {
             throw RecordingError("--upstream must be an http(s) URL, got \(upstream)")
         }
         let upstreamBase = upstream.hasSuffix("/") ? String(upstream.dropLast()) : upstream
-        let rewriting = RewritingTransport(base: transport ?? CurlTransportAlias(), from: upstreamBase)
+        let rewriting = RewritingTransport(base: transport ?? CurlTransport(), from: upstreamBase)
         let forward = RecordingTransport(base: rewriting, writer: writer)
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             let spool = try await Spool.collect(request.body)
@@ -47,7 +48,7 @@ public final class RecordingProxy: Sendable {
                 if field.name.canonicalName == "content-type" { continue }
                 headers.append((field.name.rawName, field.value))
             }
-            let body: ClientRequestBody
+            let body: HTTPRequestBody
             switch spool {
             case .empty: body = .none
             case .memory(let data): body = .data(data, contentType: contentType)
@@ -57,7 +58,7 @@ public final class RecordingProxy: Sendable {
             let outgoing = ClientRequest(method: request.method.rawValue, url: upstreamBase + request.uri.string, headers: headers, body: body, timeout: 3600)
             let stream = forward.stream(outgoing)
             let iterator = StreamBox(stream.makeAsyncIterator())
-            let first: HTTPStreamPartAlias?
+            let first: HTTPStreamPart?
             do {
                 first = try await iterator.next()
             } catch {
@@ -98,9 +99,9 @@ public final class RecordingProxy: Sendable {
 
 /// An iterator shared with the response body writer (used by one task at a time).
 final class StreamBox: @unchecked Sendable {
-    private var iterator: AsyncThrowingStream<HTTPStreamPartAlias, any Error>.Iterator
-    init(_ iterator: AsyncThrowingStream<HTTPStreamPartAlias, any Error>.Iterator) { self.iterator = iterator }
-    func next() async throws -> HTTPStreamPartAlias? { try await iterator.next() }
+    private var iterator: AsyncThrowingStream<HTTPStreamPart, any Error>.Iterator
+    init(_ iterator: AsyncThrowingStream<HTTPStreamPart, any Error>.Iterator) { self.iterator = iterator }
+    func next() async throws -> HTTPStreamPart? { try await iterator.next() }
 }
 
 /// A request body: empty, small (in memory), or spooled to a temporary file

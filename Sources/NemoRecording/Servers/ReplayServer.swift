@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NemoClient
 import NemoCore
 import NemoHTTPServer
 import Synchronization
@@ -61,14 +62,14 @@ public final class ReplayServer: Sendable {
                 entry = try matcher.match(
                     key: key, authorization: request.headers[.authorization],
                     description: "\(request.method.rawValue) \(ReplayMatcher.normalizedPath(url))")
-            } catch let error as ClientTransportError {
+            } catch let error as TransportError {
                 return ServerStarter.jsonError(.notFound, error.message)
             }
             // An exchange recorded without a response (the connection failed):
             // a gateway error saying so, as ReplayTransport throws one.
             do {
                 try ReplayTransport.failIfNoResponse(entry)
-            } catch let error as ClientTransportError {
+            } catch let error as TransportError {
                 return ServerStarter.jsonError(.badGateway, error.message)
             }
             var headers = HTTPFields()

@@ -1,0 +1,221 @@
+import Foundation
+import NemoClient
+import NemoCore
+import NemoRecording
+import NemoReports
+import NemoSimulator
+
+/// A run of scenario files against a target, as a library call: what
+/// `nemosim run` and `nemosim conformance` do between parsing their options
+/// and printing. In a Swift test:
+///
+/// ```swift
+/// let files = try ScenarioSuite.load(["Fixtures/scenarios/tokens.yaml"])
+/// let run = try await ScenarioSuite(target: .embedded()).run(files)
+/// #expect(run.result.failed == 0)
+/// ```
+public struct ScenarioSuite: Sendable {
+    /// What the scenarios run against.
+    public enum Target: Sendable {
+        /// A simulator started in this process for the run, and stopped after it.
+        case embedded(seed: UInt64 = 1, timeScale: Double = 1000, profile: BehaviourProfile = BehaviourProfile())
+        /// A server at this URL (a simulator elsewhere, or production).
+        /// `token`: every scenario's starting token (only ever sent over https).
+        case url(String, token: String? = nil)
+        /// A recording, answered by a replay server started for the run.
+        case replay(Recording, timing: ReplayTiming = .recorded(timeScale: 1))
+    }
+
+    /// Why a run could not start (the CLI's exit 2).
+    public struct SetupError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// One file's scenarios.
+    public typealias File = (path: String, scenarios: [Scenario])
+
+    /// What a run produced.
+    public struct Run: Sendable {
+        /// The results, redacted when the run was recorded.
+        public var result: RunResult
+        /// Simulated API seconds the scenarios covered.
+        public var simulatedSeconds: Double
+        public var wallSeconds: Double
+    }
+
+    /// Hears about scenarios as they start and finish (a progress line).
+    public protocol Observer: Sendable {
+        func started(_ scenario: Scenario)
+        func finished(_ result: ScenarioResult, file: String)
+    }
+
+    public var target: Target
+    /// How the target is named in reports (`embedded`, the URL, `replay:FILE`).
+    public var targetName: String
+    /// Up to this many scenarios at once (those using the admin API run alone).
+    public var parallel: Int
+    /// Where every exchange and the results are recorded, if anywhere.
+    public var recording: RecordingWriter?
+    /// Files named by upload steps are looked up here.
+    public var fixturesDirectory: URL
+    /// The transport underneath (libcurl unless a test gives another).
+    public var transport: any HTTPTransport
+
+    public init(
+        target: Target, targetName: String? = nil, parallel: Int = 1, recording: RecordingWriter? = nil,
+        fixturesDirectory: URL = ScenarioSuite.fixturesDirectory(), transport: (any HTTPTransport)? = nil
+    ) {
+        self.target = target
+        switch target {
+        case .embedded: self.targetName = targetName ?? "embedded"
+        case .url(let url, _): self.targetName = targetName ?? url
+        case .replay: self.targetName = targetName ?? "replay"
+        }
+        self.parallel = max(1, parallel)
+        self.recording = recording
+        self.fixturesDirectory = fixturesDirectory
+        self.transport = transport ?? CurlTransport()
+    }
+
+    /// Scenario files under the given files and folders (YAML files of a
+    /// folder, sorted), parsed; the first broken file is thrown
+    /// (``ScenarioFileError``: file, line, what is wrong).
+    public static func load(_ paths: [String], tags: Set<String>? = nil) throws -> [File] {
+        var files: [File] = []
+        for path in try scenarioFiles(paths) {
+            var scenarios = try ScenarioParser.load(file: path)
+            if let tags { scenarios = scenarios.filter { !Set($0.tags).isDisjoint(with: tags) } }
+            if !scenarios.isEmpty { files.append((path, scenarios)) }
+        }
+        return files
+    }
+
+    static func scenarioFiles(_ paths: [String]) throws -> [String] {
+        var files: [String] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw ScenarioFileError(file: path, line: 0, message: "no such file or folder")
+            }
+            if isDirectory.boolValue {
+                let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+                files += names.map { (path as NSString).appendingPathComponent($0) }
+            } else {
+                files.append(path)
+            }
+        }
+        return files
+    }
+
+    /// The repository's Fixtures folder, found from the current folder or the binary's.
+    public static func fixturesDirectory() -> URL {
+        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+        var binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            candidates.append(binary)
+            binary = binary.deletingLastPathComponent()
+        }
+        for candidate in candidates {
+            let fixtures = candidate.appendingPathComponent("Fixtures")
+            if FileManager.default.fileExists(atPath: fixtures.appendingPathComponent("scenarios").path) { return fixtures }
+        }
+        return URL(fileURLWithPath: "Fixtures")
+    }
+
+    /// Runs the files' scenarios: those that reach the admin API (clock,
+    /// profile, faults) one at a time, after the others, which run up to
+    /// ``parallel`` at once. Results keep the files' order. The server
+    /// started for an embedded or replay target is stopped after.
+    public func run(_ files: [File], observer: (any Observer)? = nil) async throws -> Run {
+        var server: SimulatorServer?
+        var replay: ReplayServer?
+        let baseURL: String
+        var token: String?
+        switch target {
+        case .embedded(let seed, let timeScale, var profile):
+            // Every scenario signs in from 127.0.0.1; the rate-limit scenario sets its own limits.
+            profile.tokensPerIPPerHour = 1_000_000
+            profile.tokensPerIPPerWindow = 1_000_000
+            do {
+                server = try await SimulatorServer.start(.init(seed: seed, timeScale: timeScale, profile: profile))
+            } catch {
+                throw SetupError(description: "\(error)")
+            }
+            baseURL = server!.url
+        case .replay(let recording, let timing):
+            do {
+                replay = try await ReplayServer.start(recording: recording, timing: timing)
+            } catch {
+                throw SetupError(description: "\(error)")
+            }
+            baseURL = replay!.url
+        case .url(let url, let given):
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                throw SetupError(description: "\(url) is not an http(s) URL")
+            }
+            baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+            // Nothing runs against a target that does not answer at all.
+            do {
+                _ = try await transport.send(ClientRequest(method: "GET", url: baseURL + "/", timeout: 15))
+            } catch {
+                throw SetupError(description: "cannot reach \(baseURL): \(error)")
+            }
+            // A token is never sent in the clear.
+            token = baseURL.lowercased().hasPrefix("https://") ? given : nil
+        }
+        var transport = self.transport
+        if let recording { transport = RecordingTransport(base: transport, writer: recording) }
+        let runner = ScenarioRunner(baseURL: baseURL, transport: transport, fixturesDirectory: fixturesDirectory, token: token)
+        let simulator = await runner.targetIsSimulator()
+        let wallStart = ContinuousClock.now
+        let all = files.flatMap { file in file.scenarios.map { (file: file.path, scenario: $0) } }
+        var outcomes = [ScenarioResult?](repeating: nil, count: all.count)
+        // Scenarios that reach the admin API change what others see: they run alone.
+        let shared = all.indices.filter { !all[$0].scenario.needsSimulator }
+        var next = 0
+        await withTaskGroup(of: (Int, ScenarioResult).self) { group in
+            func launch() {
+                guard next < shared.count else { return }
+                let position = shared[next]
+                next += 1
+                let scenario = all[position].scenario
+                observer?.started(scenario)
+                group.addTask { (position, await runner.run(scenario, simulator: simulator)) }
+            }
+            for _ in 0..<parallel { launch() }
+            while let (position, result) = await group.next() {
+                outcomes[position] = result
+                observer?.finished(result, file: all[position].file)
+                launch()
+            }
+        }
+        for position in all.indices where all[position].scenario.needsSimulator {
+            observer?.started(all[position].scenario)
+            let result = await runner.run(all[position].scenario, simulator: simulator)
+            outcomes[position] = result
+            observer?.finished(result, file: all[position].file)
+        }
+        var results: [ScenarioFileResult] = []
+        var start = 0
+        for file in files {
+            results.append(ScenarioFileResult(file: file.path, scenarios: outcomes[start..<start + file.scenarios.count].compactMap { $0 }))
+            start += file.scenarios.count
+        }
+        let simulated = results.flatMap(\.scenarios).compactMap(\.simulatedSeconds).reduce(0, +)
+        let wall = (ContinuousClock.now - wallStart).inSeconds
+        var seed: UInt64?
+        var timeScale: Double?
+        if case .embedded(let s, let t, _) = target { (seed, timeScale) = (s, t) }
+        var result = RunResult(
+            target: targetName, seed: seed, timeScale: timeScale, toolVersion: NemosimVersion.current, startedAt: Date().formatted(.iso8601),
+            files: results)
+        if let recording {
+            // Redacted once, for the recording and this run's own reports
+            // alike: a report made from the recording later is the same file.
+            result = recording.setScenarioResults(result)
+        }
+        await server?.stop()
+        await replay?.stop()
+        return Run(result: result, simulatedSeconds: simulated, wallSeconds: wall)
+    }
+}
