@@ -99,10 +99,59 @@ public struct AgentOperation: Sendable {
     public var failed: Bool
     public var silentClose: Bool
     public var cost: Int
-    /// Effects applied so far.
-    public var stage1Applied = false
-    public var stage2Applied = false
-    public var settled = false
+    /// How far its effects have been applied: moved only by ``advance(to:)``.
+    public private(set) var progress = Progress.started
+
+    /// How far an operation's effects have been applied.
+    public enum Progress: Sendable, Hashable {
+        case started
+        /// The work (stage 1) is done; a generation's second stage runs.
+        case workApplied
+        /// Everything applied, credits consumed or released.
+        case settled
+    }
+
+    /// What falls due as time passes, for the domain to carry out.
+    public enum Effect: Sendable, Hashable {
+        /// The work is done: the draft changes as the message asked.
+        case applyWork
+        /// A generation's second stage is done: music and a title.
+        case applySecondStage
+        /// The work failed: nothing changes.
+        case failWork
+        case consumeCredits(Int)
+        case releaseCredits(Int)
+    }
+
+    /// The work has changed the draft (or failed).
+    public var workApplied: Bool { progress != .started }
+    public var isSettled: Bool { progress == .settled }
+
+    /// Moves the operation to simulated time `now` (seconds since origin)
+    /// and returns the effects that fell due since the last move, in order:
+    /// the work's result, then (a generation) the second stage, and the
+    /// credits consumed or released when it settles.
+    public mutating func advance(to now: Double) -> [Effect] {
+        let t = now - startedAt
+        var effects: [Effect] = []
+        if progress == .started && t >= workDuration {
+            if failed {
+                progress = .settled
+                return [.failWork, .releaseCredits(cost)]
+            }
+            effects.append(.applyWork)
+            progress = .workApplied
+            if secondStageEnd == nil {
+                progress = .settled
+                return effects + [.consumeCredits(cost)]
+            }
+        }
+        if progress == .workApplied, let end = secondStageEnd, t >= end {
+            progress = .settled
+            effects += [.applySecondStage, .consumeCredits(cost)]
+        }
+        return effects
+    }
 
     /// Every event, materialised (tests and short operations).
     public var events: [PlannedEvent] { Array(schedule) }

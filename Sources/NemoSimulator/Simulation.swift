@@ -207,7 +207,7 @@ public actor Simulation {
             "width": .number(Double(session.canvas.width)), "height": .number(Double(session.canvas.height)),
             "aspect_ratio": .string(session.canvas.width >= session.canvas.height ? "16:9" : "9:16"),
         ]
-        let generated: [JSONValue] = session.operations.filter { $0.kind == .generation && $0.stage1Applied }.map {
+        let generated: [JSONValue] = session.operations.filter { $0.kind == .generation && $0.workApplied }.map {
             ["type": "video", "message_index": .number(Double($0.messageIndex)), "status": .string($0.phase(at: now).rawValue)]
         }
         return SessionState(
@@ -236,52 +236,45 @@ public actor Simulation {
         }
     }
 
-    /// Applies what is due of one operation: stage 1 (the draft changes,
-    /// credits consumed or released) or stage 2 of a generation.
+    /// Applies what is due of one operation, as the operation reports it
+    /// (``AgentOperation/advance(to:)``): the draft changes, the second
+    /// stage, credits consumed or released.
     private func applyDueEffect(sessionID: String, messageIndex: Int, now: Double) {
         // Operations are appended in message order: index = messageIndex - 1.
         guard sessions[sessionID] != nil, sessions[sessionID]!.operations.indices.contains(messageIndex - 1) else { return }
         let index = messageIndex - 1
+        let effects = sessions[sessionID]!.operations[index].advance(to: now)
+        guard !effects.isEmpty else { return }
         let operation = sessions[sessionID]!.operations[index]
-        guard !operation.settled else { return }
         let userID = sessions[sessionID]!.userID
-        let t = now - operation.startedAt
         var random = SeededRandom(seed: seed, subject: "draft/" + sessionID, index: operation.messageIndex)
-        if !operation.stage1Applied && t >= operation.workDuration {
-            sessions[sessionID]!.operations[index].stage1Applied = true
-            if operation.failed {
-                release(operation.cost, userID: userID)
-                markSettled(sessionID: sessionID, index: index)
-                return
-            }
-            switch operation.kind {
-            case .generation:
-                let session = sessions[sessionID]!
-                sessions[sessionID]!.draft = DraftEditor.generate(from: session.uploads, message: operation.text, canvas: session.canvas)
-            case .edit:
-                DraftEditor.edit(&sessions[sessionID]!.draft, message: operation.text, random: &random)
-            case .reply:
+        for effect in effects {
+            switch effect {
+            case .applyWork:
+                switch operation.kind {
+                case .generation:
+                    let session = sessions[sessionID]!
+                    sessions[sessionID]!.draft = DraftEditor.generate(from: session.uploads, message: operation.text, canvas: session.canvas)
+                case .edit:
+                    DraftEditor.edit(&sessions[sessionID]!.draft, message: operation.text, random: &random)
+                case .reply:
+                    break
+                }
+            case .applySecondStage:
+                _ = random.next()
+                DraftEditor.addMusicAndTitle(to: &sessions[sessionID]!.draft, message: operation.text, random: &random)
+            case .failWork:
                 break
-            }
-            if operation.kind != .generation {
-                consume(operation.cost, userID: userID)
-                markSettled(sessionID: sessionID, index: index)
-                return
+            case .consumeCredits(let cost):
+                consume(cost, userID: userID)
+            case .releaseCredits(let cost):
+                release(cost, userID: userID)
             }
         }
-        if let end = operation.secondStageEnd, t >= end {
-            _ = random.next()
-            DraftEditor.addMusicAndTitle(to: &sessions[sessionID]!.draft, message: operation.text, random: &random)
-            sessions[sessionID]!.operations[index].stage2Applied = true
-            consume(operation.cost, userID: userID)
-            markSettled(sessionID: sessionID, index: index)
+        if operation.isSettled {
+            let open = (unsettledOperations[sessionID] ?? 1) - 1
+            unsettledOperations[sessionID] = open > 0 ? open : nil
         }
-    }
-
-    private func markSettled(sessionID: String, index: Int) {
-        sessions[sessionID]!.operations[index].settled = true
-        let open = (unsettledOperations[sessionID] ?? 1) - 1
-        unsettledOperations[sessionID] = open > 0 ? open : nil
     }
 
     /// Schedules an operation's effects (stage 1, and stage 2 of a generation).

@@ -25,6 +25,31 @@ struct OperationDomainTests {
         #expect(MessageKind.classify("add music", draftIsEmpty: true, profile: profile) == .reply)
     }
 
+    @Test("An operation's effects fall due from its timeline, each once, in order")
+    func operationStateMachine() {
+        var random = SeededRandom(seed: 1)
+        var profile = BehaviourProfile()
+        profile.generationDurationSeconds = SecondsRange(100, 100)
+        profile.secondStageDurationSeconds = SecondsRange(30, 30)
+        profile.editDurationSeconds = SecondsRange(20, 20)
+        var generation = AgentOperation.plan(kind: .generation, text: "make a video", messageIndex: 1, startedAt: 1000, profile: profile, random: &random)
+        #expect(generation.advance(to: 1099) == [] && generation.progress == .started)
+        #expect(generation.advance(to: 1100) == [.applyWork] && generation.progress == .workApplied && generation.workApplied)
+        #expect(generation.advance(to: 1120) == [])
+        #expect(generation.advance(to: 1130) == [.applySecondStage, .consumeCredits(100)] && generation.isSettled)
+        #expect(generation.advance(to: 9999) == [])
+        // A jump past both stages gives both at once.
+        var jumped = AgentOperation.plan(kind: .generation, text: "make a video", messageIndex: 2, startedAt: 0, profile: profile, random: &random)
+        #expect(jumped.advance(to: 500) == [.applyWork, .applySecondStage, .consumeCredits(100)])
+        var edit = AgentOperation.plan(kind: .edit, text: "add music", messageIndex: 3, startedAt: 0, profile: profile, random: &random)
+        #expect(edit.advance(to: 20) == [.applyWork, .consumeCredits(50)] && edit.isSettled)
+        profile.operationFailureRatio = 1
+        var failing = AgentOperation.plan(kind: .edit, text: "add music", messageIndex: 4, startedAt: 0, profile: profile, random: &random)
+        #expect(failing.advance(to: 19) == [])
+        #expect(failing.advance(to: 20) == [.failWork, .releaseCredits(50)] && failing.isSettled)
+        #expect(failing.phase(at: 20) == .failed)
+    }
+
     @Test("A generation: tool call, heartbeats, tool result, text; credits frozen then consumed; two stages fill the draft")
     func generation() async throws {
         let simulation = frozenSimulation { $0.temporaryIssueRatio = 0 }

@@ -34,7 +34,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         func increment() { count.add(1, ordering: .relaxed) }
     }
 
-    private struct Held {
+    struct Held: HeldRequest {
         let route: Route
         let parameters: [String: String]
         let token: String?
@@ -48,92 +48,75 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let simulation: Simulation
     private let counter: Counter
-    /// Requests passed on to Hummingbird whose response has not ended yet.
-    private var routerResponsesPending = 0
-    /// A request this handler answers, from its head to its end.
-    private var held: Held?
-    /// While an answer is made on the domain's loop, everything that comes
-    /// in (requests, a parse error, the client's half-close, the end) waits
-    /// here, so that Hummingbird sees it all in order after the answer.
-    private var answering = false
-    /// (An array: empty, it allocates nothing, and every open connection
-    /// has one of these handlers until it carries an event stream.)
-    private var waiting: [Inbound] = []
-
-    private enum Inbound {
-        case part(HTTPRequestPart)
-        case error(any Error)
-        case event(Any)
-        case inactive
-    }
-    /// After an answer to `Connection: close`: what follows is ignored, as
-    /// Hummingbird ignores it.
-    private var closing = false
-    /// After passing on a `Connection: close` request: Hummingbird ends the
-    /// connection after it, so nothing more is answered here.
-    private var routerCloses = false
+    private var machine = PolledRouteStateMachine<Held>()
 
     init(simulation: Simulation, counter: Counter) {
         self.simulation = simulation
         self.counter = counter
     }
 
+    /// Whether the domain runs on this connection's event loop.
+    private func local(_ context: ChannelHandlerContext) -> Bool {
+        simulation.eventLoop === context.eventLoop
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if closing { return }
-        if answering {
-            waiting.append(.part(part))
-        } else {
-            process(part, context: context)
-        }
+        run(machine.inbound(.part(unwrapInboundIn(data)), local: local(context), hold: hold), context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        // While answering, the replay ends with its own read-complete.
-        if !answering { context.fireChannelReadComplete() }
+        run(machine.readComplete(), context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if answering { waiting.append(.error(error)) } else { context.fireErrorCaught(error) }
+        run(machine.inbound(.error(error), local: local(context), hold: hold), context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if answering { waiting.append(.event(event)) } else { context.fireUserInboundEventTriggered(event) }
+        run(machine.inbound(.event(event), local: local(context), hold: hold), context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if answering { waiting.append(.inactive) } else { context.fireChannelInactive() }
+        run(machine.inbound(.inactive, local: local(context), hold: hold), context: context)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { routerResponsesPending -= 1 }
+        if case .end = unwrapOutboundIn(data) { machine.routerResponseEnded() }
         context.write(data, promise: promise)
     }
 
-    private func process(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
-        switch part {
-        case .head(let head):
-            if routerResponsesPending == 0, let held = hold(head) {
-                self.held = held
-            } else {
-                routerResponsesPending += 1
-                if head.headerFields[.connection] == "close" { routerCloses = true }
-                context.fireChannelRead(wrapInboundOut(part))
-                // An event stream holds its connection for minutes and asks
-                // nothing else of it: leave the pipeline rather than keep
-                // this handler for every held stream (measured: about 0.4 KiB
-                // each, with `scripts/bench/simulator --only streams`).
-                if head.method == .post, head.path == "/run_sse", waiting.isEmpty {
-                    context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-                }
+    /// Carries out the state machine's actions, in order.
+    private func run(_ actions: [PolledRouteStateMachine<Held>.Action], context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .forward(.part(let part)): context.fireChannelRead(wrapInboundOut(part))
+            case .forward(.error(let error)): context.fireErrorCaught(error)
+            case .forward(.event(let event)): context.fireUserInboundEventTriggered(event)
+            case .forward(.inactive): context.fireChannelInactive()
+            case .forwardReadComplete: context.fireChannelReadComplete()
+            case .leavePipeline: context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            case .answerNow(let held):
+                write(simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: held.token) }, for: held, context: context)
+            case .answerLater(let held):
+                answerElsewhere(held, context: context)
             }
-        case .body:
-            // A held request has no body (`hold` makes sure).
-            if held == nil { context.fireChannelRead(wrapInboundOut(part)) }
-        case .end:
-            guard let held else { return context.fireChannelRead(wrapInboundOut(part)) }
-            self.held = nil
-            answer(held, context: context)
+        }
+    }
+
+    /// Makes the answer on the domain's loop, then writes it here and
+    /// replays what came in meanwhile.
+    private func answerElsewhere(_ held: Held, context: ChannelHandlerContext) {
+        guard let domainLoop = simulation.eventLoop else { return }
+        let simulation = simulation
+        let home = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: home)
+        domainLoop.execute {
+            let answer = simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: held.token) }
+            home.execute {
+                let (handler, context) = bound.value
+                handler.write(answer, for: held, context: context)
+                handler.run(handler.machine.answerWritten(local: handler.local(context), hold: handler.hold), context: context)
+            }
         }
     }
 
@@ -141,7 +124,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func hold(_ head: HTTPRequest) -> Held? {
         // Without macOS 15's `checkIsolated`, `assumeIsolated` outside a task traps.
         guard #available(macOS 15, iOS 18, tvOS 18, watchOS 11, *), simulation.eventLoop != nil else { return nil }
-        guard !routerCloses, head.method == .get, let path = head.path, let (route, parameters) = Self.polledRoute(path) else { return nil }
+        guard head.method == .get, let path = head.path, let (route, parameters) = Self.polledRoute(path) else { return nil }
         // A fault named in the request is the front middleware's to apply.
         let scan = HeaderScan(head.headerFields)
         guard scan.fault == nil, !scan.hasBody, !scan.repeatsFields, !simulation.faults.matches(method: "GET", path: path) else { return nil }
@@ -159,60 +142,6 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return resolved
     }
 
-    private func answer(_ held: Held, context: ChannelHandlerContext) {
-        let simulation = simulation
-        let token = held.token
-        guard let domainLoop = simulation.eventLoop else { return }
-        if domainLoop.inEventLoop {
-            write(simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: token) }, for: held, context: context)
-            return
-        }
-        answering = true
-        let home = context.eventLoop
-        let bound = NIOLoopBound((self, context), eventLoop: home)
-        domainLoop.execute {
-            let answer = simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: token) }
-            home.execute {
-                let (handler, context) = bound.value
-                handler.answering = false
-                handler.write(answer, for: held, context: context)
-                handler.replayWaiting(context: context)
-            }
-        }
-    }
-
-    /// Passes on what came in during an answer, in order, until the next
-    /// answer made on the domain's loop (if one of these is one).
-    private func replayWaiting(context: ChannelHandlerContext) {
-        var read = false
-        var index = 0
-        defer { waiting.removeFirst(index) }
-        while !answering, index < waiting.count {
-            let next = waiting[index]
-            index += 1
-            switch next {
-            case .part(let part):
-                if !closing { process(part, context: context) }
-                read = true
-            case .error(let error):
-                if read { context.fireChannelReadComplete() }
-                read = false
-                context.fireErrorCaught(error)
-            case .event(let event):
-                if read { context.fireChannelReadComplete() }
-                read = false
-                context.fireUserInboundEventTriggered(event)
-            case .inactive:
-                if read { context.fireChannelReadComplete() }
-                read = false
-                context.fireChannelInactive()
-            }
-        }
-        // Hummingbird's async channel takes reads in at the end of a read
-        // cycle: this replay is one.
-        if read { context.fireChannelReadComplete() }
-    }
-
     /// Writes an answer as Hummingbird would (the same headers, in the same
     /// order) and journals it as the front middleware would.
     private func write(_ answer: JSONAnswer, for held: Held, context: ChannelHandlerContext) {
@@ -227,7 +156,6 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // it closes its output and waits for the client to close (a full
         // close with unread input would reset the connection instead).
         if held.closes {
-            closing = true
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(mode: .output, promise: nil) }
         } else {
