@@ -3,7 +3,7 @@
 /// builds its paths from these, the simulator registers its routes, answers
 /// its polled GETs on the event loop and checks scopes from them: a path is
 /// written here and nowhere else.
-public struct Route: Sendable, Hashable, CustomStringConvertible {
+public final class Route: Sendable, Hashable, CustomStringConvertible {
     /// The shape of a route's JSON answers, errors included.
     public enum Envelope: String, Sendable, Hashable {
         /// `{"code": 0, "message": "...", "data": {...}}`.
@@ -64,6 +64,10 @@ public struct Route: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(method) \(template)" }
 
+    /// Routes are table entries: one is another when it is the same entry.
+    public static func == (a: Route, b: Route) -> Bool { a === b }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+
     /// The names of the path's parameters, in order.
     public var parameters: [String] {
         segments.compactMap { if case .parameter(let name) = $0 { return name } else { return nil } }
@@ -92,7 +96,12 @@ public struct Route: Sendable, Hashable, CustomStringConvertible {
     /// The parameters of `path` when it is this route's in its plain form
     /// (no query, no percent-encoding, no empty or dot segments), else nil.
     public func match(_ path: String) -> [String: String]? {
-        guard let parts = Self.plainSegments(path), parts.count == segments.count else { return nil }
+        Self.plainSegments(path).flatMap(match)
+    }
+
+    /// The parameters, when these segments of a plain path are this route's.
+    func match(_ parts: [Substring.UTF8View]) -> [String: String]? {
+        guard parts.count == segments.count else { return nil }
         var values: [String: String] = [:]
         for (segment, part) in zip(segments, parts) {
             switch segment {
@@ -114,7 +123,7 @@ public struct Route: Sendable, Hashable, CustomStringConvertible {
         }
         let parts = Substring(path).utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         for part in parts where part.isEmpty || part.elementsEqual(".".utf8) || part.elementsEqual("..".utf8) { return nil }
-        return parts.map { Substring($0).utf8 }
+        return parts
     }
 
     /// Percent-encodes a path segment (RFC 3986 unreserved characters kept).
@@ -175,9 +184,10 @@ extension Route {
     /// the table whose method and plain-form path match; nil when none does,
     /// or when more than one does (a router would have to choose).
     public static func resolve(method: String, path: String, in routes: [Route] = all) -> (route: Route, parameters: [String: String])? {
+        guard let parts = plainSegments(path) else { return nil }
         var found: (route: Route, parameters: [String: String])?
         for route in routes where route.method == method {
-            guard let parameters = route.match(path) else { continue }
+            guard let parameters = route.match(parts) else { continue }
             if found != nil { return nil }
             found = (route, parameters)
         }

@@ -30,7 +30,7 @@ private func head(_ method: HTTPRequest.Method = .get, _ path: String, close: Bo
 private var end: Machine.Inbound { .part(.end(nil)) }
 
 /// The actions, in words, for comparing.
-private func describe(_ actions: [Machine.Action]) -> [String] {
+private func describe(_ actions: Machine.Actions) -> [String] {
     actions.map { action in
         switch action {
         case .forward(.part(.head(let head))): return "forward head \(head.path ?? "")"

@@ -22,7 +22,12 @@ struct EventStreamResponder {
     /// before the stream (2001, a bad body) is thrown, for the front
     /// middleware to envelope.
     func respond(to request: Request, context: SimulatorRequestContext) async throws -> Response {
-        let buffer = try await request.collectBody(context)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            throw SimulatorFailure.badRequest("request body unreadable or larger than \(context.maxUploadSize) bytes: \(error)")
+        }
         return try await start(body: buffer, token: request.bearerToken, lastEventID: request.headers[Self.lastEventID], fault: context.fault)
     }
 

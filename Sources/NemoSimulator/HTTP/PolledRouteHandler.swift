@@ -86,7 +86,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Carries out the state machine's actions, in order.
-    private func run(_ actions: [PolledRouteStateMachine<Held>.Action], context: ChannelHandlerContext) {
+    private func run(_ actions: PolledRouteStateMachine<Held>.Actions, context: ChannelHandlerContext) {
         for action in actions {
             switch action {
             case .forward(.part(let part)): context.fireChannelRead(wrapInboundOut(part))

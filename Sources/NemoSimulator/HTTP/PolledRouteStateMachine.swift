@@ -44,6 +44,62 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
         case leavePipeline
     }
 
+    /// The actions of one step, in order: none, one or two of them stored
+    /// inline (no allocation on the hot path), more only in a replay.
+    struct Actions: Sequence {
+        private enum Storage {
+            case none
+            case one(Action)
+            case two(Action, Action)
+            case many([Action])
+        }
+
+        private var storage: Storage
+
+        static var none: Actions { Actions(storage: .none) }
+        static func one(_ action: Action) -> Actions { Actions(storage: .one(action)) }
+        static func two(_ first: Action, _ second: Action) -> Actions { Actions(storage: .two(first, second)) }
+
+        mutating func append(contentsOf other: Actions) {
+            guard case .many(var all) = storage else {
+                storage = .many(Array(self) + Array(other))
+                return
+            }
+            all += Array(other)
+            storage = .many(all)
+        }
+
+        mutating func append(_ action: Action) { append(contentsOf: .one(action)) }
+
+        var isEmpty: Bool { underestimatedCount == 0 }
+
+        var underestimatedCount: Int {
+            switch storage {
+            case .none: return 0
+            case .one: return 1
+            case .two: return 2
+            case .many(let all): return all.count
+            }
+        }
+
+        struct Iterator: IteratorProtocol {
+            let actions: Actions
+            var index = 0
+
+            mutating func next() -> Action? {
+                defer { index += 1 }
+                switch actions.storage {
+                case .none: return nil
+                case .one(let action): return index == 0 ? action : nil
+                case .two(let first, let second): return index == 0 ? first : index == 1 ? second : nil
+                case .many(let all): return index < all.count ? all[index] : nil
+                }
+            }
+        }
+
+        func makeIterator() -> Iterator { Iterator(actions: self) }
+    }
+
     /// Router responses whose end has not been written yet.
     private(set) var routerResponsesPending = 0
     private var held: Held?
@@ -60,18 +116,18 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
     /// Something came in. `hold` says whether this handler answers a
     /// request (nil: the router's); `local`: whether the domain runs on this
     /// connection's loop (then answers are made at once).
-    mutating func inbound(_ event: Inbound, local: Bool, hold: (HTTPRequest) -> Held?) -> [Action] {
+    mutating func inbound(_ event: Inbound, local: Bool, hold: (HTTPRequest) -> Held?) -> Actions {
         if answering {
             waiting.append(event)
-            return []
+            return .none
         }
         return process(event, local: local, hold: hold)
     }
 
     /// The end of a read cycle: held back while an answer is being made (the
     /// replay ends with its own).
-    mutating func readComplete() -> [Action] {
-        answering ? [] : [.forwardReadComplete]
+    mutating func readComplete() -> Actions {
+        answering ? .none : .one(.forwardReadComplete)
     }
 
     /// A router response's end went out.
@@ -81,9 +137,9 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
 
     /// The answer that was being made elsewhere has been written: what
     /// waited meanwhile is replayed, up to the next answer made elsewhere.
-    mutating func answerWritten(local: Bool, hold: (HTTPRequest) -> Held?) -> [Action] {
+    mutating func answerWritten(local: Bool, hold: (HTTPRequest) -> Held?) -> Actions {
         answering = false
-        var actions: [Action] = []
+        var actions = Actions.none
         var read = false
         while !answering, !waiting.isEmpty {
             let next = waiting.removeFirst()
@@ -93,7 +149,7 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
                 if read { actions.append(.forwardReadComplete) }
                 read = false
             }
-            actions += process(next, local: local, hold: hold, replaying: true)
+            actions.append(contentsOf: process(next, local: local, hold: hold))
         }
         // Hummingbird's async channel takes reads in at the end of a read
         // cycle: this replay is one.
@@ -101,14 +157,14 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
         return actions
     }
 
-    private mutating func process(_ event: Inbound, local: Bool, hold: (HTTPRequest) -> Held?, replaying: Bool = false) -> [Action] {
-        guard case .part(let part) = event else { return [.forward(event)] }
-        if closing { return [] }
+    private mutating func process(_ event: Inbound, local: Bool, hold: (HTTPRequest) -> Held?) -> Actions {
+        guard case .part(let part) = event else { return .one(.forward(event)) }
+        if closing { return .none }
         switch part {
         case .head(let head):
             if routerResponsesPending == 0, !routerCloses, let request = hold(head) {
                 held = request
-                return []
+                return .none
             }
             routerResponsesPending += 1
             if head.headerFields[.connection] == "close" { routerCloses = true }
@@ -116,22 +172,19 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
             // nothing else of it: leave the pipeline rather than keep this
             // handler for every held stream (measured: about 0.4 KiB each).
             if head.method == .post, head.path == "/run_sse", waiting.isEmpty {
-                return [.forward(event), .leavePipeline]
+                return .two(.forward(event), .leavePipeline)
             }
-            return [.forward(event)]
+            return .one(.forward(event))
         case .body:
             // A held request has no body (`hold` makes sure).
-            return held == nil ? [.forward(event)] : []
+            return held == nil ? .one(.forward(event)) : .none
         case .end:
-            guard let request = held else { return [.forward(event)] }
+            guard let request = held else { return .one(.forward(event)) }
             held = nil
-            if local {
-                if request.closes { closing = true }
-                return [.answerNow(request)]
-            }
-            answering = true
             if request.closes { closing = true }
-            return [.answerLater(request)]
+            if local { return .one(.answerNow(request)) }
+            answering = true
+            return .one(.answerLater(request))
         }
     }
 }
