@@ -180,10 +180,58 @@ public struct HARTimings: Codable, Sendable, Hashable {
     public var receive: Double
 }
 
+/// What kind of event-stream item was recorded.
+public enum RecordedItemKind: String, Codable, Sendable, Hashable {
+    case event, comment, retry
+}
+
+/// How an exchange ended when it was not a plain response; written in the
+/// HAR as `closed`, `cancelled`, `dropped: <why>` or `failed: <why>`.
+public enum ExchangeEnding: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// An event stream the server closed.
+    case closed
+    /// The client left it (a timeout of its own, a cancelled task).
+    case cancelled
+    /// It broke off mid-stream.
+    case dropped(String)
+    /// No usable answer (the connection failed).
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .closed: return "closed"
+        case .cancelled: return "cancelled"
+        case .dropped(let why): return "dropped: \(why)"
+        case .failed(let why): return "failed: \(why)"
+        }
+    }
+
+    public init(_ text: String) {
+        switch text {
+        case "closed": self = .closed
+        case "cancelled": self = .cancelled
+        default:
+            if text.hasPrefix("dropped") {
+                self = .dropped(text.hasPrefix("dropped: ") ? String(text.dropFirst("dropped: ".count)) : "")
+            } else {
+                self = .failed(text.hasPrefix("failed: ") ? String(text.dropFirst("failed: ".count)) : text)
+            }
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        self.init(try decoder.singleValueContainer().decode(String.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
 /// One event-stream item with its arrival offset from the request start.
 public struct RecordedStreamItem: Codable, Sendable, Hashable {
-    /// `event`, `comment` or `retry`.
-    public var kind: String
+    public var kind: RecordedItemKind
     /// Milliseconds from the request start.
     public var offsetMs: Double
     public var id: String?
@@ -194,7 +242,7 @@ public struct RecordedStreamItem: Codable, Sendable, Hashable {
         case kind, offsetMs = "offset_ms", id, event, data
     }
 
-    public init(kind: String, offsetMs: Double, id: String? = nil, event: String? = nil, data: String? = nil) {
+    public init(kind: RecordedItemKind, offsetMs: Double, id: String? = nil, event: String? = nil, data: String? = nil) {
         self.kind = kind
         self.offsetMs = offsetMs
         self.id = id
@@ -214,9 +262,8 @@ public struct HAREntry: Codable, Sendable, Hashable {
     public var comment: String?
     /// The event stream of a `/run_sse` response, with offsets.
     public var eventStream: [RecordedStreamItem]?
-    /// How the exchange ended when it was not a plain response: `closed`,
-    /// `dropped`, `cancelled`, or a transport error.
-    public var ending: String?
+    /// How the exchange ended when it was not a plain response.
+    public var ending: ExchangeEnding?
 
     enum CodingKeys: String, CodingKey {
         case startedDateTime, time, request, response, cache, timings, comment
@@ -226,7 +273,7 @@ public struct HAREntry: Codable, Sendable, Hashable {
 
     public init(
         startedDateTime: String, time: Double, request: HARRequest, response: HARResponse, timings: HARTimings,
-        eventStream: [RecordedStreamItem]? = nil, ending: String? = nil
+        eventStream: [RecordedStreamItem]? = nil, ending: ExchangeEnding? = nil
     ) {
         self.startedDateTime = startedDateTime
         self.time = time

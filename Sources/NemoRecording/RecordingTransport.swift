@@ -13,22 +13,26 @@ public final class RecordingTransport: HTTPTransport, Sendable {
     /// a replay serves the same bytes; larger ones only by their size.
     public let maxRecordedDownloadBytes: Int
 
-    public init(base: any HTTPTransport, writer: RecordingWriter, maxRecordedDownloadBytes: Int = 1 << 20) {
+    /// What exchange times and event offsets are measured in.
+    public let clock: any RecordingClock
+
+    public init(base: any HTTPTransport, writer: RecordingWriter, maxRecordedDownloadBytes: Int = 1 << 20, clock: any RecordingClock = .continuous) {
         self.base = base
         self.writer = writer
         self.maxRecordedDownloadBytes = maxRecordedDownloadBytes
+        self.clock = clock
     }
 
     public func send(_ request: ClientRequest, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse {
         writer.begin(method: request.method, url: request.url)
         let started = Date()
-        let clock = ContinuousClock.now
+        let start = clock.nowMs
         do {
             let response = try await base.send(request, progress: progress)
-            record(request, started: started, elapsed: Self.ms(since: clock), status: response.status, headers: response.headers, body: response.body)
+            record(request, started: started, elapsed: ms(since: start), status: response.status, headers: response.headers, body: response.body)
             return response
         } catch {
-            record(request, started: started, elapsed: Self.ms(since: clock), status: 0, headers: [], body: Data(), ending: "\(error)")
+            record(request, started: started, elapsed: ms(since: start), status: 0, headers: [], body: Data(), ending: .failed("\(error)"))
             throw error
         }
     }
@@ -36,21 +40,21 @@ public final class RecordingTransport: HTTPTransport, Sendable {
     public func download(_ request: ClientRequest, to file: URL, progress: (@Sendable (TransferProgress) -> Void)?) async throws -> ClientResponse {
         writer.begin(method: request.method, url: request.url)
         let started = Date()
-        let clock = ContinuousClock.now
+        let start = clock.nowMs
         do {
             let response = try await base.download(request, to: file, progress: progress)
             let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
             let succeeded = (200..<300).contains(response.status)
             if succeeded && size <= maxRecordedDownloadBytes, let bytes = try? Data(contentsOf: file) {
-                record(request, started: started, elapsed: Self.ms(since: clock), status: response.status, headers: response.headers, body: bytes)
+                record(request, started: started, elapsed: ms(since: start), status: response.status, headers: response.headers, body: bytes)
             } else {
                 record(
-                    request, started: started, elapsed: Self.ms(since: clock), status: response.status, headers: response.headers,
+                    request, started: started, elapsed: ms(since: start), status: response.status, headers: response.headers,
                     body: response.body, savedBytes: succeeded ? size : nil)
             }
             return response
         } catch {
-            record(request, started: started, elapsed: Self.ms(since: clock), status: 0, headers: [], body: Data(), ending: "\(error)")
+            record(request, started: started, elapsed: ms(since: start), status: 0, headers: [], body: Data(), ending: .failed("\(error)"))
             throw error
         }
     }
@@ -59,7 +63,7 @@ public final class RecordingTransport: HTTPTransport, Sendable {
         writer.begin(method: request.method, url: request.url)
         let upstream = base.stream(request)
         let started = Date()
-        let clock = ContinuousClock.now
+        let start = clock.nowMs
         let (stream, continuation) = AsyncThrowingStream<HTTPStreamPart, any Error>.makeStream()
         let task = Task {
             var status = 0
@@ -67,7 +71,7 @@ public final class RecordingTransport: HTTPTransport, Sendable {
             var body = Data()
             var items: [RecordedStreamItem] = []
             var parser = ServerSentEventParser()
-            var ending = "closed"
+            var ending = ExchangeEnding.closed
             var failure: (any Error)?
             do {
                 for try await part in upstream {
@@ -77,26 +81,26 @@ public final class RecordingTransport: HTTPTransport, Sendable {
                         headers = fields
                     case .body(let data):
                         body.append(data)
-                        let offset = Self.ms(since: clock)
+                        let offset = ms(since: start)
                         for item in parser.feed(data) { items.append(Self.item(item, offsetMs: offset)) }
                     }
                     continuation.yield(part)
                 }
                 // The consumer left (a client-side timeout) and the transfer was aborted.
-                if Task.isCancelled { ending = "cancelled" }
+                if Task.isCancelled { ending = .cancelled }
             } catch is CancellationError {
-                ending = "cancelled"
+                ending = .cancelled
                 failure = CancellationError()
             } catch {
-                ending = "dropped: \(error)"
+                ending = .dropped("\(error)")
                 failure = error
             }
             // Recorded before the consumer sees the end, so exchanges are
             // written in the order they completed.
             let isStream = headers.contains { $0.name.lowercased() == "content-type" && $0.value.lowercased().hasPrefix("text/event-stream") }
             record(
-                request, started: started, elapsed: Self.ms(since: clock), status: status, headers: headers, body: body,
-                eventStream: isStream ? items : nil, ending: isStream || ending != "closed" ? ending : nil)
+                request, started: started, elapsed: ms(since: start), status: status, headers: headers, body: body,
+                eventStream: isStream ? items : nil, ending: isStream || ending != .closed ? ending : nil)
             if let failure { continuation.finish(throwing: failure) } else { continuation.finish() }
         }
         continuation.onTermination = { termination in
@@ -109,22 +113,22 @@ public final class RecordingTransport: HTTPTransport, Sendable {
         switch item {
         case .event(let event):
             return RecordedStreamItem(
-                kind: "event", offsetMs: offsetMs, id: event.lastEventID.isEmpty ? nil : event.lastEventID,
+                kind: .event, offsetMs: offsetMs, id: event.lastEventID.isEmpty ? nil : event.lastEventID,
                 event: event.type == "message" ? nil : event.type, data: event.data)
         case .comment(let text):
-            return RecordedStreamItem(kind: "comment", offsetMs: offsetMs, data: text)
+            return RecordedStreamItem(kind: .comment, offsetMs: offsetMs, data: text)
         case .retry(let milliseconds):
-            return RecordedStreamItem(kind: "retry", offsetMs: offsetMs, data: String(milliseconds))
+            return RecordedStreamItem(kind: .retry, offsetMs: offsetMs, data: String(milliseconds))
         }
     }
 
-    static func ms(since start: ContinuousClock.Instant) -> Double {
-        ((ContinuousClock.now - start).inSeconds * 1_000_000).rounded() / 1000
+    func ms(since start: Double) -> Double {
+        ((clock.nowMs - start) * 1000).rounded() / 1000
     }
 
     private func record(
         _ request: ClientRequest, started: Date, elapsed: Double, status: Int, headers: [(name: String, value: String)], body: Data,
-        eventStream: [RecordedStreamItem]? = nil, savedBytes: Int? = nil, ending: String? = nil
+        eventStream: [RecordedStreamItem]? = nil, savedBytes: Int? = nil, ending: ExchangeEnding? = nil
     ) {
         let entry = HAREntryBuilder.entry(
             request: request, started: started, elapsed: elapsed, status: status, headers: headers, body: body, eventStream: eventStream,
@@ -143,7 +147,7 @@ public final class RecordingTransport: HTTPTransport, Sendable {
 public enum HAREntryBuilder {
     public static func entry(
         request: ClientRequest, started: Date, elapsed: Double, status: Int, headers: [(name: String, value: String)], body: Data,
-        eventStream: [RecordedStreamItem]? = nil, savedBytes: Int? = nil, ending: String? = nil
+        eventStream: [RecordedStreamItem]? = nil, savedBytes: Int? = nil, ending: ExchangeEnding? = nil
     ) -> HAREntry {
         let requestHeaders = request.headers.map { HARHeader(name: $0.name, value: $0.value) }
         let query = URLComponents(string: request.url)?.queryItems?.map { HARHeader(name: $0.name, value: $0.value ?? "") } ?? []

@@ -156,9 +156,13 @@ public final class ReplayTransport: HTTPTransport, Sendable {
     public let matcher: ReplayMatcher
     public let timing: ReplayTiming
 
-    public init(recording: Recording, timing: ReplayTiming = .recorded(timeScale: 1)) {
+    /// What recorded offsets are paced by.
+    public let clock: any RecordingClock
+
+    public init(recording: Recording, timing: ReplayTiming = .recorded(timeScale: 1), clock: any RecordingClock = .continuous) {
         self.matcher = ReplayMatcher(recording: recording)
         self.timing = timing
+        self.clock = clock
     }
 
     func entry(for request: ClientRequest) throws -> HAREntry {
@@ -187,6 +191,7 @@ public final class ReplayTransport: HTTPTransport, Sendable {
 
     public func stream(_ request: ClientRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
         let timing = self.timing
+        let clock = self.clock
         let matched: Result<HAREntry, any Error> = Result { try entry(for: request) }
         return AsyncThrowingStream { continuation in
             let task = Task {
@@ -199,7 +204,7 @@ public final class ReplayTransport: HTTPTransport, Sendable {
                         continuation.finish()
                         return
                     }
-                    if let ending = try await Self.play(entry, items, timing: timing, emit: { continuation.yield(.body(Data($0.utf8))) }) {
+                    if let ending = try await Self.play(entry, items, timing: timing, clock: clock, emit: { continuation.yield(.body(Data($0.utf8))) }) {
                         continuation.finish(throwing: TransportError(kind: .cutOff, message: "replay: the recorded stream was \(ending)"))
                     } else {
                         continuation.finish()
@@ -219,18 +224,18 @@ public final class ReplayTransport: HTTPTransport, Sendable {
     /// holds it open (``holdOpenUntil(_:timing:start:)``). Returns the
     /// recorded ending of a stream that was cut off (`dropped...`), else nil.
     static func play(
-        _ entry: HAREntry, _ items: [RecordedStreamItem], timing: ReplayTiming, emit: (String) async throws -> Void
+        _ entry: HAREntry, _ items: [RecordedStreamItem], timing: ReplayTiming, clock: any RecordingClock, emit: (String) async throws -> Void
     ) async throws -> String? {
-        let start = ContinuousClock.now
+        let start = clock.nowMs
         for item in items {
             if case .recorded(let scale) = timing {
-                try await Task.sleep(until: start + .nanoseconds(Int64(item.offsetMs / max(scale, 1e-9) * 1e6)), clock: .continuous)
+                try await clock.sleep(untilMs: start + item.offsetMs / max(scale, 1e-9))
             }
             try await emit(encode(item))
         }
-        if let ending = entry.ending, ending.hasPrefix("dropped") { return ending }
-        if let hold = holdOpenUntil(entry, timing: timing, start: start) {
-            try await Task.sleep(until: hold, clock: .continuous)
+        if let ending = entry.ending, case .dropped = ending { return ending.description }
+        if let hold = holdOpenUntil(entry, timing: timing) {
+            try await clock.sleep(untilMs: start + hold)
         }
         return nil
     }
@@ -239,18 +244,18 @@ public final class ReplayTransport: HTTPTransport, Sendable {
     /// `cancelled`, e.g. after 10 minutes of heartbeats only) stays open at
     /// replay until the moment the client left, plus a second, so that the
     /// client's own timeout fires again rather than a close it never saw.
-    /// Instant replays close at once.
-    static func holdOpenUntil(_ entry: HAREntry, timing: ReplayTiming, start: ContinuousClock.Instant) -> ContinuousClock.Instant? {
-        guard entry.ending == "cancelled", case .recorded(let scale) = timing else { return nil }
-        return start + .nanoseconds(Int64(entry.time / max(scale, 1e-9) * 1e6)) + .seconds(1)
+    /// Instant replays close at once. Milliseconds after the stream began.
+    static func holdOpenUntil(_ entry: HAREntry, timing: ReplayTiming) -> Double? {
+        guard entry.ending == .cancelled, case .recorded(let scale) = timing else { return nil }
+        return entry.time / max(scale, 1e-9) + 1000
     }
 
     /// The event-stream text of a recorded item.
     public static func encode(_ item: RecordedStreamItem) -> String {
         switch item.kind {
-        case "comment": return ServerSentEventEncoder.comment(item.data ?? "")
-        case "retry": return ServerSentEventEncoder.retry(milliseconds: Int(item.data ?? "") ?? 0)
-        default: return ServerSentEventEncoder.encode(data: item.data ?? "", type: item.event, id: item.id)
+        case .comment: return ServerSentEventEncoder.comment(item.data ?? "")
+        case .retry: return ServerSentEventEncoder.retry(milliseconds: Int(item.data ?? "") ?? 0)
+        case .event: return ServerSentEventEncoder.encode(data: item.data ?? "", type: item.event, id: item.id)
         }
     }
 
@@ -266,7 +271,7 @@ public final class ReplayTransport: HTTPTransport, Sendable {
 
     static func failIfNoResponse(_ entry: HAREntry) throws {
         if entry.response.status == 0 {
-            throw TransportError(kind: .other, message: "replay: the recorded exchange had no response (\(entry.ending ?? "failed"))")
+            throw TransportError(kind: .other, message: "replay: the recorded exchange had no response (\(entry.ending?.description ?? "failed"))")
         }
     }
 }

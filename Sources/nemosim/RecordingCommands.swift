@@ -37,7 +37,7 @@ struct RecordingCommand: ParsableCommand {
                         "n": .number(Double(index + 1)), "method": .string(entry.request.method), "url": .string(entry.request.url),
                         "status": .number(Double(entry.response.status)), "code": Self.code(entry).map { .number(Double($0)) } ?? .null,
                         "time_ms": .number(entry.time), "events": .number(Double(entry.eventStream?.count ?? 0)),
-                        "ending": entry.ending.map(JSONValue.string) ?? .null,
+                        "ending": entry.ending.map { .string($0.description) } ?? .null,
                     ]
                 }
                 let value: JSONValue = [
@@ -74,8 +74,8 @@ struct RecordingCommand: ParsableCommand {
         }
 
         static func summary(_ item: RecordedStreamItem) -> String {
-            if item.kind == "comment" { return "heartbeat (comment)" }
-            if item.kind == "retry" { return "retry \(item.data ?? "")" }
+            if item.kind == .comment { return "heartbeat (comment)" }
+            if item.kind == .retry { return "retry \(item.data ?? "")" }
             let events = AgentEventDecoder.events(fromData: item.data ?? "")
             return events.map { event in
                 switch event {

@@ -24,8 +24,10 @@ public final class ReplayServer: Sendable {
         self.server = server
     }
 
+    /// - Parameter clock: what recorded offsets are paced by (real time unless a test gives another).
     public static func start(
-        recording: Recording, timing: ReplayTiming, host: String = "127.0.0.1", port: Int = 0, handleSignals: Bool = false
+        recording: Recording, timing: ReplayTiming, host: String = "127.0.0.1", port: Int = 0, handleSignals: Bool = false,
+        clock: any RecordingClock = .continuous
     ) async throws -> ReplayServer {
         let matcher = ReplayMatcher(recording: recording)
         // Absolute URLs of the recorded hosts (in bodies, e.g. outputUrl) point here instead.
@@ -95,7 +97,7 @@ public final class ReplayServer: Sendable {
                 return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: body)))
             }
             return Response(status: status, headers: headers, body: ResponseBody { writer in
-                if try await ReplayTransport.play(entry, items, timing: timing, emit: { try await writer.write(ByteBuffer(string: $0)) }) != nil {
+                if try await ReplayTransport.play(entry, items, timing: timing, clock: clock, emit: { try await writer.write(ByteBuffer(string: $0)) }) != nil {
                     throw ReplayedDrop()  // cut off, as recorded
                 }
                 try await writer.finish(nil)

@@ -1,5 +1,5 @@
 import Foundation
-import NemoCore
+import NemoClient
 import Testing
 
 @Suite("Moving a finished file into place")
