@@ -48,12 +48,12 @@ extension KeyedDecodingContainer {
 }
 
 /// A coding key for any string, for objects whose unknown members are kept.
-public struct AnyCodingKey: CodingKey, Hashable, Sendable {
-    public var stringValue: String
-    public var intValue: Int?
-    public init(_ string: String) { stringValue = string }
-    public init?(stringValue: String) { self.stringValue = stringValue }
-    public init?(intValue: Int) {
+struct AnyCodingKey: CodingKey, Hashable, Sendable {
+    var stringValue: String
+    var intValue: Int?
+    init(_ string: String) { stringValue = string }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) {
         stringValue = String(intValue)
         self.intValue = intValue
     }

@@ -84,23 +84,23 @@ public enum HTTPServerStarter {
 /// starting at 512 bytes and adapting from there saves about 1.5 KiB per
 /// open connection (measured with heaptrack: 10,000 held event streams) and
 /// still grows to 64 KiB reads for uploads.
-public struct LeanHTTP1Channel: ServerChildChannel {
-    public typealias Value = HTTP1Channel.Value
+struct LeanHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
 
     /// - Parameter channelHandlers: makes each connection's extra handlers.
-    public static func builder(channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }) -> HTTPServerBuilder {
+    static func builder(channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             LeanHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: channelHandlers())))
         }
     }
 
-    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .flatMap { base.setup(channel: channel, logger: logger) }
     }
 
-    public func handle(value: Value, logger: Logger) async {
+    func handle(value: Value, logger: Logger) async {
         await base.handle(value: value, logger: logger)
     }
 }

@@ -98,7 +98,7 @@ public enum JUnitReport {
     }
 
     /// The text with the characters XML 1.0 cannot hold removed.
-    public static func xmlSafe(_ text: String) -> String {
+    static func xmlSafe(_ text: String) -> String {
         String(String.UnicodeScalarView(text.unicodeScalars.filter { scalar in
             switch scalar.value {
             case 0x9, 0xA, 0xD: return true

@@ -2,6 +2,118 @@ import Foundation
 import NemoClient
 import NemoCore
 
+/// One check on a response or a message outcome.
+public enum Expectation: Sendable, Hashable {
+    case status(Int)
+    case code(Int)
+    /// A JSON path (`data.files.0.file_type`) and a comparison.
+    case json(path: String, check: JSONCheck)
+    /// Agent event kinds that must appear (`tool_call`, `text`, ...).
+    case eventsSeen([String])
+    case textContains(String)
+    case silentClose(Bool)
+    case heartbeatsAtLeast(Int)
+    /// No gap longer than this (simulated seconds) between heartbeats.
+    case heartbeatGapAtMost(Double)
+    /// The client did this on its own (a `ClientAction` description contains the text).
+    case action(String)
+    /// Simulated seconds the step took, at most.
+    case durationAtMost(Double)
+    /// Simulated seconds the step took, at least (a documented wait really happened).
+    case durationAtLeast(Double)
+    /// How the message ended: `text`, `silent_close`, `lost` or `timed_out`.
+    case ending(String)
+    /// Some text event of the stream, before the client's filtering, contains this.
+    case streamTextContains(String)
+    /// No text the client keeps for the user contains this.
+    case textLacks(String)
+    /// The step fails, with an error whose description contains this.
+    case error(String)
+}
+
+public enum JSONCheck: Sendable, Hashable {
+    case equals(JSONValue)
+    case contains(String)
+    case matches(String)
+    case exists(Bool)
+    case greaterThan(Double)
+    case lessThan(Double)
+    case atLeast(Double)
+    case atMost(Double)
+}
+
+extension Expectation {
+    /// The keys an `expect` mapping may have.
+    static let kinds = [
+        "status", "code", "json", "events", "text_contains", "text_lacks", "stream_text_contains", "silent_close", "ending",
+        "heartbeats_at_least", "heartbeat_gap_at_most", "actions", "duration_at_most", "duration_at_least", "error",
+    ]
+
+    /// The expectations of one `expect` key, or an error naming the file and line.
+    static func parse(_ key: String, _ value: YAMLValue, file: String) throws -> [Expectation] {
+        func fail(_ message: String) -> ScenarioFileError { ScenarioFileError(file: file, line: value.line, message: message) }
+        let json = value.json
+        // `<key> needs <what>` when the value is not of the kind asked for.
+        func string(_ what: String = "a string") throws -> String {
+            guard let text = json.stringValue else { throw fail("\(key) needs \(what)") }
+            return text
+        }
+        func number() throws -> Int {
+            guard let number = json.intValue else { throw fail("\(key) needs a number") }
+            return number
+        }
+        func seconds() throws -> Double {
+            guard let seconds = json.doubleValue else { throw fail("\(key) needs seconds") }
+            return seconds
+        }
+        switch key {
+        case "status": return [.status(try number())]
+        case "code": return [.code(try number())]
+        case "events":
+            guard let kinds = json.arrayValue?.compactMap(\.stringValue) else { throw fail("events needs a list of event kinds") }
+            return [.eventsSeen(kinds)]
+        case "text_contains": return [.textContains(try string())]
+        case "silent_close":
+            guard let flag = json.boolValue else { throw fail("silent_close needs true or false") }
+            return [.silentClose(flag)]
+        case "heartbeats_at_least": return [.heartbeatsAtLeast(try number())]
+        case "heartbeat_gap_at_most": return [.heartbeatGapAtMost(try seconds())]
+        case "action", "actions":
+            let texts = json.arrayValue?.compactMap(\.stringValue) ?? json.stringValue.map { [$0] } ?? []
+            guard !texts.isEmpty else { throw fail("actions needs text, e.g. \"waited 30 s\"") }
+            return texts.map(Expectation.action)
+        case "duration_at_most": return [.durationAtMost(try seconds())]
+        case "duration_at_least": return [.durationAtLeast(try seconds())]
+        case "ending":
+            let endings = ["text", "silent_close", "lost", "timed_out"]
+            guard let ending = json.stringValue, endings.contains(ending) else { throw fail("ending needs one of: \(endings.joined(separator: ", "))") }
+            return [.ending(ending)]
+        case "stream_text_contains": return [.streamTextContains(try string())]
+        case "text_lacks": return [.textLacks(try string())]
+        case "error": return [.error(try string("the text the step's error contains, e.g. \"broke off\""))]
+        case "json":
+            guard case .list(let items, _) = value else { throw fail("json needs a list of {path, equals|contains|matches|exists|gt|lt|gte|lte}") }
+            return try items.map { item in
+                let object = item.json
+                guard let path = object["path"]?.stringValue else { throw ScenarioFileError(file: file, line: item.line, message: "a json check needs a path") }
+                let check: JSONCheck
+                if let expected = object["equals"] { check = .equals(expected) }
+                else if let text = object["contains"]?.stringValue { check = .contains(text) }
+                else if let pattern = object["matches"]?.stringValue { check = .matches(pattern) }
+                else if let exists = object["exists"]?.boolValue { check = .exists(exists) }
+                else if let n = object["gt"]?.doubleValue { check = .greaterThan(n) }
+                else if let n = object["lt"]?.doubleValue { check = .lessThan(n) }
+                else if let n = object["gte"]?.doubleValue { check = .atLeast(n) }
+                else if let n = object["lte"]?.doubleValue { check = .atMost(n) }
+                else { throw ScenarioFileError(file: file, line: item.line, message: "json check on \(path) needs one of equals, contains, matches, exists, gt, lt, gte, lte") }
+                return .json(path: path, check: check)
+            }
+        default:
+            throw fail("unknown expectation \"\(key)\" (known: \(kinds.joined(separator: ", ")))")
+        }
+    }
+}
+
 /// What a step produced: its own action's result (the answer of its call,
 /// a message's outcome, a download's description, or the error it failed
 /// with) and what the client did on its own meanwhile. Expectations and

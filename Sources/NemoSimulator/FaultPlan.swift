@@ -1,7 +1,10 @@
 import NemoCore
 import Synchronization
 
-/// What an armed fault does to a matching request.
+/// What an armed fault does to a matching request. A fault kind lives in
+/// this file alone: its case, how it is read and written, and what it does
+/// (``failure``, ``delaySeconds``, ``disconnects``, ``stalledStream(_:)``,
+/// ``dropsAfterEvents``), which the HTTP front only carries out.
 public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Answer with this envelope code (any documented code).
     case code(Int)
@@ -76,6 +79,41 @@ public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible 
         case .stall(let seconds): try container.encode(seconds, forKey: .stallSeconds)
         case .dropAfterEvents(let count): try container.encode(count, forKey: .dropAfterEvents)
         }
+    }
+
+    /// The error answered instead of the route's answer, if this fault is one.
+    var failure: SimulatorFailure? {
+        switch self {
+        case .code(let code):
+            return .code(ErrorCode(code), "\(ErrorCode(code).meaning) (fault injected by nemosim)")
+        case .httpStatus(let status):
+            let message = DocumentedHTTPError(rawValue: status).map { "\($0.meaning): \($0.reaction.advice)" } ?? "HTTP \(status)"
+            return .http(status, "\(message) (fault injected by nemosim)")
+        default:
+            return nil
+        }
+    }
+
+    /// Simulated seconds to wait before answering normally.
+    var delaySeconds: Double? {
+        if case .delay(let seconds) = self { return seconds }
+        return nil
+    }
+
+    /// Close the connection with no answer.
+    var disconnects: Bool { self == .disconnect }
+
+    /// An event stream of heartbeats only in place of the operation's events
+    /// (they carry no id: a reconnect resumes where the real stream was).
+    func stalledStream(heartbeatInterval: Double, messageIndex: Int) -> EventSchedule? {
+        guard case .stall(let seconds) = self else { return nil }
+        return EventSchedule(milestones: [], heartbeatInterval: heartbeatInterval, heartbeatsUntil: seconds + heartbeatInterval / 2, messageIndex: messageIndex)
+    }
+
+    /// An event stream cut off after this many events.
+    var dropsAfterEvents: Int? {
+        if case .dropAfterEvents(let count) = self { return count }
+        return nil
     }
 
     public var description: String {

@@ -23,7 +23,7 @@ public struct ReceivedFile: Sendable, Hashable {
 
 extension Simulation {
     /// Checks token and session before the front reads an upload's body.
-    public func authorizeUpload(token: String?, userPath: String, sessionID: String) throws(SimulatorFailure) {
+    func authorizeUpload(token: String?, userPath: String, sessionID: String) throws(SimulatorFailure) {
         settle()
         let userID = try resolveUser(userPath, token: token, scope: Route.upload.scope)
         _ = try touchSession(sessionID, userID: userID)

@@ -90,7 +90,7 @@ public actor Simulation {
     }
 
     /// Sets the base URL the server is reachable at (known once it is bound).
-    public func setPublicBaseURL(_ url: String) {
+    func setPublicBaseURL(_ url: String) {
         publicBaseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
     }
 

@@ -50,15 +50,7 @@ struct EventStreamResponder {
         ]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             var schedule = plan.remaining.makeIterator()
-            var stall: EventSchedule.Iterator?
-            if case .stall(let seconds) = fault {
-                // Heartbeats only, for `seconds` of simulated time, then close.
-                // They carry no id: a reconnect resumes where the real stream was.
-                stall = EventSchedule(
-                    milestones: [], heartbeatInterval: heartbeatInterval, heartbeatsUntil: seconds + heartbeatInterval / 2,
-                    messageIndex: plan.messageIndex
-                ).makeIterator()
-            }
+            var stall = fault?.stalledStream(heartbeatInterval: heartbeatInterval, messageIndex: plan.messageIndex)?.makeIterator()
             let stallStart = clock.elapsed
             func nextEvent() -> (event: PlannedEvent, time: Double, id: String?)? {
                 if stall != nil {
@@ -68,8 +60,7 @@ struct EventStreamResponder {
                 guard let event = schedule.next() else { return nil }
                 return (event, plan.time(of: event), event.id)
             }
-            var dropAfter = Int.max
-            if case .dropAfterEvents(let limit) = fault { dropAfter = limit }
+            let dropAfter = fault?.dropsAfterEvents ?? Int.max
             var sent = 0
             while let (event, time, id) = nextEvent() {
                 if sent >= dropAfter { throw DroppedStream() }

@@ -113,7 +113,7 @@ struct FrontMiddleware: RouterMiddleware {
         case .passThrough:
             return try await next(request, context)
         case .run(let plan):
-            if case .delay(let seconds) = plan.fault { try await simulation.clock.sleep(seconds: seconds) }
+            if let seconds = plan.fault?.delaySeconds { try await simulation.clock.sleep(seconds: seconds) }
             var context = context
             context.fault = plan.fault
             do {
@@ -151,18 +151,12 @@ struct FrontMiddleware: RouterMiddleware {
         let plan = Plan(
             simulation: simulation, fault: fault, route: route, arrival: arrival, method: method, path: path,
             missingAttribution: headers.missingAttribution)
-        switch fault {
-        case .code(let code):
-            return .respond(plan.failure(SimulatorFailure.code(ErrorCode(code), "\(ErrorCode(code).meaning) (fault injected by nemosim)")))
-        case .httpStatus(let status):
-            let message = DocumentedHTTPError(rawValue: status).map { "\($0.meaning): \($0.reaction.advice)" } ?? "HTTP \(status)"
-            return .respond(plan.failure(SimulatorFailure.http(status, "\(message) (fault injected by nemosim)")))
-        case .disconnect:
+        if let failure = fault?.failure { return .respond(plan.failure(failure)) }
+        if fault?.disconnects == true {
             plan.journal(status: 0, code: nil)
             context.channel.close(promise: nil)
             throw Disconnected()
-        default:
-            return .run(plan)
         }
+        return .run(plan)
     }
 }
