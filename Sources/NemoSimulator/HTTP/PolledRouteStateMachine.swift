@@ -1,6 +1,7 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
+import NemoCore
 
 /// A request the event loop answers itself (``PolledRouteHandler``).
 protocol HeldRequest {
@@ -171,7 +172,7 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
             // An event stream holds its connection for minutes and asks
             // nothing else of it: leave the pipeline rather than keep this
             // handler for every held stream (measured: about 0.4 KiB each).
-            if head.method == .post, head.path == "/run_sse", waiting.isEmpty {
+            if head.method == .post, head.path == Route.runSSE.template, waiting.isEmpty {
                 return .two(.forward(event), .leavePipeline)
             }
             return .one(.forward(event))
