@@ -39,8 +39,8 @@ public struct ScenarioRunner: Sendable {
         }
         let result = await runSteps(scenario, simulator: simulator)
         if simulator {
-            if let savedProfile { try? await admin("PATCH", "/profile", savedProfile) }
-            if armsFaults { try? await admin("DELETE", "/faults", nil) }
+            if let savedProfile { _ = try? await admin("PATCH", "/profile", savedProfile) }
+            if armsFaults { _ = try? await admin("DELETE", "/faults", nil) }
         }
         return result
     }
