@@ -144,37 +144,6 @@ public final class Route: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Route {
-    public static let anonymousToken = Route(
-        "anonymous_token", "POST", "/api/auth/anonymous-token", scope: nil,
-        summary: "An anonymous token for the X-Client-Id header's client")
-    public static let createSession = Route(
-        "create_session", "POST", "/api/tasks/{user_id}/with-session/nemo_agent", scope: .write,
-        summary: "A new editing session")
-    public static let state = Route(
-        "state", "GET", "/api/state/nemo_agent/{user_id}/{session_id}/latest", scope: .read, polled: true,
-        summary: "The session's state: draft, media, stages")
-    public static let runSSE = Route(
-        "run_sse", "POST", "/run_sse", scope: .write, body: .eventStream,
-        summary: "A message to the agent, answered as an event stream")
-    public static let upload = Route(
-        "upload", "POST", "/api/upload-video/nemo_agent/{user_id}/{session_id}", scope: .upload,
-        summary: "Media for the session: multipart files, or URLs")
-    public static let credits = Route(
-        "credits", "GET", "/api/credits/balance/simple", scope: .read, polled: true,
-        summary: "The account's credit balance")
-    public static let renderSubmit = Route(
-        "render_submit", "POST", "/api/render/proxy/lambda", scope: .render, envelope: .render,
-        summary: "Submit a draft for rendering")
-    public static let renderStatus = Route(
-        "render_status", "GET", "/api/render/proxy/lambda/{id}", scope: .read, envelope: .render, polled: true,
-        summary: "A render job's status")
-    public static let renderCancel = Route(
-        "render_cancel", "POST", "/api/render/proxy/lambda/{id}/cancel", scope: .render, envelope: .render,
-        summary: "Cancel a render job")
-    public static let renderDownload = Route(
-        "render_download", "GET", "/api/render/proxy/{id}/download", scope: .read, envelope: .render, body: .file,
-        summary: "The rendered MP4 (the fallback to the signed URL)")
-
     /// Every endpoint of the API.
     public static let all: [Route] = [
         .anonymousToken, .createSession, .state, .runSSE, .upload, .credits, .renderSubmit, .renderStatus, .renderCancel, .renderDownload,
