@@ -65,7 +65,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
-            resources: [.copy("Resources/render.mp4")]
+            resources: [.copy("Resources/render.mp4"), .copy("Profiles")]
         ),
         .target(name: "NemoClient", dependencies: ["NemoCore", "ServerSentEvents", "CCurl"]),
         .target(

@@ -6,6 +6,9 @@ public enum ClientAction: Sendable, Hashable, CustomStringConvertible {
     /// Waited this many API seconds, and why.
     case waited(seconds: Double, reason: String)
     case renewedToken
+    /// A 1001 asked for a new token and none could be had (strict: one
+    /// per client id per 7 days); the 1001 stands.
+    case couldNotRenewToken(reason: String)
     case createdSession(String)
     /// Retried a call after an error.
     case retried(reason: String)
@@ -25,6 +28,7 @@ public enum ClientAction: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .waited: return "waited"
         case .renewedToken: return "renewed_token"
+        case .couldNotRenewToken: return "could_not_renew_token"
         case .createdSession: return "created_session"
         case .retried: return "retried"
         case .reconnected: return "reconnected"
@@ -39,6 +43,7 @@ public enum ClientAction: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .waited(let seconds, let reason): return "waited \(Self.format(seconds)) s (\(reason))"
         case .renewedToken: return "renewed the token (same client id)"
+        case .couldNotRenewToken(let reason): return "could not renew the token: \(reason)"
         case .createdSession(let id): return "created session \(id)"
         case .retried(let reason): return "retried (\(reason))"
         case .reconnected(let attempt, let id): return "reconnected (attempt \(attempt), Last-Event-ID \(id))"

@@ -13,32 +13,40 @@ public struct ClientConfiguration: Sendable {
     public var attribution: AttributionHeaders
     /// Transport settings (TLS, timeouts).
     public var transport: CurlTransport.Options
+    /// The web app, for claim and registration links (`NEMO_WEB_URL`).
+    public var webAppURL: String
 
     public init(
         baseURL: String = Endpoint.productionBaseURL, token: String? = nil, clientID: String = UUID().uuidString,
         attribution: AttributionHeaders = AttributionHeaders(source: "nemosim", version: NemosimVersion.current, platform: "unknown"),
-        transport: CurlTransport.Options = .init()
+        transport: CurlTransport.Options = .init(), webAppURL: String = Endpoint.webAppURL
     ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
         self.clientID = clientID
         self.attribution = attribution
         self.transport = transport
+        self.webAppURL = webAppURL.hasSuffix("/") ? String(webAppURL.dropLast()) : webAppURL
     }
 
     /// The configuration from the environment: `NEMO_API_URL`, `NEMO_TOKEN`,
     /// `NEMO_CLIENT_ID` (else a UUID persisted at
-    /// `~/.config/nemovideo/client_id`), `SKILL_SOURCE`.
+    /// `~/.config/nemovideo/client_id`), `NEMO_WEB_URL`, and, as skill 1.9
+    /// names them, the attribution: `X-Skill-Source` the client's name
+    /// (`SKILL_NAME`, else `nemosim`), `X-Skill-Version` its version,
+    /// `X-Skill-Platform` where it runs (`SKILL_SOURCE`, else `unknown`).
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment, baseURL: String? = nil
     ) -> ClientConfiguration {
         let url = baseURL ?? environment["NEMO_API_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? Endpoint.productionBaseURL
         let token = environment["NEMO_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let clientID = environment["NEMO_CLIENT_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? persistedClientID(environment: environment)
-        let source = environment["SKILL_SOURCE"].flatMap { $0.isEmpty ? nil : $0 } ?? "nemosim"
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         return ClientConfiguration(
             baseURL: url, token: token, clientID: clientID,
-            attribution: AttributionHeaders(source: source, version: NemosimVersion.current, platform: environment["SKILL_PLATFORM"] ?? "unknown"))
+            attribution: AttributionHeaders(
+                source: value("SKILL_NAME") ?? "nemosim", version: NemosimVersion.current, platform: value("SKILL_SOURCE") ?? "unknown"),
+            webAppURL: value("NEMO_WEB_URL") ?? Endpoint.webAppURL)
     }
 
     /// The client id stored at `~/.config/nemovideo/client_id`, created on first use.

@@ -86,12 +86,16 @@ public struct MessageOutcome: Sendable {
 }
 
 extension NemoClient {
-    /// Sends a message on `/run_sse` and streams what happens. Never re-sends
-    /// the message: a dropped stream is resumed with `Last-Event-ID` (after
-    /// 2 s, at most 3 times), then state is polled every 5 s; a stream that
-    /// closes with no text is followed by state polls until the draft
-    /// changes. The message is sent when iteration starts; leaving the loop
-    /// or cancelling the consuming task aborts the transfer.
+    /// Sends a message on `/run_sse` and streams what happens, by the rules
+    /// of skill 1.9: the message is never sent again once its stream began;
+    /// a lost stream (dropped, or heartbeats only for 10 minutes) is
+    /// followed by state checks after 30 s, then every 60 s, at most 5, then
+    /// a ``NemoError`` (`streamLost`) that offers a retry; a stream that
+    /// closes with no text is followed by a state check at once (then the
+    /// same cadence) until the draft changes. Only a server that announces
+    /// it resumes streams is sent `Last-Event-ID` first. The message is sent
+    /// when iteration starts; leaving the loop or cancelling the consuming
+    /// task aborts the transfer.
     public nonisolated func send(_ text: String) -> MessageEvents {
         MessageEvents(client: self, text: text)
     }
@@ -118,9 +122,10 @@ extension NemoClient {
     func runMessage(_ text: String, emit: @escaping @Sendable (MessageEvent) -> Void) async throws -> MessageOutcome {
         try await ensureToken()
         _ = try requireSession()
-        let needsBaseline = policy.pollStateAfterSilentClose || policy.reconnectDroppedStream
+        let needsBaseline = policy.pollStateAfterSilentClose || policy.checkStateAfterLostStream
         let baseline = needsBaseline ? (try? await state())?.draft : nil
-        var recovery = Recovery(policy: policy, call: .message)
+        var recovery = Recovery(policy: policy, call: .message, serverResumes: announced.streamResume)
+        let streamTimeout = announced.streamTimeoutSeconds ?? policy.streamTimeoutSeconds
         var lastEventID: String?
         var resumeFrom: String?
         var events: [AgentEvent] = []
@@ -132,7 +137,9 @@ extension NemoClient {
             var extra: [(String, String)] = [(NemoHeader.accept, "text/event-stream")]
             if let resumeFrom { extra.append((NemoHeader.lastEventID, resumeFrom)) }
             let body = try jsonBody(RunSSERequest(text: text, sessionID: try requireSession()))
-            let request = ClientRequest(method: "POST", url: url(.runSSE), headers: headers(extra: extra), body: body, timeout: 900)
+            let request = ClientRequest(method: "POST", url: url(.runSSE), headers: headers(extra: extra), body: body, timeout: streamTimeout)
+            // Each attempt's heartbeat-only wait counts from its own start.
+            watch.dog.withLock { $0.restarted(at: clock.now) }
             let end = try await readStream(request, watch: watch, emit: emit) { event, id in
                 if let id { lastEventID = id }
                 events.append(event)
@@ -165,7 +172,7 @@ extension NemoClient {
                     watch.dog.withLock { $0.restarted(at: clock.now) }
                 case .pollState(let delay):
                     if polled.state == nil && !polled.changed { emit(.pollingState) }
-                    try await wait(delay, reason: "state poll interval")
+                    if delay > 0 { try await wait(delay, reason: "state check") }
                     let current = try await state()
                     let changed = current.draft != baseline && current.allStagesCompleted
                     polled = (current, changed)
@@ -177,6 +184,9 @@ extension NemoClient {
                         ending: ending, texts: texts, events: events, state: polled.state, stateChanged: polled.changed,
                         reconnects: recovery.reconnectCount)
                 case .giveUp(let reason):
+                    if recovery.policy.checkStateAfterLostStream {
+                        throw NemoError(kind: .streamLost, message: "\(reason); send the message again to retry (a new, charged operation)")
+                    }
                     throw NemoError(kind: .transport, message: "\(reason)" + (dropped.map { ": \($0)" } ?? ""))
                 default:
                     // Nothing else follows a stream's end; never send the message again on a guess.

@@ -61,13 +61,15 @@ extension NemoClient {
         var last = try await answerRenderStatus(id: id)
         onStatus(last.value)
         var polls = 1
+        let interval = announced.renderPollSeconds ?? policy.renderPollSeconds
+        let limit = announced.maxRenderPolls ?? policy.maxRenderPolls
         while !last.value.status.isFinal {
-            guard polls < policy.maxRenderPolls else {
+            guard polls < limit else {
                 throw NemoError(
                     kind: .api, message: "render \(id) still \(last.value.status) after \(polls) polls: it may still finish; poll it again later",
                     response: last.response)
             }
-            try await wait(policy.renderPollSeconds, reason: "render poll interval")
+            try await wait(interval, reason: "render poll interval")
             last = try await answerRenderStatus(id: id)
             polls += 1
             onStatus(last.value)

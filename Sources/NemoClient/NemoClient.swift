@@ -17,15 +17,21 @@ public actor NemoClient {
     public private(set) var token: String?
     /// The current session, once created (or given).
     public var sessionID: String?
+    /// The current session's task, once known.
+    public private(set) var taskID: String?
+    /// What the server announced of its own rules (nothing, on production).
+    public private(set) var announced = AnnouncedRules()
     /// The user id of the current token, when known.
     public private(set) var userID: String?
     private let onAction: @Sendable (ClientAction) -> Void
 
     public init(
         configuration: ClientConfiguration, transport: (any HTTPTransport)? = nil, policy: RecoveryPolicy = RecoveryPolicy(),
-        clock: (any ClientClock)? = nil, sessionID: String? = nil, onAction: @escaping @Sendable (ClientAction) -> Void = { _ in }
+        clock: (any ClientClock)? = nil, sessionID: String? = nil, announced: AnnouncedRules = AnnouncedRules(),
+        onAction: @escaping @Sendable (ClientAction) -> Void = { _ in }
     ) {
         self.configuration = configuration
+        self.announced = announced
         self.transport = transport ?? CurlTransport(options: configuration.transport)
         self.policy = policy
         self.clock = clock ?? ScaledClock()
@@ -34,16 +40,18 @@ public actor NemoClient {
         self.onAction = onAction
     }
 
-    /// Asks the server for its time scale (the simulator announces one at
-    /// `/_nemosim/health`; production has none, which means 1), and scales
-    /// every wait by it. Returns the scale in force.
+    /// Asks the server for its time scale and rules (the simulator announces
+    /// them at `/_nemosim/health`; production has none, which means time
+    /// scale 1 and the vendor's rules), and scales every wait by the scale.
+    /// Returns the scale in force.
     @discardableResult
     public func discoverTimeScale() async -> Double {
         let request = ClientRequest(method: "GET", url: configuration.baseURL + "/_nemosim/health", timeout: 10)
-        guard let response = try? await transport.send(request), response.status == 200,
-            let scale = (try? JSONValue.parse(response.body))?["time_scale"]?.doubleValue, scale > 0
+        guard let response = try? await transport.send(request), response.status == 200, let health = try? JSONValue.parse(response.body),
+            let scale = health["time_scale"]?.doubleValue, (0.001...1_000_000).contains(scale)
         else { return 1 }
         clock = ScaledClock(timeScale: scale)
+        announced = AnnouncedRules(health: health)
         return scale
     }
 
@@ -100,7 +108,15 @@ public actor NemoClient {
     func carryOut(_ action: Recovery.Action) async throws -> Bool {
         switch action {
         case .renewToken:
-            _ = try await issueToken()
+            // The 1001 may not be the token's fault (strict: missing
+            // attribution headers), and a new one may be refused (one per
+            // client id per 7 days): then the 1001 stands, with its message.
+            do {
+                _ = try await issueToken()
+            } catch let error as NemoError {
+                record(.couldNotRenewToken(reason: error.message))
+                return false
+            }
             record(.renewedToken)
             record(.retried(reason: "1001"))
         case .newSession:
@@ -200,8 +216,26 @@ public actor NemoClient {
         }
         let session = try decodeEnvelope(SessionInfo.self, response, what: "session")
         sessionID = session.value.sessionID
+        taskID = session.value.taskID
         if userID == nil { userID = session.value.userID }
         return session
+    }
+
+    /// `POST /api/auth/claim-token`: a claim token for the current session,
+    /// whose link (``ClaimToken/link(webAppURL:)``) opens the project in the
+    /// web app. Never a bearer token in a URL.
+    public func claimToken() async throws -> ClaimToken {
+        try await ensureToken()
+        let session = try requireSession()
+        if taskID == nil { _ = try await state() }
+        guard let taskID else {
+            throw NemoError(kind: .protocolViolation, message: "the session's task id is unknown (create the session here, or the state does not give it)")
+        }
+        let body = try jsonBody(ClaimTokenRequest(taskID: taskID, sessionID: session))
+        let response = try await perform(.request(sessionBound: false, issuesToken: false)) {
+            ClientRequest(method: "POST", url: url(.claimToken), headers: headers(), body: body)
+        }
+        return try decodeEnvelope(ClaimToken.self, response, what: "claim token").value
     }
 
     // MARK: State and credits
@@ -215,6 +249,7 @@ public actor NemoClient {
             ClientRequest(method: "GET", url: url(.state(sessionID: try requireSession())), headers: headers())
         }
         let answered = try decodeEnvelope(StateResponse.self, response, what: "state")
+        if let task = answered.value.taskID, answered.value.sessionID == nil || answered.value.sessionID == sessionID { taskID = task }
         return Answered(value: answered.value.state, response: response)
     }
 

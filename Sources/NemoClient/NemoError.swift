@@ -13,6 +13,9 @@ public struct NemoError: Error, Sendable, CustomStringConvertible {
         case protocolViolation
         /// The event stream had heartbeats only for too long.
         case streamTimeout
+        /// The event stream was lost and the state checks saw no change:
+        /// the work may have failed.
+        case streamLost
         /// Bad input from the caller (a missing file, no session yet).
         case usage
     }
@@ -52,6 +55,7 @@ public struct NemoError: Error, Sendable, CustomStringConvertible {
         switch kind {
         case .transport: return "check the URL and the network, then retry"
         case .streamTimeout: return "poll the session state; the work may still finish"
+        case .streamLost: return "send the message again to retry (a new operation, charged again)"
         case .usage: return "fix the command and retry"
         default: return "retry; if it persists, record the session (--record) and report it"
         }

@@ -57,25 +57,31 @@ public struct Recovery: Sendable {
 
     public let policy: RecoveryPolicy
     public let call: Call
+    /// The server resumes dropped streams (it said so).
+    public let serverResumes: Bool
     private var renewedToken = false
     private var renewedSession = false
     private var waitedForRateLimit = false
     /// A stream carried an event: a new session would lose the operation.
     private var streamed = false
     private var reconnects = 0
-    private var statePolls = 0
-    /// Why state is being polled (the ending to report).
-    private var polling: MessageOutcome.Ending?
+    private var stateChecks = 0
+    /// Why the state is being checked (the ending to report).
+    private var checking: MessageOutcome.Ending?
 
-    public init(policy: RecoveryPolicy, call: Call) {
+    public init(policy: RecoveryPolicy, call: Call, serverResumes: Bool = false) {
         self.policy = policy
         self.call = call
+        self.serverResumes = serverResumes
     }
 
     /// How many times the stream was reconnected.
     public var reconnectCount: Int { reconnects }
 
-    /// The next action after `event`.
+    /// The next action after `event`. A message is never sent again once
+    /// its stream has begun: a lost stream is followed by state checks
+    /// (after 30 s, then every 60 s, at most 5), or, only where the server
+    /// resumes streams, by reconnects that name the last event.
     public mutating func next(after event: Event) -> Action {
         switch event {
         case .answered(let status, let code):
@@ -84,32 +90,39 @@ public struct Recovery: Sendable {
             streamed = true
             if sawText { return .finish(.text) }
             guard policy.pollStateAfterSilentClose else { return .finish(.silentClose) }
-            return startPolling(.silentClose)
+            return startChecking(.silentClose, after: 0)
         case .streamDropped(let lastEventID):
             if lastEventID != nil { streamed = true }
-            if policy.reconnectDroppedStream, let id = lastEventID, reconnects < policy.maxReconnects {
+            if serverResumes, policy.resumeWhenAnnounced, let id = lastEventID, reconnects < policy.maxReconnects {
                 reconnects += 1
                 return .reconnect(attempt: reconnects, lastEventID: id, after: policy.reconnectDelaySeconds)
             }
-            guard policy.reconnectDroppedStream || policy.pollStateAfterSilentClose else {
-                return .giveUp("the event stream broke off")
-            }
-            return startPolling(.lost)
+            guard policy.checkStateAfterLostStream else { return .giveUp("the event stream broke off") }
+            return startChecking(.lost, after: policy.firstStateCheckSeconds)
         case .streamTimedOut:
-            return .finish(.timedOut)
+            streamed = true
+            guard policy.checkStateAfterLostStream else { return .finish(.timedOut) }
+            return startChecking(.timedOut, after: policy.firstStateCheckSeconds)
         case .stateChecked(let changed):
-            let ending = polling ?? .lost
+            let ending = checking ?? .lost
             if changed { return .finish(ending) }
-            guard statePolls < policy.maxStatePolls else { return .finish(ending) }
-            statePolls += 1
-            return .pollState(after: policy.statePollSeconds)
+            guard stateChecks < policy.maxStateChecks else {
+                if ending == .silentClose { return .finish(.silentClose) }
+                return .giveUp(
+                    "the stream was lost and the session's state did not change in \(stateChecks) checks: the work may have failed")
+            }
+            stateChecks += 1
+            return .pollState(after: policy.stateCheckEverySeconds)
         }
     }
 
-    private mutating func startPolling(_ ending: MessageOutcome.Ending) -> Action {
-        polling = ending
-        statePolls = 1
-        return .pollState(after: policy.statePollSeconds)
+    private mutating func startChecking(_ ending: MessageOutcome.Ending, after delay: Double) -> Action {
+        checking = ending
+        guard policy.maxStateChecks > 0 else {
+            return ending == .silentClose || ending == .timedOut ? .finish(ending) : .giveUp("the event stream broke off")
+        }
+        stateChecks = 1
+        return .pollState(after: delay)
     }
 
     /// 1001 → a new token (not for the token call itself); 1002 → a new
@@ -169,7 +182,8 @@ public struct StreamWatchdog: Sendable {
         if case .text = event, !event.isTemporaryIssueNotice { sawText = true }
     }
 
-    /// A new attempt began (a reconnect): its wait counts from now.
+    /// A new attempt began (a reconnect, or a retry after a refusal): its
+    /// heartbeat-only wait counts from now.
     public mutating func restarted(at now: Double) {
         lastProgress = max(lastProgress, now)
     }

@@ -7,7 +7,7 @@ public struct AttributionHeaders: Sendable, Hashable, Codable {
     /// The header names, in documentation order.
     public static let names = [sourceName, versionName, platformName]
 
-    /// Skill name (`SKILL_SOURCE`).
+    /// The client's name (skill 1.9: `$SKILL_NAME`).
     public var source: String
     /// Skill version (semver).
     public var version: String

@@ -36,3 +36,6 @@ public struct AnonymousToken: Sendable, Hashable, Codable {
 
 /// The prefix of user tokens.
 public let userTokenPrefix = "nmv_usr_"
+
+/// The prefix of claim tokens (a web link's `?ct=`; no API access).
+public let claimTokenPrefix = "clm_"

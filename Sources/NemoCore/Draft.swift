@@ -148,7 +148,8 @@ public struct Track: Sendable, Hashable, Codable {
         return m["name"]?.stringValue ?? m["title"]?.stringValue ?? m["text"]?.stringValue ?? segment.id ?? "untitled"
     }
 
-    static func seconds(_ milliseconds: Int) -> String {
+    /// Milliseconds as seconds for a summary: `10`, `2.5`.
+    public static func seconds(_ milliseconds: Int) -> String {
         if milliseconds % 1000 == 0 { return String(milliseconds / 1000) }
         let value = Double(milliseconds) / 1000
         return String(format: "%.1f", value)

@@ -30,6 +30,18 @@ extension Route {
     public static let renderCancel = Route(
         "render_cancel", "POST", "/api/render/proxy/lambda/{id}/cancel", scope: .render, envelope: .render,
         summary: "Cancel a render job")
+    public static let claimToken = Route(
+        "claim_token", "POST", "/api/auth/claim-token", scope: .read,
+        summary: "A claim token that opens the session's project in the web app")
+    public static let createToken = Route(
+        "create_token", "POST", "/api/tokens", scope: .all,
+        summary: "A token with chosen scopes (registered accounts)")
+    public static let listTokens = Route(
+        "list_tokens", "GET", "/api/tokens", scope: .read,
+        summary: "The account's tokens, without their values (registered accounts)")
+    public static let revokeToken = Route(
+        "revoke_token", "POST", "/api/tokens/{id}/revoke", scope: .all,
+        summary: "Revoke one of the account's tokens (registered accounts)")
     public static let renderDownload = Route(
         "render_download", "GET", "/api/render/proxy/{id}/download", scope: .read, envelope: .render, body: .file,
         summary: "The rendered MP4 (the fallback to the signed URL)")
@@ -48,6 +60,7 @@ public enum Endpoint: Sendable, Hashable {
     case renderStatus(id: String)
     case renderCancel(id: String)
     case renderDownload(id: String)
+    case claimToken
 
     /// The production base URL.
     public static let productionBaseURL = "https://mega-api-prod.nemovideo.ai"
@@ -71,13 +84,14 @@ public enum Endpoint: Sendable, Hashable {
         case .renderStatus: return .renderStatus
         case .renderCancel: return .renderCancel
         case .renderDownload: return .renderDownload
+        case .claimToken: return .claimToken
         }
     }
 
     /// The values of the route's path parameters.
     public var parameters: [String: String] {
         switch self {
-        case .anonymousToken, .runSSE, .credits, .renderSubmit: return [:]
+        case .anonymousToken, .runSSE, .credits, .renderSubmit, .claimToken: return [:]
         case .createSession(let user): return ["user_id": user]
         case .state(let user, let session), .upload(let user, let session): return ["user_id": user, "session_id": session]
         case .renderStatus(let id), .renderCancel(let id), .renderDownload(let id): return ["id": id]

@@ -113,19 +113,4 @@ public struct RenderJob: Sendable, Hashable, Decodable {
                 AnyCodingKey("status"), .init(codingPath: [], debugDescription: "no status in data.status nor top-level status"))
         }
     }
-
-    /// The body the simulator sends: both documented shapes at once.
-    public var wireValue: JSONValue {
-        var data: [String: JSONValue] = ["status": .string(status.rawValue)]
-        if let id { data["id"] = .string(id) }
-        if let progress { data["progress"] = .number(Double(progress)) }
-        if let outputURL { data["outputUrl"] = .string(outputURL) }
-        if let createdAt { data["createdAt"] = .number(Double(createdAt)) }
-        if let completedAt { data["completedAt"] = .number(Double(completedAt)) }
-        if let message, status == .failed { data["error"] = .string(message) }
-        var top: [String: JSONValue] = ["success": .bool(success ?? true), "data": .object(data), "status": .string(status.rawValue)]
-        if let progress { top["progress"] = .number(Double(progress)) }
-        if let outputURL { top["output"] = ["url": .string(outputURL)] }
-        return .object(top)
-    }
 }

@@ -147,6 +147,7 @@ extension Route {
     /// Every endpoint of the API.
     public static let all: [Route] = [
         .anonymousToken, .createSession, .state, .runSSE, .upload, .credits, .renderSubmit, .renderStatus, .renderCancel, .renderDownload,
+        .claimToken, .createToken, .listTokens, .revokeToken,
     ]
 
     /// The route a request is for, with its parameters: the one route of

@@ -45,14 +45,53 @@ public struct SessionInfo: Sendable, Hashable, Codable {
         taskID = container.lenientString(.taskID) ?? ""
         userID = container.lenientString(.userID) ?? ""
     }
+}
 
-    /// The web app link that lets a user claim this session:
-    /// `<web>/workspace/claim?task=..&session=..&skill_name=..&skill_version=..&skill_source=..`.
-    public func claimLink(webAppURL: String = Endpoint.webAppURL, attribution: AttributionHeaders) -> String {
-        let query: [(String, String)] = [
-            ("task", taskID), ("session", sessionID), ("skill_name", attribution.source),
-            ("skill_version", attribution.version), ("skill_source", attribution.platform),
-        ]
-        return webAppURL + "/workspace/claim?" + query.map { "\($0.0)=\(Route.encode($0.1))" }.joined(separator: "&")
+/// Body of `POST /api/auth/claim-token`.
+public struct ClaimTokenRequest: Sendable, Hashable, Codable {
+    public var taskID: String
+    public var sessionID: String
+
+    public init(taskID: String, sessionID: String) {
+        self.taskID = taskID
+        self.sessionID = sessionID
+    }
+
+    private enum CodingKeys: String, CodingKey { case taskID = "task_id", sessionID = "session_id" }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard let task = container.lenientString(.taskID), let session = container.lenientString(.sessionID) else {
+            throw DecodingError.keyNotFound(CodingKeys.taskID, .init(codingPath: [], debugDescription: "task_id and session_id are required"))
+        }
+        taskID = task
+        sessionID = session
+    }
+}
+
+/// `data` of `POST /api/auth/claim-token`: a `clm_` token, reusable until it
+/// expires, that opens the session's project in the web app and has no API
+/// access. Never put the `nmv_usr_` token in a URL: use this.
+public struct ClaimToken: Sendable, Hashable, Codable {
+    public var claimToken: String
+    /// Seconds (604800: 7 days).
+    public var expiresIn: Int
+
+    public init(claimToken: String, expiresIn: Int) {
+        self.claimToken = claimToken
+        self.expiresIn = expiresIn
+    }
+
+    private enum CodingKeys: String, CodingKey { case claimToken = "claim_token", expiresIn = "expires_in" }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        claimToken = try container.decode(String.self, forKey: .claimToken)
+        expiresIn = container.lenientInt(.expiresIn) ?? 0
+    }
+
+    /// The web app link: `<web>/workspace/claim?ct=<claim token>`.
+    public func link(webAppURL: String = Endpoint.webAppURL) -> String {
+        webAppURL + "/workspace/claim?ct=" + Route.encode(claimToken)
     }
 }

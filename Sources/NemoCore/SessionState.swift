@@ -1,8 +1,19 @@
-/// `data` of `GET /api/state/nemo_agent/{user_id}/{session_id}/latest`: `{"state": {...}}`.
+/// `data` of `GET /api/state/nemo_agent/{user_id}/{session_id}/latest`:
+/// `{"session_id", "task_id", "task_name", "user_id", "state": {...}}`.
 public struct StateResponse: Sendable, Hashable, Codable {
     public var state: SessionState
+    public var sessionID: String?
+    public var taskID: String?
+    public var taskName: String?
+    public var userID: String?
 
-    public init(state: SessionState) { self.state = state }
+    public init(state: SessionState, sessionID: String? = nil, taskID: String? = nil, taskName: String? = nil, userID: String? = nil) {
+        self.state = state
+        self.sessionID = sessionID
+        self.taskID = taskID
+        self.taskName = taskName
+        self.userID = userID
+    }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: AnyCodingKey.self)
@@ -12,10 +23,18 @@ public struct StateResponse: Sendable, Hashable, Codable {
         } else {
             self.state = try SessionState(from: decoder)
         }
+        sessionID = container.lenientString(AnyCodingKey("session_id"))
+        taskID = container.lenientString(AnyCodingKey("task_id"))
+        taskName = container.lenientString(AnyCodingKey("task_name"))
+        userID = container.lenientString(AnyCodingKey("user_id"))
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: AnyCodingKey.self)
+        try container.encodeIfPresent(sessionID, forKey: AnyCodingKey("session_id"))
+        try container.encodeIfPresent(taskID, forKey: AnyCodingKey("task_id"))
+        try container.encodeIfPresent(taskName, forKey: AnyCodingKey("task_name"))
+        try container.encodeIfPresent(userID, forKey: AnyCodingKey("user_id"))
         try container.encode(state, forKey: AnyCodingKey("state"))
     }
 }

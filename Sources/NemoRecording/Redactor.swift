@@ -22,7 +22,9 @@ public final class Redactor: Sendable {
     }
 
     static let secretHeaders: Set<String> = ["authorization", "proxy-authorization", "x-client-id", "cookie", "set-cookie", "x-api-key"]
-    static let secretJSONKeys: Set<String> = ["token", "access_token", "refresh_token", "api_key", "apikey", "secret", "password", "client_secret"]
+    static let secretJSONKeys: Set<String> = [
+        "token", "access_token", "refresh_token", "api_key", "apikey", "secret", "password", "client_secret", "claim_token",
+    ]
     static let signedQueryParameters: Set<String> = [
         "signature", "sig", "token", "x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
         "x-goog-credential", "key-pair-id", "policy", "expires", "se", "sp", "sv", "skoid", "sktid",
@@ -41,10 +43,11 @@ public final class Redactor: Sendable {
     }
 
     /// The placeholder of a secret (created on first sight).
-    /// A token keeps its documented prefix (`nmv_usr_REDACTED-token-1`), so
-    /// a replay hands clients tokens of the shape they check for.
+    /// A token keeps its documented prefix (`nmv_usr_REDACTED-token-1`,
+    /// `clm_REDACTED-claim-1`), so a replay hands clients tokens of the
+    /// shape they check for.
     public func placeholder(for secret: String, kind: String) -> String {
-        let prefix = secret.hasPrefix(userTokenPrefix) ? userTokenPrefix : ""
+        let prefix = [userTokenPrefix, claimTokenPrefix].first { secret.hasPrefix($0) } ?? ""
         if secret.dropFirst(prefix.count).hasPrefix("REDACTED-") { return secret }  // already redacted
         return state.withLock { state in
             if let existing = state.placeholders[secret] { return existing }
@@ -113,7 +116,8 @@ public final class Redactor: Sendable {
             for (key, member) in object {
                 let childPath = path + [key]
                 if case .string(let secret) = member, Self.secretJSONKeys.contains(key.lowercased()) || matches(childPath) {
-                    out[key] = .string(placeholder(for: secret, kind: key.lowercased() == "token" ? "token" : "secret"))
+                    let kind = ["token": "token", "claim_token": "claim"][key.lowercased()] ?? "secret"
+                    out[key] = .string(placeholder(for: secret, kind: kind))
                 } else {
                     out[key] = redact(member, path: childPath)
                 }

@@ -9,7 +9,8 @@ public struct ReportError: Error, Sendable, CustomStringConvertible {
 }
 
 /// JUnit XML written with libxml2's writer API (escaping is libxml2's): one
-/// `testsuite` per scenario file (with its `file`), one `testcase` per
+/// `testsuite` per scenario file (with its `file`), or per profile when the
+/// run was under several (`conformance --profile all`), one `testcase` per
 /// scenario (`classname`, `name`, `time` in seconds as a plain decimal),
 /// failures with expected vs actual and the failed step, skips with their
 /// reason, the step log in `system-out`, and `properties` for target, seed,
@@ -29,21 +30,23 @@ public enum JUnitReport {
         attribute(writer, "failures", String(run.failed), &failed)
         attribute(writer, "errors", String(run.errors), &failed)
         attribute(writer, "time", seconds(run.duration), &failed)
-        for file in run.files {
-            let scenarios = file.scenarios
+        for suite in suites(of: run) {
+            let scenarios = suite.cases
+            let counted = ScenarioFileResult(file: suite.file ?? suite.name, scenarios: scenarios.map(\.result))
             check(xmlTextWriterStartElement(writer, "testsuite"))
-            attribute(writer, "name", file.name, &failed)
+            attribute(writer, "name", suite.name, &failed)
             attribute(writer, "tests", String(scenarios.count), &failed)
-            attribute(writer, "failures", String(file.failed), &failed)
-            attribute(writer, "errors", String(file.errors), &failed)
-            attribute(writer, "skipped", String(file.skipped), &failed)
-            attribute(writer, "time", seconds(file.duration), &failed)
+            attribute(writer, "failures", String(counted.failed), &failed)
+            attribute(writer, "errors", String(counted.errors), &failed)
+            attribute(writer, "skipped", String(counted.skipped), &failed)
+            attribute(writer, "time", seconds(counted.duration), &failed)
             attribute(writer, "timestamp", run.startedAt, &failed)
-            attribute(writer, "file", file.file, &failed)
+            if let file = suite.file { attribute(writer, "file", file, &failed) }
             check(xmlTextWriterStartElement(writer, "properties"))
             var properties: [(String, String)] = [("target", run.target), ("tool_version", run.toolVersion)]
             if let seed = run.seed { properties.append(("seed", String(seed))) }
             if let scale = run.timeScale { properties.append(("time_scale", seconds(scale))) }
+            if let profile = suite.profile { properties.append(("profile", profile)) }
             for (name, value) in properties {
                 check(xmlTextWriterStartElement(writer, "property"))
                 attribute(writer, "name", name, &failed)
@@ -51,9 +54,9 @@ public enum JUnitReport {
                 check(xmlTextWriterEndElement(writer))
             }
             check(xmlTextWriterEndElement(writer))
-            for scenario in scenarios {
+            for (classname, scenario) in scenarios {
                 check(xmlTextWriterStartElement(writer, "testcase"))
-                attribute(writer, "classname", file.name, &failed)
+                attribute(writer, "classname", classname, &failed)
                 attribute(writer, "name", scenario.name, &failed)
                 attribute(writer, "time", seconds(scenario.duration), &failed)
                 switch scenario.outcome {
@@ -90,6 +93,35 @@ public enum JUnitReport {
         if failed { throw ReportError("libxml2 failed while writing the JUnit report") }
         guard let content = xmlBufferContent(buffer) else { throw ReportError("libxml2 returned no content") }
         return Data(bytes: content, count: Int(xmlBufferLength(buffer)))
+    }
+
+    /// One `testsuite`: a scenario file's, or, when the run was under
+    /// several profiles, a profile's (its files' scenarios, each classed
+    /// `profile.file`).
+    struct Suite {
+        var name: String
+        var file: String?
+        var profile: String?
+        var cases: [(classname: String, result: ScenarioResult)]
+    }
+
+    static func suites(of run: RunResult) -> [Suite] {
+        guard run.files.contains(where: { $0.profile != nil }) else {
+            return run.files.map { file in
+                Suite(name: file.name, file: file.file, profile: nil, cases: file.scenarios.map { (classname: file.name, result: $0) })
+            }
+        }
+        var suites: [Suite] = []
+        for file in run.files {
+            let profile = file.profile ?? "default"
+            let cases = file.scenarios.map { (classname: profile + "." + file.name, result: $0) }
+            if let index = suites.firstIndex(where: { $0.name == profile }) {
+                suites[index].cases += cases
+            } else {
+                suites.append(Suite(name: profile, file: nil, profile: profile, cases: cases))
+            }
+        }
+        return suites
     }
 
     /// Seconds as a plain decimal (no exponent, no grouping).

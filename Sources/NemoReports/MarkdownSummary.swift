@@ -21,7 +21,8 @@ public enum MarkdownSummary {
                 case .skipped(let reason): result = "skipped: \(reason)"
                 case .error(let message): result = "**error**: \(message)"
                 }
-                lines.append("| \(cell(scenario.name)) | \(cell(file.file)) | \(cell(result)) | \(JUnitReport.seconds(scenario.duration)) |")
+                let location = file.profile.map { "\($0): \(file.file)" } ?? file.file
+                lines.append("| \(cell(scenario.name)) | \(cell(location)) | \(cell(result)) | \(JUnitReport.seconds(scenario.duration)) |")
             }
         }
         return lines.joined(separator: "\n") + "\n"

@@ -33,10 +33,13 @@ public struct RunResult: Sendable, Hashable, Codable {
 /// The scenarios of one file.
 public struct ScenarioFileResult: Sendable, Hashable, Codable {
     public var file: String
+    /// The simulator profile the file ran under, when a run covered several.
+    public var profile: String?
     public var scenarios: [ScenarioResult]
 
-    public init(file: String, scenarios: [ScenarioResult]) {
+    public init(file: String, profile: String? = nil, scenarios: [ScenarioResult]) {
         self.file = file
+        self.profile = profile
         self.scenarios = scenarios
     }
 

@@ -34,6 +34,8 @@ public enum Expectation: Sendable, Hashable {
 public enum JSONCheck: Sendable, Hashable {
     case equals(JSONValue)
     case contains(String)
+    /// The value's text does not contain this (absent counts as not containing).
+    case lacks(String)
     case matches(String)
     case exists(Bool)
     case greaterThan(Double)
@@ -92,20 +94,21 @@ extension Expectation {
         case "text_lacks": return [.textLacks(try string())]
         case "error": return [.error(try string("the text the step's error contains, e.g. \"broke off\""))]
         case "json":
-            guard case .list(let items, _) = value else { throw fail("json needs a list of {path, equals|contains|matches|exists|gt|lt|gte|lte}") }
+            guard case .list(let items, _) = value else { throw fail("json needs a list of {path, equals|contains|lacks|matches|exists|gt|lt|gte|lte}") }
             return try items.map { item in
                 let object = item.json
                 guard let path = object["path"]?.stringValue else { throw ScenarioFileError(file: file, line: item.line, message: "a json check needs a path") }
                 let check: JSONCheck
                 if let expected = object["equals"] { check = .equals(expected) }
                 else if let text = object["contains"]?.stringValue { check = .contains(text) }
+                else if let text = object["lacks"]?.stringValue { check = .lacks(text) }
                 else if let pattern = object["matches"]?.stringValue { check = .matches(pattern) }
                 else if let exists = object["exists"]?.boolValue { check = .exists(exists) }
                 else if let n = object["gt"]?.doubleValue { check = .greaterThan(n) }
                 else if let n = object["lt"]?.doubleValue { check = .lessThan(n) }
                 else if let n = object["gte"]?.doubleValue { check = .atLeast(n) }
                 else if let n = object["lte"]?.doubleValue { check = .atMost(n) }
-                else { throw ScenarioFileError(file: file, line: item.line, message: "json check on \(path) needs one of equals, contains, matches, exists, gt, lt, gte, lte") }
+                else { throw ScenarioFileError(file: file, line: item.line, message: "json check on \(path) needs one of equals, contains, lacks, matches, exists, gt, lt, gte, lte") }
                 return .json(path: path, check: check)
             }
         default:
@@ -140,11 +143,33 @@ public struct StepResult: Sendable {
     init(_ response: ClientResponse) {
         status = response.status
         json = try? JSONValue.parse(response.body)
+        // A body that is not JSON (an event stream, a page) is `{"body": text}`,
+        // its first MiB, for `json` checks on `body`.
+        if json == nil, !response.body.isEmpty {
+            json = ["body": .string(String(decoding: response.body.prefix(1 << 20), as: UTF8.self))]
+        }
     }
 
     init(json: JSONValue? = nil, outcome: MessageOutcome? = nil) {
         self.json = json
         self.outcome = outcome
+    }
+
+    /// The value at a JSON path of the answer. `render.<field>` reads the
+    /// answer as a render job in whichever documented shape it came
+    /// (`render.id`, `render.status`, `render.progress`, `render.output_url`,
+    /// `render.created_at`, `render.completed_at`), so that one scenario
+    /// holds under every profile's render shape.
+    public func value(atPath path: String) -> JSONValue? {
+        guard path.hasPrefix("render."), let json else { return json?.value(atPath: path) }
+        guard let job = try? json.decode(RenderJob.self) else { return nil }
+        var view: [String: JSONValue] = ["status": .string(job.status.rawValue)]
+        if let id = job.id { view["id"] = .string(id) }
+        if let progress = job.progress { view["progress"] = .number(Double(progress)) }
+        if let url = job.outputURL { view["output_url"] = .string(url) }
+        if let created = job.createdAt { view["created_at"] = .number(Double(created)) }
+        if let completed = job.completedAt { view["completed_at"] = .number(Double(completed)) }
+        return JSONValue.object(["render": .object(view)]).value(atPath: path)
     }
 
     /// The result of a step that failed: the error, and the answer it came in.
@@ -185,16 +210,22 @@ struct CheckContext {
             let code = json?["code"]?.intValue ?? (status.map { (200..<300).contains($0) } == true ? 0 : nil)
             return code == expected ? nil : fail("code \(expected)", code.map { "code \($0)" } ?? "no code", "envelope code differs")
         case .json(let path, let check):
-            let value = json?.value(atPath: path)
+            let value = result.value(atPath: path)
             let shown = value.map { $0.jsonString() } ?? "nothing there; the response was \(json.map { String($0.jsonString().prefix(300)) } ?? "not JSON")"
             switch check {
             case .equals(let expected):
                 let wanted = ScenarioRunner.substitute(expected, variables)
                 let same = value == wanted || (value?.doubleValue != nil && value?.doubleValue == wanted.doubleValue && wanted.stringValue == nil)
                 return same ? nil : fail("\(path) = \(wanted.jsonString())", shown, "value differs")
-            case .contains(let text):
+            case .contains(let raw):
+                let text = ScenarioRunner.substitute(raw, variables)
                 return (value?.jsonString() ?? "").contains(text) ? nil : fail("\(path) contains \"\(text)\"", shown, "text not found")
-            case .matches(let pattern):
+            case .lacks(let raw):
+                let text = ScenarioRunner.substitute(raw, variables)
+                let found = (value?.stringValue ?? value?.jsonString() ?? "").contains(text)
+                return found ? fail("\(path) lacks \"\(text)\"", shown, "unwanted text found") : nil
+            case .matches(let raw):
+                let pattern = ScenarioRunner.substitute(raw, variables)
                 guard let value else { return fail("\(path) matches /\(pattern)/", shown, "no value") }
                 let text = value.stringValue ?? value.jsonString()
                 return text.range(of: pattern, options: .regularExpression) != nil ? nil : fail("\(path) matches /\(pattern)/", shown, "no match")

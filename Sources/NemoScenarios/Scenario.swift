@@ -1,5 +1,6 @@
 import Foundation
 import NemoCore
+import NemoSimulator
 import Yams
 
 /// A problem in a scenario file, with where it is.
@@ -92,6 +93,10 @@ public struct Scenario: Sendable, Hashable {
     public var tags: [String]
     /// Apply the client's recovery rules (default true).
     public var recovery: Bool
+    /// The shipped profiles whose reading the scenario pins (nil: it holds
+    /// under every profile). Against a simulator running another profile
+    /// it is skipped; against production it runs if it pins `strict`.
+    public var profiles: [String]?
     public var steps: [Step]
     public var file: String
     public var line: Int
@@ -140,8 +145,8 @@ public enum ScenarioParser {
     static func scenario(_ value: YAMLValue, file: String) throws -> Scenario {
         func fail(_ line: Int, _ message: String) -> ScenarioFileError { ScenarioFileError(file: file, line: line, message: message) }
         guard case .map(let pairs, let line) = value else { throw fail(value.line, "a scenario is a mapping with name and steps") }
-        for pair in pairs where !["name", "tags", "recovery", "steps", "description"].contains(pair.key) {
-            throw fail(pair.value.line, "unknown scenario key \"\(pair.key)\" (known: name, tags, description, recovery, steps)")
+        for pair in pairs where !["name", "tags", "recovery", "steps", "description", "profiles"].contains(pair.key) {
+            throw fail(pair.value.line, "unknown scenario key \"\(pair.key)\" (known: name, tags, description, profiles, recovery, steps)")
         }
         guard let name = value["name"]?.json.stringValue, !name.isEmpty else { throw fail(line, "the scenario needs a name") }
         let tags = value["tags"]?.json.arrayValue?.compactMap(\.stringValue) ?? []
@@ -149,7 +154,19 @@ public enum ScenarioParser {
         guard case .list(let items, _)? = value["steps"], !items.isEmpty else {
             throw fail(value["steps"]?.line ?? line, "the scenario \"\(name)\" needs a non-empty list of steps")
         }
-        return Scenario(name: name, tags: tags, recovery: recovery, steps: try items.map { try step($0, file: file) }, file: file, line: line)
+        var profiles: [String]?
+        if let value = value["profiles"] {
+            let names = value.json.arrayValue?.compactMap(\.stringValue) ?? []
+            guard !names.isEmpty, names.count == value.json.arrayValue?.count else {
+                throw fail(value.line, "profiles is a list of shipped profile names (\(BehaviourProfile.shippedNames.joined(separator: ", ")))")
+            }
+            for name in names where !BehaviourProfile.shippedNames.contains(name) {
+                throw fail(value.line, "no shipped profile \"\(name)\" (shipped: \(BehaviourProfile.shippedNames.joined(separator: ", ")))")
+            }
+            profiles = names
+        }
+        return Scenario(
+            name: name, tags: tags, recovery: recovery, profiles: profiles, steps: try items.map { try step($0, file: file) }, file: file, line: line)
     }
 
     static func step(_ value: YAMLValue, file: String) throws -> Step {
@@ -178,18 +195,22 @@ public enum ScenarioParser {
         }
         var step = Step(action: action, expectations: expectations, captures: captures, line: line)
         if let value = value["repeat"] {
-            guard let count = value.json.intValue, count >= 1 else { throw fail(value.line, "repeat needs a count of 1 or more") }
+            guard let count = value.json.intValue, (1...10_000).contains(count) else { throw fail(value.line, "repeat needs a count of 1 to 10000") }
             step.repeatCount = count
         }
         if let value = value["poll"] {
-            guard let interval = value.json["interval"]?.doubleValue, interval >= 0, let limit = value.json["limit"]?.intValue, limit >= 1 else {
-                throw fail(value.line, "poll needs {interval: SECONDS, limit: TRIES}")
+            guard let interval = value.json["interval"]?.doubleValue, (0...86_400).contains(interval), let limit = value.json["limit"]?.intValue,
+                (1...10_000).contains(limit)
+            else {
+                throw fail(value.line, "poll needs {interval: SECONDS (0 to 86400), limit: TRIES (1 to 10000)}")
             }
             guard !expectations.isEmpty else { throw fail(value.line, "poll repeats the step until its expectations hold: give it an expect") }
             step.poll = PollUntil(interval: interval, limit: limit)
         }
         if let value = value["timeout"] {
-            guard let seconds = value.json.doubleValue, seconds > 0 else { throw fail(value.line, "timeout needs a number of seconds") }
+            guard let seconds = value.json.doubleValue, seconds > 0, seconds <= 86_400 else {
+                throw fail(value.line, "timeout needs a number of seconds (up to 86400)")
+            }
             step.timeout = seconds
         }
         return step

@@ -14,6 +14,9 @@ public struct ScenarioRunner: Sendable {
     /// so that steps needing one do not issue anonymous tokens, which are
     /// rate limited per IP. Explicit `token` steps still issue one.
     public var token: String?
+    /// Skip scenarios that pin another profile's reading (`profiles:`).
+    /// Off, every scenario runs: what a profile lets through shows as failures.
+    public var honoursProfiles = true
 
     public init(baseURL: String, transport: any HTTPTransport, fixturesDirectory: URL, token: String? = nil) {
         self.baseURL = baseURL
@@ -22,15 +25,52 @@ public struct ScenarioRunner: Sendable {
         self.token = token
     }
 
+    /// What the target is.
+    public struct Target: Sendable, Hashable {
+        /// It answers the simulator's admin API.
+        public var simulator: Bool
+        /// The shipped profile the simulator's profile starts from; nil
+        /// for production, which is taken to follow `strict`.
+        public var profileBase: String?
+
+        /// The reading scenarios with `profiles:` are matched against.
+        public var reading: String { profileBase ?? "strict" }
+
+        public init(simulator: Bool, profileBase: String?) {
+            self.simulator = simulator
+            self.profileBase = profileBase
+        }
+    }
+
+    /// Asks the target what it is (`/_nemosim/health`).
+    public func target() async -> Target {
+        guard let response = try? await transport.send(ClientRequest(method: "GET", url: baseURL + "/_nemosim/health", timeout: 10)),
+            response.status == 200, let health = try? JSONValue.parse(response.body), health["status"] == "ok"
+        else { return Target(simulator: false, profileBase: nil) }
+        return Target(simulator: true, profileBase: health["profile_base"]?.stringValue)
+    }
+
     /// Whether the target answers the simulator's admin API.
     public func targetIsSimulator() async -> Bool {
-        guard let response = try? await transport.send(ClientRequest(method: "GET", url: baseURL + "/_nemosim/health", timeout: 10)) else { return false }
-        return response.status == 200 && (try? JSONValue.parse(response.body))?["status"] == "ok"
+        await target().simulator
     }
 
     /// Runs one scenario. Against a simulator, a scenario that changes the
     /// profile or arms faults leaves both as it found them.
     public func run(_ scenario: Scenario, simulator: Bool) async -> ScenarioResult {
+        await run(scenario, on: Target(simulator: simulator, profileBase: nil))
+    }
+
+    /// Runs one scenario against `target`: skipped when it pins readings
+    /// the target's profile does not take.
+    public func run(_ scenario: Scenario, on target: Target) async -> ScenarioResult {
+        if honoursProfiles, let pinned = scenario.profiles, !pinned.contains(target.reading) {
+            let runs = target.profileBase.map { "the simulator runs \($0)" } ?? "the target is taken to follow strict"
+            return ScenarioResult(
+                name: scenario.name, tags: scenario.tags,
+                outcome: .skipped("pins the reading of \(pinned.joined(separator: ", ")); \(runs)"), duration: 0)
+        }
+        let simulator = target.simulator
         let changesProfile = scenario.steps.contains { if case .profile = $0.action { return true } else { return false } }
         let armsFaults = scenario.steps.contains { if case .fault = $0.action { return true } else { return false } }
         var savedProfile: JSONValue?
@@ -169,7 +209,7 @@ public struct ScenarioRunner: Sendable {
         }
         var captured: [String: JSONValue] = [:]
         for (name, path) in step.captures {
-            guard let value = result.json?.value(atPath: path) else {
+            guard let value = result.value(atPath: path) else {
                 return (StepFailure(step: label, expected: "a value at \(path) to capture as \(name)", actual: "nothing there", message: "capture failed"), [:], "")
             }
             captured[name] = value

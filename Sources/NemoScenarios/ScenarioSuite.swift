@@ -60,6 +60,9 @@ public struct ScenarioSuite: Sendable {
     public var fixturesDirectory: URL
     /// The transport underneath (libcurl unless a test gives another).
     public var transport: any HTTPTransport
+    /// Skip scenarios that pin readings the target's profile does not take
+    /// (their `profiles:`); off, they run, and show what the profile lets through.
+    public var honoursProfiles = true
 
     public init(
         target: Target, targetName: String? = nil, parallel: Int = 1, recording: RecordingWriter? = nil,
@@ -165,8 +168,10 @@ public struct ScenarioSuite: Sendable {
         }
         var transport = self.transport
         if let recording { transport = RecordingTransport(base: transport, writer: recording) }
-        let runner = ScenarioRunner(baseURL: baseURL, transport: transport, fixturesDirectory: fixturesDirectory, token: token)
-        let simulator = await runner.targetIsSimulator()
+        var configured = ScenarioRunner(baseURL: baseURL, transport: transport, fixturesDirectory: fixturesDirectory, token: token)
+        configured.honoursProfiles = honoursProfiles
+        let runner = configured
+        let target = await runner.target()
         let wallStart = ContinuousClock.now
         let all = files.flatMap { file in file.scenarios.map { (file: file.path, scenario: $0) } }
         var outcomes = [ScenarioResult?](repeating: nil, count: all.count)
@@ -180,7 +185,7 @@ public struct ScenarioSuite: Sendable {
                 next += 1
                 let scenario = all[position].scenario
                 observer?.started(scenario)
-                group.addTask { (position, await runner.run(scenario, simulator: simulator)) }
+                group.addTask { (position, await runner.run(scenario, on: target)) }
             }
             for _ in 0..<parallel { launch() }
             while let (position, result) = await group.next() {
@@ -191,7 +196,7 @@ public struct ScenarioSuite: Sendable {
         }
         for position in all.indices where all[position].scenario.needsSimulator {
             observer?.started(all[position].scenario)
-            let result = await runner.run(all[position].scenario, simulator: simulator)
+            let result = await runner.run(all[position].scenario, on: target)
             outcomes[position] = result
             observer?.finished(result, file: all[position].file)
         }
@@ -205,7 +210,7 @@ public struct ScenarioSuite: Sendable {
         let wall = (ContinuousClock.now - wallStart).inSeconds
         var seed: UInt64?
         var timeScale: Double?
-        if case .embedded(let s, let t, _) = target { (seed, timeScale) = (s, t) }
+        if case .embedded(let s, let t, _) = self.target { (seed, timeScale) = (s, t) }
         var result = RunResult(
             target: targetName, seed: seed, timeScale: timeScale, toolVersion: NemosimVersion.current, startedAt: Date().formatted(.iso8601),
             files: results)
@@ -217,5 +222,21 @@ public struct ScenarioSuite: Sendable {
         await server?.stop()
         await replay?.stop()
         return Run(result: result, simulatedSeconds: simulated, wallSeconds: wall)
+    }
+
+    /// The runs of one suite under several profiles as one run, each file
+    /// marked with its profile (one JUnit suite per profile).
+    public static func merged(_ runs: [(profile: String, run: Run)]) -> Run? {
+        guard var first = runs.first?.run else { return nil }
+        first.result.files = runs.flatMap { entry in
+            entry.run.result.files.map { file in
+                var file = file
+                file.profile = entry.profile
+                return file
+            }
+        }
+        first.simulatedSeconds = runs.map(\.run.simulatedSeconds).reduce(0, +)
+        first.wallSeconds = runs.map(\.run.wallSeconds).reduce(0, +)
+        return first
     }
 }

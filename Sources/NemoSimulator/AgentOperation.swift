@@ -10,16 +10,23 @@ public enum MessageKind: String, Sendable, Hashable, Codable {
     /// A plain reply, no work.
     case reply
 
-    /// Classifies a message with the profile's keyword rules: edit words on a
-    /// non-empty draft make an edit; generation words make a generation;
-    /// anything else is a plain reply.
-    public static func classify(_ text: String, draftIsEmpty: Bool, profile: BehaviourProfile) -> MessageKind {
-        let words = Set(text.lowercased().split { !$0.isLetter && !$0.isNumber }.map(String.init))
-        let hasEdit = profile.editKeywords.contains { words.contains($0.lowercased()) }
-        let hasGeneration = profile.generationKeywords.contains { words.contains($0.lowercased()) }
-        if !draftIsEmpty && hasEdit { return .edit }
-        if hasGeneration { return .generation }
+    /// Classifies a message: on a non-empty draft, a new aspect ratio
+    /// alone is a plain reply (it needs a new video); a new video asked
+    /// for, or generation words on an empty draft, make a generation; an
+    /// edit the rules recognise, or edit words, on a non-empty draft make an
+    /// edit; anything else is a plain reply.
+    static func classify(_ intent: MessageIntent, draftIsEmpty: Bool, profile: BehaviourProfile) -> MessageKind {
+        let hasGeneration = profile.generationKeywords.contains { intent.words.contains($0.lowercased()) }
+        let hasEdit = profile.editKeywords.contains { intent.words.contains($0.lowercased()) }
+        if !draftIsEmpty && intent.aspect != nil && intent.words.isDisjoint(with: ["regenerate", "redo"]) { return .reply }
+        if intent.newVideo || (draftIsEmpty && hasGeneration) { return .generation }
+        if !draftIsEmpty && (intent.recognisedEdit || hasEdit) { return .edit }
         return .reply
+    }
+
+    /// Classifies message text (see ``classify(_:draftIsEmpty:profile:)``).
+    public static func classify(_ text: String, draftIsEmpty: Bool, profile: BehaviourProfile) -> MessageKind {
+        classify(MessageIntent(text), draftIsEmpty: draftIsEmpty, profile: profile)
     }
 
     func cost(_ profile: BehaviourProfile) -> Int {
@@ -38,6 +45,24 @@ public struct PlannedEvent: Sendable, Hashable {
     public var event: AgentEvent
     /// `"<message index>-<n>"`, n from 1: what `Last-Event-ID` names.
     public var id: String
+    /// Set when the event can only be told once the work is applied (an
+    /// edit's result and reply say what really changed).
+    public var deferred: Deferred?
+}
+
+/// An event whose content is known only once the operation's work is applied.
+public enum Deferred: Sendable, Hashable {
+    /// An edit's tool result: `{"status": "completed", "changed": ...}`.
+    case editResult
+    /// An edit's reply: the changes, or why nothing changed.
+    case editReply
+}
+
+/// A moment of an operation's stream besides heartbeats.
+public struct Milestone: Sendable, Hashable {
+    public var offset: Double
+    public var event: AgentEvent
+    public var deferred: Deferred?
 }
 
 /// The events of one operation, in stream order: milestones (tool call,
@@ -46,7 +71,7 @@ public struct PlannedEvent: Sendable, Hashable {
 /// hour-long operation with 1 s heartbeats costs no memory.
 public struct EventSchedule: Sendable, Sequence {
     /// Sorted by offset.
-    public var milestones: [(offset: Double, event: AgentEvent)]
+    public var milestones: [Milestone]
     public var heartbeatInterval: Double
     /// Heartbeats come at k × interval for every k ≥ 1 with k × interval < this.
     public var heartbeatsUntil: Double
@@ -66,11 +91,12 @@ public struct EventSchedule: Sendable, Sequence {
             let id = "\(schedule.messageIndex)-\(number)"
             if hasBeat && (!hasMilestone || beatOffset <= schedule.milestones[milestone].offset) {
                 beat += 1
-                return PlannedEvent(offset: beatOffset, event: .heartbeat, id: id)
+                return PlannedEvent(offset: beatOffset, event: .heartbeat, id: id, deferred: nil)
             }
             guard hasMilestone else { return nil }
             defer { milestone += 1 }
-            return PlannedEvent(offset: schedule.milestones[milestone].offset, event: schedule.milestones[milestone].event, id: id)
+            let next = schedule.milestones[milestone]
+            return PlannedEvent(offset: next.offset, event: next.event, id: id, deferred: next.deferred)
         }
     }
 
@@ -99,6 +125,10 @@ public struct AgentOperation: Sendable {
     public var failed: Bool
     public var silentClose: Bool
     public var cost: Int
+    /// What the message asks (read once, used when the work is applied).
+    var intent: MessageIntent
+    /// An edit's outcome, once applied.
+    var outcome: DraftEditor.EditOutcome?
     /// How far its effects have been applied: moved only by ``advance(to:)``.
     public private(set) var progress = Progress.started
 
@@ -188,10 +218,16 @@ public struct AgentOperation: Sendable {
         return stages
     }
 
-    /// Plans an operation from the seeded generator of (seed, session, message index).
+    /// The tools the agent calls (the names of the vendor's API reference).
+    static let generationTool = "generate_video_with_seedance"
+    static let editTool = "edit_multitrack"
+
+    /// Plans an operation from the seeded generator of (seed, session,
+    /// message index): its duration, whether it fails or ends silently, and
+    /// its events.
     static func plan(
-        kind: MessageKind, text: String, messageIndex: Int, startedAt: Double, profile: BehaviourProfile,
-        random: inout SeededRandom
+        kind: MessageKind, text: String, intent: MessageIntent, messageIndex: Int, startedAt: Double, cost: Int, draftIsEmpty: Bool,
+        profile: BehaviourProfile, random: inout SeededRandom
     ) -> AgentOperation {
         let duration: Double
         switch kind {
@@ -200,39 +236,56 @@ public struct AgentOperation: Sendable {
         case .reply: duration = random.seconds(in: profile.replyDurationSeconds)
         }
         let failed = kind != .reply && random.chance(profile.operationFailureRatio)
-        let silent = kind == .edit && random.chance(profile.silentCloseRatio)
+        let silent: Bool
+        switch kind {
+        case .edit: silent = random.chance(profile.silentCloseRatio)
+        case .generation: silent = random.chance(profile.silentGenerationRatio)
+        case .reply: silent = false
+        }
         let temporaryIssue = random.chance(profile.temporaryIssueRatio)
         let secondStage = kind == .generation ? random.seconds(in: profile.secondStageDurationSeconds) : 0
 
-        var events: [(Double, AgentEvent)] = []
-        let tool = kind == .generation ? "generate_video" : "edit_video"
+        var events: [Milestone] = []
+        let tool = kind == .generation ? generationTool : editTool
         if kind != .reply {
-            events.append((0.2, .toolCall(name: tool, args: ["instruction": .string(text)])))
+            events.append(Milestone(offset: 0.2, event: .toolCall(name: tool, args: ["instruction": .string(text)])))
         }
         if failed {
-            events.append((duration, .error(message: "The \(kind.rawValue) failed; no credits were charged. Please try again.", code: "operation_failed")))
+            events.append(Milestone(
+                offset: duration, event: .error(message: "The \(kind.rawValue) failed; no credits were charged. Please try again.", code: "operation_failed")))
         } else {
             switch kind {
             case .generation:
-                events.append((duration, .toolResult(name: tool, result: ["status": "completed", "stage": "edit", "second_stage": "started"])))
-                events.append((duration + 0.3, .text(Replies.generation(text, random: &random))))
+                events.append(Milestone(offset: duration, event: .toolResult(name: tool, result: ["status": "completed", "stage": "edit", "second_stage": "started"])))
+                if !silent { events.append(Milestone(offset: duration + 0.3, event: .text(Replies.generation(text, random: &random)))) }
             case .edit:
-                events.append((duration, .toolResult(name: tool, result: ["status": "completed"])))
-                if !silent { events.append((duration + 0.3, .text(Replies.edit(text, random: &random)))) }
+                events.append(Milestone(offset: duration, event: .toolResult(name: tool, result: ["status": "completed"]), deferred: .editResult))
+                if !silent { events.append(Milestone(offset: duration + 0.3, event: .text(""), deferred: .editReply)) }
             case .reply:
-                events.append((duration, .text(Replies.reply(text, random: &random))))
+                let reply = draftIsEmpty || intent.aspect == nil ? Replies.reply(text, random: &random) : Replies.aspectNeedsNewVideo(intent)
+                events.append(Milestone(offset: duration, event: .text(reply)))
             }
-            if temporaryIssue && !(kind == .edit && silent) {
-                events.append(((events.last?.0 ?? duration) + 0.2, .text("I encountered a temporary issue")))
+            if temporaryIssue && !silent {
+                events.append(Milestone(offset: (events.last?.offset ?? duration) + 0.2, event: .text("I encountered a temporary issue")))
             }
         }
         let schedule = EventSchedule(
-            milestones: events.map { (offset: $0.0, event: $0.1) }, heartbeatInterval: profile.heartbeatIntervalSeconds,
-            heartbeatsUntil: duration, messageIndex: messageIndex)
+            milestones: events, heartbeatInterval: profile.heartbeatIntervalSeconds, heartbeatsUntil: duration, messageIndex: messageIndex)
         return AgentOperation(
             messageIndex: messageIndex, kind: kind, text: text, startedAt: startedAt, workDuration: duration,
             secondStageEnd: kind == .generation ? duration + secondStage : nil, schedule: schedule, failed: failed,
-            silentClose: silent, cost: kind.cost(profile))
+            silentClose: silent, cost: cost, intent: intent)
+    }
+
+    /// An edit's deferred event, as the applied edit tells it.
+    func resolve(_ deferred: Deferred) -> AgentEvent {
+        let outcome = self.outcome ?? DraftEditor.EditOutcome(unchanged: ["the edit has not been applied yet"])
+        switch deferred {
+        case .editResult:
+            return .toolResult(name: Self.editTool, result: ["status": "completed", "changed": .bool(outcome.changed)])
+        case .editReply:
+            return .text(Replies.edit(outcome))
+        }
     }
 }
 
@@ -247,12 +300,21 @@ enum Replies {
         ], &random)
     }
 
-    static func edit(_ text: String, random: inout SeededRandom) -> String {
-        pick([
-            "Done: I've updated the timeline. Preview it, then click Export.",
-            "I made that change. Open the timeline panel to see it.",
-            "Updated! Drag the clip if you want it somewhere else.",
-        ], &random)
+    /// An edit's reply: the changes it made, in specifics; or, when it made
+    /// none, why (never a claim of a change).
+    static func edit(_ outcome: DraftEditor.EditOutcome) -> String {
+        if outcome.changed {
+            var text = "Done: " + outcome.changes.joined(separator: "; ") + ". Preview it in the timeline, then click Export."
+            if !outcome.unchanged.isEmpty { text += " Not changed: " + outcome.unchanged.joined(separator: "; ") + "." }
+            return text
+        }
+        return "I didn't change anything: " + outcome.unchanged.joined(separator: "; ") + "."
+    }
+
+    /// A new aspect ratio on an existing video: a new video is needed.
+    static func aspectNeedsNewVideo(_ intent: MessageIntent) -> String {
+        let ratio = intent.aspect?.aspectRatio ?? "another aspect ratio"
+        return "Changing the video to \(ratio) means generating it again: say \"regenerate it in \(ratio)\" to do that. Nothing has changed yet."
     }
 
     static func reply(_ text: String, random: inout SeededRandom) -> String {

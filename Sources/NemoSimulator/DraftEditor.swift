@@ -1,91 +1,179 @@
 import Foundation
 import NemoCore
 
-/// How the simulated agent changes a draft: a generation lays the session's
-/// uploads on a video track (stage 1), then adds background music and a title
-/// (stage 2); an edit does what its words say.
+/// How the simulated agent changes a draft, from what the message asks
+/// (``MessageIntent``): a generation lays the session's uploads on a video
+/// track for the asked duration (stage 1), then adds background music and a
+/// title (stage 2); an edit does what its words say, and when they ask for
+/// nothing it can do, or for what is already there, it changes nothing and
+/// says so.
 enum DraftEditor {
     static let musicNames = ["Lo-fi", "Upbeat Pop", "Cinematic Strings", "Acoustic Morning", "Synthwave Drive"]
+    static let defaultMusicVolume = 0.35
 
-    /// Stage 1 of a generation: a video track of the uploads.
-    static func generate(from uploads: [UploadedFile], message: String, canvas: (width: Int, height: Int)) -> Draft {
+    /// What an edit did: the changes made, in words, and for what it left
+    /// alone, why.
+    struct EditOutcome: Sendable, Equatable {
+        var changes: [String] = []
+        var unchanged: [String] = []
+        var changed: Bool { !changes.isEmpty }
+    }
+
+    // MARK: Generation
+
+    /// Stage 1 of a generation: the uploads on a video track, for the asked
+    /// duration (videos keep theirs, images share what remains, generated
+    /// footage fills what the uploads leave; images 5 s each without a
+    /// duration), on the asked canvas.
+    static func generate(from uploads: [UploadedFile], intent: MessageIntent, message: String, canvas: Canvas) -> Draft {
+        let media = uploads.filter { $0.fileType == "video" || $0.fileType == "image" }
+        let target = intent.duration.map { Int(($0 * 1000).rounded()) }
         var segments: [Segment] = []
         var start = 0
-        let media = uploads.filter { $0.fileType == "video" || $0.fileType == "image" }
+        let videoLength = media.filter { $0.fileType == "video" }.reduce(0) { $0 + max(1000, Int((($1.duration ?? 10) * 1000).rounded())) }
+        let images = media.filter { $0.fileType == "image" }.count
+        let imageLength = target.map { images > 0 ? max(1000, ($0 - min(videoLength, $0)) / images) : 0 } ?? 5000
         for (index, file) in media.enumerated() {
-            let duration = file.fileType == "video" ? Int(((file.duration ?? 10) * 1000).rounded()) : 5000
+            if let target, start >= target { break }
+            var duration = file.fileType == "video" ? max(1000, Int(((file.duration ?? 10) * 1000).rounded())) : imageLength
+            if let target { duration = min(duration, target - start) }
             segments.append(Segment(
-                id: "v\(index + 1)", start: start, duration: max(duration, 1000),
+                id: "v\(index + 1)", start: start, duration: duration,
                 metadata: ["name": .string(displayName(file.filename)), "src": .string(file.cdnURL)]))
-            start += max(duration, 1000)
+            start += duration
         }
         if segments.isEmpty {
-            segments.append(Segment(id: "v1", start: 0, duration: 10000, metadata: ["name": "generated clip"]))
-            start = 10000
+            let duration = target ?? 10000
+            segments.append(Segment(id: "v1", start: 0, duration: duration, metadata: ["name": "generated clip"]))
+            start = duration
+        } else if let target, start < target {
+            // Too little footage for the asked length: the agent generates the rest.
+            segments.append(Segment(id: "v\(segments.count + 1)", start: start, duration: target - start, metadata: ["name": "generated clip"]))
+            start = target
         }
         return Draft(
             tracks: [Track(type: .video, segments: segments)], duration: start,
-            metadata: ["title": .string(title(from: message)), "width": .number(Double(canvas.width)), "height": .number(Double(canvas.height))])
+            metadata: [
+                "title": .string(intent.title ?? title(from: message)), "width": .number(Double(canvas.width)), "height": .number(Double(canvas.height)),
+            ])
     }
 
-    /// Stage 2 of a generation: background music over the whole length and a title.
-    static func addMusicAndTitle(to draft: inout Draft, message: String, random: inout SeededRandom) {
+    /// Stage 2 of a generation: background music over the whole length
+    /// (unless the message asked for none) and a title.
+    static func addMusicAndTitle(to draft: inout Draft, intent: MessageIntent, message: String, random: inout SeededRandom) {
         let length = draft.effectiveDuration
-        let music = musicNames[Int.random(in: 0..<musicNames.count, using: &random)]
+        let name = intent.musicName ?? musicNames[Int.random(in: 0..<musicNames.count, using: &random)]
         draft.tracks.removeAll { $0.type == .audio || $0.type == .text }
-        draft.tracks.append(Track(type: .audio, segments: [Segment(id: "a1", start: 0, duration: length, metadata: ["name": .string(music), "volume": 0.35])]))
-        draft.tracks.append(Track(type: .text, segments: [Segment(id: "t1", start: 0, duration: min(3000, length), metadata: ["text": .string(title(from: message))])]))
+        if !intent.musicOff {
+            draft.tracks.append(Track(type: .audio, segments: [music(name, length: length)]))
+        }
+        let text = intent.title ?? title(from: message)
+        draft.tracks.append(Track(type: .text, segments: [titleSegment(text, length: length)]))
+        draft.metadata["title"] = .string(text)
     }
 
-    /// An edit, by the words of the message.
-    static func edit(_ draft: inout Draft, message: String, random: inout SeededRandom) {
-        let lower = message.lowercased()
-        let words = Set(lower.split { !$0.isLetter && !$0.isNumber }.map(String.init))
+    // MARK: Edits
+
+    /// An edit, by what the message asks. The draft is left exactly as it
+    /// was when nothing the message asks for can be done.
+    static func edit(_ draft: inout Draft, intent: MessageIntent, random: inout SeededRandom) -> EditOutcome {
+        var outcome = EditOutcome()
         let length = draft.effectiveDuration
-        var changed = false
-        if words.contains("remove") && (words.contains("music") || words.contains("bgm") || words.contains("audio")) {
-            draft.tracks.removeAll { $0.type == .audio }
-            changed = true
-        } else if !words.isDisjoint(with: ["music", "bgm", "soundtrack", "song"]) {
-            // A new track: never the one already there, so the edit is visible.
-            let current = draft.tracks.first { $0.type == .audio }?.segments.first?.metadata["name"]?.stringValue
-            let choices = musicNames.filter { $0 != current }
-            let name = quoted(in: message) ?? choices[Int.random(in: 0..<choices.count, using: &random)]
-            draft.tracks.removeAll { $0.type == .audio }
-            draft.tracks.append(Track(type: .audio, segments: [Segment(id: "a1", start: 0, duration: length, metadata: ["name": .string(name), "volume": 0.35])]))
-            changed = true
-        }
-        if !words.isDisjoint(with: ["louder", "quieter", "volume"]) {
-            for index in draft.tracks.indices where draft.tracks[index].type == .audio {
-                for segment in draft.tracks[index].segments.indices {
-                    let current = draft.tracks[index].segments[segment].metadata["volume"]?.doubleValue ?? 0.35
-                    let next = words.contains("quieter") ? max(0.05, current - 0.15) : min(1, current + 0.15)
-                    draft.tracks[index].segments[segment].metadata["volume"] = .number((next * 100).rounded() / 100)
+        let audio = draft.tracks.firstIndex { $0.type == .audio }
+        let current = audio.flatMap { draft.tracks[$0].segments.first?.metadata["name"]?.stringValue }
+        if intent.musicOff {
+            if audio != nil {
+                draft.tracks.removeAll { $0.type == .audio }
+                outcome.changes.append("Music removed")
+            } else {
+                outcome.unchanged.append("there is no music to remove")
+            }
+        } else if intent.musicChange || intent.musicOn {
+            if audio != nil && !intent.musicChange {
+                outcome.unchanged.append("the timeline already has music (\(current ?? "untitled"))")
+            } else {
+                let choices = musicNames.filter { $0 != current }
+                let name = intent.musicName ?? choices[Int.random(in: 0..<choices.count, using: &random)]
+                if name == current {
+                    outcome.unchanged.append("the music is already \(name)")
+                } else {
+                    let volume = audio.flatMap { draft.tracks[$0].segments.first?.metadata["volume"]?.doubleValue } ?? defaultMusicVolume
+                    draft.tracks.removeAll { $0.type == .audio }
+                    var segment = music(name, length: length)
+                    segment.metadata["volume"] = .number(volume)
+                    draft.tracks.append(Track(type: .audio, segments: [segment]))
+                    outcome.changes.append(current == nil ? "Music added: \(name)" : "Music changed to \(name) (was \(current!))")
                 }
             }
-            changed = true
         }
-        if !words.isDisjoint(with: ["title", "caption", "captions", "text", "subtitle", "subtitles"]) {
-            let text = quoted(in: message) ?? title(from: message)
-            draft.tracks.removeAll { $0.type == .text }
-            draft.tracks.append(Track(type: .text, segments: [Segment(id: "t1", start: 0, duration: min(3000, max(length, 1000)), metadata: ["text": .string(text)])]))
-            changed = true
+        if let change = intent.volume, !intent.musicOff {
+            if let index = draft.tracks.firstIndex(where: { $0.type == .audio }) {
+                let before = draft.tracks[index].segments.first?.metadata["volume"]?.doubleValue ?? defaultMusicVolume
+                var after: Double
+                switch change {
+                case .up: after = min(1, before + 0.15)
+                case .down: after = max(0.05, before - 0.15)
+                case .set(let level): after = level
+                }
+                after = (after * 100).rounded() / 100
+                if after == before {
+                    outcome.unchanged.append("the music volume is already \(Int((before * 100).rounded()))%")
+                } else {
+                    for segment in draft.tracks[index].segments.indices {
+                        draft.tracks[index].segments[segment].metadata["volume"] = .number(after)
+                    }
+                    outcome.changes.append("Music volume \(Int((after * 100).rounded()))% (was \(Int((before * 100).rounded()))%)")
+                }
+            } else {
+                outcome.unchanged.append("there is no music to make louder or quieter")
+            }
         }
-        if !words.isDisjoint(with: ["trim", "shorten", "shorter", "cut"]) {
-            let target = seconds(in: lower).map { Int(min($0, 86_400) * 1000) } ?? Int(Double(length) * 0.8)
-            setLength(&draft, to: max(1000, min(target, length)))
-            changed = true
-        } else if !words.isDisjoint(with: ["longer", "extend"]) {
-            let target = seconds(in: lower).map { Int(min($0, 86_400) * 1000) } ?? Int(Double(length) * 1.25)
-            setLength(&draft, to: max(target, length))
-            changed = true
+        if let text = intent.title {
+            let existing = draft.tracks.first { $0.type == .text }?.segments.first?.metadata["text"]?.stringValue
+            if existing == text {
+                outcome.unchanged.append("the title is already \"\(text)\"")
+            } else {
+                draft.tracks.removeAll { $0.type == .text }
+                let segment = titleSegment(text, length: max(length, 1000))
+                draft.tracks.append(Track(type: .text, segments: [segment]))
+                draft.metadata["title"] = .string(text)
+                outcome.changes.append("Title set to \"\(text)\" (0-\(Track.seconds(segment.duration))s)")
+            }
+        } else if intent.removeTitle {
+            if draft.tracks.contains(where: { $0.type == .text }) {
+                draft.tracks.removeAll { $0.type == .text }
+                outcome.changes.append("Title removed")
+            } else {
+                outcome.unchanged.append("there is no title to remove")
+            }
+        } else if intent.words.contains("title") && !intent.recognisedEdit {
+            outcome.unchanged.append(draft.tracks.contains { $0.type == .text } ? "the video has a title; say the new one in quotes" : "say the title in quotes")
         }
-        if !changed {
-            draft.metadata["last_edit"] = .string(message)
+        if let change = intent.length {
+            let target: Int
+            switch change {
+            case .trimTo(let seconds): target = min(length, Int((seconds * 1000).rounded()))
+            case .setTo(let seconds): target = Int((seconds * 1000).rounded())
+            case .cutOff(let seconds): target = max(1000, length - Int((seconds * 1000).rounded()))
+            case .shorter: target = max(1000, Int((Double(length) * 0.8 / 100).rounded()) * 100)
+            case .longer: target = Int((Double(length) * 1.25 / 100).rounded()) * 100
+            }
+            if target == length {
+                outcome.unchanged.append("the video is already \(Track.seconds(length))s long")
+            } else {
+                setLength(&draft, to: target)
+                outcome.changes.append("\(target < length ? "Trimmed" : "Lengthened") to \(Track.seconds(target))s (was \(Track.seconds(length))s)")
+            }
         }
+        if !outcome.changed && outcome.unchanged.isEmpty {
+            outcome.unchanged.append("there is nothing in that I can change on the timeline")
+        }
+        return outcome
     }
 
-    /// Cuts or stretches every track to `length` ms.
+    /// Cuts or stretches every track to `length` ms: video cut there (the
+    /// last segment stretched when longer), music spanning the whole, text
+    /// clipped.
     static func setLength(_ draft: inout Draft, to length: Int) {
         let old = max(draft.effectiveDuration, 1)
         for index in draft.tracks.indices {
@@ -103,40 +191,24 @@ enum DraftEditor {
         draft.duration = length
     }
 
+    // MARK: Pieces
+
+    static func music(_ name: String, length: Int) -> Segment {
+        Segment(id: "a1", start: 0, duration: length, metadata: ["name": .string(name), "volume": .number(defaultMusicVolume)])
+    }
+
+    static func titleSegment(_ text: String, length: Int) -> Segment {
+        Segment(id: "t1", start: 0, duration: min(3000, max(length, 1000)), metadata: ["text": .string(text)])
+    }
+
     static func displayName(_ filename: String) -> String {
         var name = filename
         if let dot = name.lastIndex(of: ".") { name = String(name[..<dot]) }
         return name.replacingOccurrences(of: "_", with: " ").replacingOccurrences(of: "-", with: " ")
     }
 
-    /// Text in double quotes in the message, if any.
-    static func quoted(in message: String) -> String? {
-        let parts = message.split(separator: "\"", omittingEmptySubsequences: false)
-        guard parts.count >= 3 else { return nil }
-        let text = parts[1].trimmingCharacters(in: .whitespaces)
-        return text.isEmpty ? nil : text
-    }
-
-    /// A number followed by s/sec/second(s) in the message.
-    static func seconds(in lower: String) -> Double? {
-        let tokens = lower.replacingOccurrences(of: "-", with: " ").split(separator: " ")
-        for (index, token) in tokens.enumerated() {
-            var digits = Substring(token)
-            var unitFollows = false
-            if digits.hasSuffix("s") && Double(digits.dropLast()) != nil {
-                digits = digits.dropLast()
-                unitFollows = true
-            } else if index + 1 < tokens.count, tokens[index + 1].hasPrefix("sec") {
-                unitFollows = true
-            }
-            if unitFollows, let value = Double(digits), value > 0, value.isFinite { return value }
-        }
-        return nil
-    }
-
-    /// A short title from the message: a quoted phrase, else its first words.
+    /// A short title from the message: its first words.
     static func title(from message: String) -> String {
-        if let quoted = quoted(in: message) { return quoted }
         let words = message.split(separator: " ").prefix(4).joined(separator: " ")
         let title = words.isEmpty ? "My Video" : words
         return title.prefix(1).uppercased() + title.dropFirst()

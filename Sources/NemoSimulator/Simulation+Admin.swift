@@ -6,10 +6,12 @@ extension Simulation {
     /// (the profile and the clock stay).
     public func reset() {
         tokens = [:]
+        claims = [:]
+        apiTokens = [:]
         accounts = [:]
         userByClient = [:]
         newAccountTimesByIP = [:]
-        reissueTimesByClient = [:]
+        issueTimesByClient = [:]
         sessions = [:]
         renders = [:]
         dueEffects.removeAll()
@@ -23,6 +25,13 @@ extension Simulation {
         guard seconds.isFinite, seconds >= 0 else { throw .badRequest("seconds must be a number, 0 or more") }
         clock.advance(by: seconds)
         settle()
+    }
+
+    /// Puts `profile` in force (a shipped one, or one read from a file).
+    @discardableResult
+    public nonisolated func setProfile(_ profile: BehaviourProfile) -> BehaviourProfile {
+        profileStorage.withLock { $0 = profile }
+        return profile
     }
 
     /// Replaces the profile with `patch` merged in (validated).
@@ -50,6 +59,17 @@ extension Simulation {
     public func setScopes(token: String, scopes: [TokenScope]) throws(SimulatorFailure) {
         guard tokens[token] != nil else { throw .http(404, "no such token") }
         tokens[token]!.scopes = scopes
+    }
+
+    /// What the simulator knows of a token: its user, scopes, kind and
+    /// expiry (the token goes in a POST body, never in a URL).
+    public func inspect(token: String) throws(SimulatorFailure) -> JSONValue {
+        guard let record = tokens[token] else { throw .http(404, "no such token") }
+        return [
+            "user_id": .string(record.userID), "scopes": .array(record.scopes.map { .string($0.rawValue) }),
+            "anonymous": .bool(record.anonymous), "revoked": .bool(record.revoked),
+            "expires_at": .string(ISO8601.string(from: date(record.expiresAt))),
+        ]
     }
 
     /// The simulated date now, ISO 8601.

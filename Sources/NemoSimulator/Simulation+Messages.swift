@@ -21,6 +21,8 @@ public struct StreamPlan: Sendable {
     public var dialect: SSEDialect
     /// Whether this request resumed a running operation (`Last-Event-ID`).
     public var resumed: Bool
+    /// Whether events carry `id:` lines.
+    public var eventIDs: Bool
 
     /// The absolute simulated time of an event.
     public func time(of event: PlannedEvent) -> Double { startedAt + event.offset }
@@ -37,40 +39,51 @@ public struct StreamPlan: Sendable {
 
 extension Simulation {
     /// `POST /run_sse`: starts an operation (credits frozen; 2001 before any
-    /// stream when they do not suffice), or, with a `Last-Event-ID` naming an
-    /// event of this session, resumes that operation's stream after it
-    /// without starting or charging anything.
-    public func startMessage(token: String?, request: RunSSERequest, lastEventID: String?) throws(SimulatorFailure) -> StreamPlan {
+    /// stream when they do not suffice). With the profile's `stream_resume`,
+    /// a `Last-Event-ID` naming an event of this session resumes that
+    /// operation's stream after it, starting and charging nothing; without
+    /// it (the default: no vendor text mentions resuming), the header is
+    /// ignored and the message is a new operation.
+    public func startMessage(
+        token: String?, missingAttribution: [String] = [], request: RunSSERequest, lastEventID: String?
+    ) throws(SimulatorFailure) -> StreamPlan {
         settle()
-        let userID = try resolveUser(request.userID, token: token, scope: Route.runSSE.scope)
+        let userID = try resolveUser(request.userID, token: token, scope: Route.runSSE.scope, missingAttribution: missingAttribution)
         let sessionID = try touchSession(request.sessionID, userID: userID)
-        if let lastEventID, let plan = resumePlan(sessionID: sessionID, lastEventID: lastEventID) {
+        let profile = self.profile
+        if profile.streamResume, let lastEventID, let plan = resumePlan(sessionID: sessionID, lastEventID: lastEventID) {
             return plan
         }
         let text = request.newMessage.text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else {
             throw .badRequest("new_message.parts[].text is empty: send the user's message as {\"new_message\": {\"parts\": [{\"text\": \"...\"}]}}")
         }
-        let kind = MessageKind.classify(text, draftIsEmpty: !sessions[sessionID]!.draft.isReadyForExport, profile: profile)
-        let cost = kind.cost(profile)
+        let intent = MessageIntent(text)
+        let draftIsEmpty = !sessions[sessionID]!.draft.isReadyForExport
+        let kind = MessageKind.classify(intent, draftIsEmpty: draftIsEmpty, profile: profile)
+        var cost = kind.cost(profile)
+        if kind == .edit && profile.editCharge == .perSession && sessions[sessionID]!.editCharge != .none { cost = 0 }
         let account = accounts[userID]!
         guard account.available >= cost else {
-            throw .code(
-                .outOfCredits,
-                "not enough credits: this \(kind.rawValue) needs \(cost), \(account.available) available. Anonymous users: register at \(Endpoint.webAppURL)/?bind=\(userID); registered users: top up")
+            let next = account.registered
+                ? "top up at \(profile.webAppURL)"
+                : "register at \(profile.webAppURL)/register?bind=\(userID) to get more"
+            throw .code(.outOfCredits, "not enough credits: this \(kind.rawValue) needs \(cost), \(account.available) available: \(next)")
         }
         // In place: a session's operation list is never copied.
         sessions[sessionID]!.messageCount += 1
         let messageIndex = sessions[sessionID]!.messageCount
         var random = SeededRandom(seed: seed, subject: "message/" + sessionID, index: messageIndex)
         let operation = AgentOperation.plan(
-            kind: kind, text: text, messageIndex: messageIndex, startedAt: now, profile: profile, random: &random)
+            kind: kind, text: text, intent: intent, messageIndex: messageIndex, startedAt: now, cost: cost, draftIsEmpty: draftIsEmpty,
+            profile: profile, random: &random)
         sessions[sessionID]!.operations.append(operation)
+        if kind == .edit && cost > 0 && profile.editCharge == .perSession { sessions[sessionID]!.editCharge = .pending(messageIndex) }
         scheduleEffects(of: operation, sessionID: sessionID)
         freeze(cost, userID: userID)
         return StreamPlan(
             sessionID: sessionID, messageIndex: operation.messageIndex, startedAt: operation.startedAt, schedule: operation.schedule, skip: 0,
-            dialect: profile.sseDialect, resumed: false)
+            dialect: profile.sseDialect, resumed: false, eventIDs: profile.sseEventIDs)
     }
 
     private func resumePlan(sessionID: String, lastEventID: String) -> StreamPlan? {
@@ -81,6 +94,15 @@ extension Simulation {
         let operation = operations[index - 1]
         return StreamPlan(
             sessionID: sessionID, messageIndex: index, startedAt: operation.startedAt,
-            schedule: operation.schedule, skip: max(0, number), dialect: profile.sseDialect, resumed: true)
+            schedule: operation.schedule, skip: max(0, number), dialect: profile.sseDialect, resumed: true, eventIDs: profile.sseEventIDs)
+    }
+
+    /// An event that waited for the work: as the applied edit tells it.
+    func resolve(_ deferred: Deferred, sessionID: String, messageIndex: Int) -> AgentEvent {
+        settle()
+        guard let operations = sessions[sessionID]?.operations, operations.indices.contains(messageIndex - 1) else {
+            return .text("The session is gone.")
+        }
+        return operations[messageIndex - 1].resolve(deferred)
     }
 }

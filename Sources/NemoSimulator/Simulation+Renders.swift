@@ -7,14 +7,11 @@ extension Simulation {
     /// missing (or the profile blocks export); an error for a reused id, an
     /// unknown session or an empty draft. One active render per session:
     /// later ones queue behind it.
-    public func submitRender(token: String?, missingAttribution: [String], request: RenderRequest) throws(SimulatorFailure) -> RenderJob {
+    public func submitRender(token: String?, missingAttribution: [String] = [], request: RenderRequest) throws(SimulatorFailure) -> RenderJob {
         settle()
-        let userID = try authenticate(token, scope: Route.renderSubmit.scope)
-        if !missingAttribution.isEmpty {
-            throw .http(402, "export needs the attribution headers; missing: \(missingAttribution.joined(separator: ", ")). This is not a credit problem")
-        }
-        if profile.exportBlocked {
-            throw .http(402, "export is blocked for this plan: register or upgrade. This is not a credit problem")
+        let userID = try authenticate(token, scope: Route.renderSubmit.scope, missingAttribution: missingAttribution, export: true)
+        if profile.exportBlocked || accounts[userID]?.freePlan == true {
+            throw .http(402, "export is blocked for this plan: register or upgrade at \(profile.webAppURL). This is not a credit problem")
         }
         let id = request.id.trimmingCharacters(in: .whitespaces)
         guard !id.isEmpty, id.utf8.count <= 200 else { throw .badRequest("render id must be a non-empty string of at most 200 bytes, e.g. render_<unique>") }
@@ -38,16 +35,16 @@ extension Simulation {
     }
 
     /// `GET /api/render/proxy/lambda/{id}`.
-    public func renderStatus(token: String?, id: String) throws(SimulatorFailure) -> RenderJob {
+    public func renderStatus(token: String?, missingAttribution: [String] = [], id: String) throws(SimulatorFailure) -> RenderJob {
         settle()
-        return report(try ownedRender(token: token, id: id, scope: Route.renderStatus.scope))
+        return report(try ownedRender(token: token, missingAttribution: missingAttribution, id: id, scope: Route.renderStatus.scope))
     }
 
     /// `POST /api/render/proxy/lambda/{id}/cancel`: cancels a pending or
     /// processing job; a finished job cannot be cancelled.
-    public func cancelRender(token: String?, id: String) throws(SimulatorFailure) -> RenderJob {
+    public func cancelRender(token: String?, missingAttribution: [String] = [], id: String) throws(SimulatorFailure) -> RenderJob {
         settle()
-        var job = try ownedRender(token: token, id: id, scope: Route.renderCancel.scope)
+        var job = try ownedRender(token: token, missingAttribution: missingAttribution, id: id, scope: Route.renderCancel.scope)
         let status = job.status(at: now)
         guard !status.isFinal else {
             throw .http(409, "render \(id) is already \(status.rawValue) and cannot be cancelled")
@@ -58,8 +55,8 @@ extension Simulation {
     }
 
     /// The render a download may serve: `GET /api/render/proxy/{id}/download` (bearer token).
-    public func authorizeDownload(token: String?, id: String) throws(SimulatorFailure) {
-        let job = try ownedRender(token: token, id: id, scope: Route.renderDownload.scope)
+    public func authorizeDownload(token: String?, missingAttribution: [String] = [], id: String) throws(SimulatorFailure) {
+        let job = try ownedRender(token: token, missingAttribution: missingAttribution, id: id, scope: Route.renderDownload.scope)
         try requireCompleted(job)
     }
 
@@ -83,8 +80,8 @@ extension Simulation {
         }
     }
 
-    private func ownedRender(token: String?, id: String, scope: TokenScope?) throws(SimulatorFailure) -> RenderJobState {
-        let userID = try authenticate(token, scope: scope)
+    private func ownedRender(token: String?, missingAttribution: [String], id: String, scope: TokenScope?) throws(SimulatorFailure) -> RenderJobState {
+        let userID = try authenticate(token, scope: scope, missingAttribution: missingAttribution)
         guard let job = renders[id], job.userID == userID else {
             throw .http(404, "render \(id) not found: submit it with POST /api/render/proxy/lambda")
         }

@@ -23,17 +23,19 @@ public struct ReceivedFile: Sendable, Hashable {
 
 extension Simulation {
     /// Checks token and session before the front reads an upload's body.
-    func authorizeUpload(token: String?, userPath: String, sessionID: String) throws(SimulatorFailure) {
+    func authorizeUpload(token: String?, missingAttribution: [String] = [], userPath: String, sessionID: String) throws(SimulatorFailure) {
         settle()
-        let userID = try resolveUser(userPath, token: token, scope: Route.upload.scope)
+        let userID = try resolveUser(userPath, token: token, scope: Route.upload.scope, missingAttribution: missingAttribution)
         _ = try touchSession(sessionID, userID: userID)
     }
 
     /// Records received files: 4001 for an unsupported type, 4002 for one
     /// over the size limit (nothing is recorded then).
-    public func completeUpload(token: String?, userPath: String, sessionID: String, files: [ReceivedFile]) throws(SimulatorFailure) -> UploadResult {
+    public func completeUpload(
+        token: String?, missingAttribution: [String] = [], userPath: String, sessionID: String, files: [ReceivedFile]
+    ) throws(SimulatorFailure) -> UploadResult {
         settle()
-        let userID = try resolveUser(userPath, token: token, scope: Route.upload.scope)
+        let userID = try resolveUser(userPath, token: token, scope: Route.upload.scope, missingAttribution: missingAttribution)
         _ = try touchSession(sessionID, userID: userID)
         guard !files.isEmpty else {
             throw .badRequest("no files in the upload: send multipart/form-data with one or more parts named \"files\", or JSON {\"urls\": [...], \"source_type\": \"url\"}")
@@ -54,14 +56,16 @@ extension Simulation {
         }
         sessions[sessionID]!.uploads += uploaded
         if let first = uploaded.first(where: { $0.fileType != "audio" }), let width = first.width, let height = first.height {
-            if sessions[sessionID]!.uploads.count == uploaded.count { sessions[sessionID]!.canvas = (width, height) }
+            if sessions[sessionID]!.uploads.count == uploaded.count { sessions[sessionID]!.canvas = Canvas(width: width, height: height) }
         }
         return UploadResult(files: uploaded, sessionStateApplied: true)
     }
 
     /// A URL upload: the simulator does not fetch; it checks the type by the
     /// URL's extension and records the media with the URL's hash.
-    public func uploadURLs(token: String?, userPath: String, sessionID: String, urls: [String]) throws(SimulatorFailure) -> UploadResult {
+    public func uploadURLs(
+        token: String?, missingAttribution: [String] = [], userPath: String, sessionID: String, urls: [String]
+    ) throws(SimulatorFailure) -> UploadResult {
         guard !urls.isEmpty else { throw .badRequest("urls is empty: give one or more http(s) URLs") }
         var files: [ReceivedFile] = []
         for url in urls {
@@ -71,6 +75,6 @@ extension Simulation {
             let name = parsed.lastPathComponent.isEmpty ? url : parsed.lastPathComponent
             files.append(ReceivedFile(filename: name, size: 0, sha256: SHA256Hex.of(Data(url.utf8))))
         }
-        return try completeUpload(token: token, userPath: userPath, sessionID: sessionID, files: files)
+        return try completeUpload(token: token, missingAttribution: missingAttribution, userPath: userPath, sessionID: sessionID, files: files)
     }
 }

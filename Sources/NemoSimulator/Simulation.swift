@@ -32,34 +32,75 @@ public actor Simulation {
         var expiresAt: Double
         var revoked = false
         var scopes: [TokenScope]
+        /// An anonymous token (issued for a client id).
+        var anonymous: Bool
+        /// The id of a token made through `/api/tokens`.
+        var apiTokenID: String?
+    }
+
+    /// A claim token (`clm_`): opens one session's project in a browser, no API access.
+    struct ClaimRecord {
+        var userID: String
+        var sessionID: String
+        var taskID: String
+        var expiresAt: Double
+    }
+
+    /// A token made through `/api/tokens`, as that API lists it.
+    struct APITokenRecord {
+        var id: String
+        var userID: String
+        var name: String
+        var token: String
+        var scopes: [TokenScope]
+        var createdAt: Double
+        var expiresAt: Double
+        var revoked = false
     }
 
     struct Account {
         var userID: String
-        var clientID: String
+        /// The client id an anonymous account was made for.
+        var clientID: String?
         var available: Int
         var frozen: Int
+        /// A registered account (made through the admin API), not an anonymous one.
+        var registered = false
+        /// A free plan cannot export (HTTP 402).
+        var freePlan = false
         var tokensIssued = 0
         var sessionsCreated = 0
+    }
+
+    /// How a session's editing charge stands (`edit_charge: per_session`).
+    enum EditChargeState: Sendable, Hashable {
+        case none
+        /// An edit carrying the charge is running (its message index).
+        case pending(Int)
+        case charged
     }
 
     struct SessionRecord {
         var id: String
         var taskID: String
+        var taskName: String
         var userID: String
         var lastActivity: Double
         var draft = Draft()
         var uploads: [UploadedFile] = []
         var operations: [AgentOperation] = []
         var messageCount = 0
-        var canvas = (width: 1920, height: 1080)
+        var canvas = Canvas.landscape
+        var editCharge = EditChargeState.none
     }
 
     var tokens: [String: TokenRecord] = [:]
+    var claims: [String: ClaimRecord] = [:]
+    var apiTokens: [String: APITokenRecord] = [:]
     var accounts: [String: Account] = [:]
     var userByClient: [String: String] = [:]
     var newAccountTimesByIP: [String: [Double]] = [:]
-    var reissueTimesByClient: [String: [Double]] = [:]
+    var issueTimesByClient: [String: [Double]] = [:]
     var sessions: [String: SessionRecord] = [:]
     var renders: [String: RenderJobState] = [:]
     /// Operation effects not yet applied, soonest first.
@@ -98,88 +139,20 @@ public actor Simulation {
 
     func date(_ elapsed: Double) -> Date { clock.origin.addingTimeInterval(elapsed) }
 
-    // MARK: Tokens
-
-    /// `POST /api/auth/anonymous-token`. A new client id gets a new anonymous
-    /// account with the profile's starting credits (counted against the IP's
-    /// limits); a known client id gets a fresh token for the same account.
-    public func issueToken(clientID: String?, clientIP: String) throws(SimulatorFailure) -> AnonymousToken {
-        settle()
-        guard let clientID = clientID?.trimmingCharacters(in: .whitespaces), !clientID.isEmpty else {
-            throw .http(400, "X-Client-Id header is required: generate a UUID, send it as X-Client-Id, and retry")
-        }
-        guard clientID.utf8.count <= 256 else { throw .badRequest("X-Client-Id is longer than 256 bytes") }
-        let now = self.now
-        let userID: String
-        if let existing = userByClient[clientID] {
-            var times = reissueTimesByClient[clientID, default: []].filter { now - $0 < 3600 }
-            guard times.count < profile.tokenReissuesPerClientPerHour else {
-                throw .http(429, "too many tokens for this client id in the last hour: wait 30 s and retry once")
-            }
-            times.append(now)
-            reissueTimesByClient[clientID] = times
-            userID = existing
-        } else {
-            let times = newAccountTimesByIP[clientIP, default: []]
-            let lastHour = times.filter { now - $0 < 3600 }.count
-            let lastWindow = times.filter { now - $0 < profile.tokenIPWindowSeconds }.count
-            guard lastHour < profile.tokensPerIPPerHour else {
-                throw .http(429, "too many anonymous tokens from this IP in the last hour (limit \(profile.tokensPerIPPerHour)): wait and retry")
-            }
-            guard lastWindow < profile.tokensPerIPPerWindow else {
-                throw .http(429, "too many anonymous tokens from this IP in the window (limit \(profile.tokensPerIPPerWindow)): wait and retry")
-            }
-            newAccountTimesByIP[clientIP] = times.filter { now - $0 < profile.tokenIPWindowSeconds } + [now]
-            var random = SeededRandom(seed: seed, subject: "user/" + clientID)
-            userID = "anon_" + random.hex(12)
-            userByClient[clientID] = userID
-            accounts[userID] = Account(userID: userID, clientID: clientID, available: profile.initialCredits, frozen: 0)
-        }
-        accounts[userID]!.tokensIssued += 1
-        var random = SeededRandom(seed: seed, subject: "token/" + clientID, index: accounts[userID]!.tokensIssued)
-        let token = userTokenPrefix + random.hex(32)
-        let expiresAt = now + profile.tokenTTLSeconds
-        tokens[token] = TokenRecord(userID: userID, expiresAt: expiresAt, scopes: [.all])
-        let balance = accounts[userID]!
-        return AnonymousToken(token: token, userID: userID, expiresAt: ISO8601.string(from: date(expiresAt)), credits: balance.available)
-    }
-
-    /// Checks a bearer token: 1001 when unknown, expired or revoked; HTTP 403
-    /// when it lacks `scope`.
-    func authenticate(_ token: String?, scope: TokenScope?) throws(SimulatorFailure) -> String {
-        guard let token, !token.isEmpty else {
-            throw .tokenInvalid("missing Authorization: Bearer token: get an anonymous token first")
-        }
-        guard let record = tokens[token] else { throw .tokenInvalid("token invalid: get a new anonymous token with the same client id") }
-        if record.revoked { throw .tokenInvalid("token revoked: get a new anonymous token with the same client id") }
-        if now >= record.expiresAt { throw .tokenInvalid("token expired: get a new anonymous token with the same client id") }
-        if let scope, !scope.isGranted(by: record.scopes) {
-            throw .http(403, "token lacks the \(scope.rawValue) scope: get a token with it; retrying does not help")
-        }
-        return record.userID
-    }
-
-    /// Resolves a `{user_id}` path segment: `me`, or the token's own user id.
-    func resolveUser(_ userPath: String, token: String?, scope: TokenScope?) throws(SimulatorFailure) -> String {
-        let userID = try authenticate(token, scope: scope)
-        guard userPath == "me" || userPath == userID else {
-            throw .tokenInvalid("user \(userPath) is not the owner of this token: use \"me\" or your own user id")
-        }
-        return userID
-    }
-
     // MARK: Sessions
 
     /// `POST /api/tasks/{user_id}/with-session/nemo_agent`.
-    public func createSession(token: String?, userPath: String, request: CreateSessionRequest) throws(SimulatorFailure) -> SessionInfo {
+    public func createSession(
+        token: String?, missingAttribution: [String] = [], userPath: String, request: CreateSessionRequest
+    ) throws(SimulatorFailure) -> SessionInfo {
         settle()
-        let userID = try resolveUser(userPath, token: token, scope: Route.createSession.scope)
+        let userID = try resolveUser(userPath, token: token, scope: Route.createSession.scope, missingAttribution: missingAttribution)
         accounts[userID]!.sessionsCreated += 1
         var random = SeededRandom(seed: seed, subject: "session/" + userID, index: accounts[userID]!.sessionsCreated)
         var id = random.decimal(19)
         while sessions[id] != nil { id = random.decimal(19) }
         let taskID = "task_" + random.hex(12)
-        sessions[id] = SessionRecord(id: id, taskID: taskID, userID: userID, lastActivity: now)
+        sessions[id] = SessionRecord(id: id, taskID: taskID, taskName: String(request.taskName.prefix(200)), userID: userID, lastActivity: now)
         return SessionInfo(taskID: taskID, sessionID: id, userID: userID)
     }
 
@@ -196,31 +169,33 @@ public actor Simulation {
         return sessionID
     }
 
-    /// `GET /api/state/nemo_agent/{user_id}/{session_id}/latest`.
-    public func state(token: String?, userPath: String, sessionID: String) throws(SimulatorFailure) -> SessionState {
+    /// `GET /api/state/nemo_agent/{user_id}/{session_id}/latest`: the state,
+    /// with the session's ids beside it.
+    public func state(token: String?, missingAttribution: [String] = [], userPath: String, sessionID: String) throws(SimulatorFailure) -> StateResponse {
         settle()
-        let userID = try resolveUser(userPath, token: token, scope: Route.state.scope)
+        let userID = try resolveUser(userPath, token: token, scope: Route.state.scope, missingAttribution: missingAttribution)
         _ = try touchSession(sessionID, userID: userID)
         let session = sessions[sessionID]!
         let videoInfos = session.uploads.compactMap { try? JSONValue(encoding: $0) }
         let canvas: [String: JSONValue] = [
             "width": .number(Double(session.canvas.width)), "height": .number(Double(session.canvas.height)),
-            "aspect_ratio": .string(session.canvas.width >= session.canvas.height ? "16:9" : "9:16"),
+            "aspect_ratio": .string(session.canvas.aspectRatio),
         ]
         let generated: [JSONValue] = session.operations.filter { $0.kind == .generation && $0.workApplied }.map {
             ["type": "video", "message_index": .number(Double($0.messageIndex)), "status": .string($0.phase(at: now).rawValue)]
         }
-        return SessionState(
+        let state = SessionState(
             draft: session.draft, videoInfos: videoInfos, canvasConfig: canvas, videoAnalyses: [], generatedMedia: generated,
             stages: session.operations.last?.stages(at: now))
+        return StateResponse(state: state, sessionID: session.id, taskID: session.taskID, taskName: session.taskName, userID: session.userID)
     }
 
     // MARK: Credits
 
     /// `GET /api/credits/balance/simple`.
-    public func credits(token: String?) throws(SimulatorFailure) -> CreditBalance {
+    public func credits(token: String?, missingAttribution: [String] = []) throws(SimulatorFailure) -> CreditBalance {
         settle()
-        let userID = try authenticate(token, scope: Route.credits.scope)
+        let userID = try authenticate(token, scope: Route.credits.scope, missingAttribution: missingAttribution)
         let account = accounts[userID]!
         return CreditBalance(available: account.available, frozen: account.frozen)
     }
@@ -248,27 +223,32 @@ public actor Simulation {
         let operation = sessions[sessionID]!.operations[index]
         let userID = sessions[sessionID]!.userID
         var random = SeededRandom(seed: seed, subject: "draft/" + sessionID, index: operation.messageIndex)
+        let chargesSession = operation.kind == .edit && operation.cost > 0
         for effect in effects {
             switch effect {
             case .applyWork:
                 switch operation.kind {
                 case .generation:
+                    if let aspect = operation.intent.aspect { sessions[sessionID]!.canvas = aspect }
                     let session = sessions[sessionID]!
-                    sessions[sessionID]!.draft = DraftEditor.generate(from: session.uploads, message: operation.text, canvas: session.canvas)
+                    sessions[sessionID]!.draft = DraftEditor.generate(
+                        from: session.uploads, intent: operation.intent, message: operation.text, canvas: session.canvas)
                 case .edit:
-                    DraftEditor.edit(&sessions[sessionID]!.draft, message: operation.text, random: &random)
+                    sessions[sessionID]!.operations[index].outcome = DraftEditor.edit(&sessions[sessionID]!.draft, intent: operation.intent, random: &random)
                 case .reply:
                     break
                 }
             case .applySecondStage:
                 _ = random.next()
-                DraftEditor.addMusicAndTitle(to: &sessions[sessionID]!.draft, message: operation.text, random: &random)
+                DraftEditor.addMusicAndTitle(to: &sessions[sessionID]!.draft, intent: operation.intent, message: operation.text, random: &random)
             case .failWork:
                 break
             case .consumeCredits(let cost):
                 consume(cost, userID: userID)
+                if chargesSession { sessions[sessionID]!.editCharge = .charged }
             case .releaseCredits(let cost):
                 release(cost, userID: userID)
+                if chargesSession, sessions[sessionID]!.editCharge == .pending(messageIndex) { sessions[sessionID]!.editCharge = .none }
             }
         }
         if operation.isSettled {

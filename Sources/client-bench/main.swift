@@ -84,7 +84,8 @@ if replayOnly {
     let recording = try Recording.load(file)
     var noWaits = RecoveryPolicy()
     noWaits.renderPollSeconds = 0
-    noWaits.statePollSeconds = 0
+    noWaits.firstStateCheckSeconds = 0
+    noWaits.stateCheckEverySeconds = 0
     noWaits.reconnectDelaySeconds = 0
     var times: [Double] = []
     for _ in 0..<5 {

@@ -12,7 +12,7 @@ struct Nemosim: AsyncParsableCommand {
             `serve` runs a local simulator of the API (time-scaled, seeded, with an
             admin API for faults and the clock). The client commands talk to production
             or, with --api URL, to a simulator; token and session are saved between
-            commands (~/.config/nemovideo). Exit codes: 0 success, 1 API error,
+            commands (~/.config/nemosim). Exit codes: 0 success, 1 API error,
             2 usage error. `doctor` checks the build and its C libraries.
 
             A session:
@@ -27,7 +27,7 @@ struct Nemosim: AsyncParsableCommand {
         version: NemosimVersion.current,
         groupedSubcommands: [
             CommandGroup(name: "Conformance", subcommands: [ConformanceCommand.self, RunCommand.self, ReportCommand.self]),
-            CommandGroup(name: "Simulator", subcommands: [Serve.self]),
+            CommandGroup(name: "Simulator", subcommands: [Serve.self, ProfilesCommand.self]),
             CommandGroup(
                 name: "API client",
                 subcommands: [TokenCommand.self, SessionCommand.self, UploadCommand.self, SendCommand.self, StateCommand.self, CreditsCommand.self, ExportCommand.self]),

@@ -18,6 +18,12 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Seed of the embedded simulator.")
     var seed: UInt64 = 1
 
+    @Option(help: "Profile of the embedded simulator: strict (the default), reference, skill, lenient, a JSON or YAML file, or all (the run once per shipped profile, each its own JUnit suite). Scenarios that pin other profiles' readings (profiles:) are skipped.")
+    var profile = "strict"
+
+    @Flag(help: "Run the scenarios that pin other profiles' readings too: their failures show what a profile lets through that strict refuses.")
+    var ignoreScenarioProfiles = false
+
     @Option(help: "Time scale of the embedded simulator (simulated seconds per real second).")
     var timeScale: Double = 1000
 
@@ -40,7 +46,12 @@ struct RunOptions: ParsableArguments {
     var parallel = 1
 
     func validate() throws {
-        guard parallel >= 1 else { throw ValidationError("--parallel must be 1 or more") }
+        guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be 1 to 64") }
+        guard timeScale > 0, timeScale <= 1_000_000 else { throw ValidationError("--time-scale must be more than 0 and at most 1000000") }
+        if profile != "strict" && target != "embedded" {
+            throw ValidationError("--profile sets the embedded simulator's profile: a simulator elsewhere is started with its own (nemosim serve --profile)")
+        }
+        if profile == "all" && record != nil { throw ValidationError("--record records one run: give one --profile, not all") }
     }
 }
 
@@ -52,9 +63,14 @@ enum ScenarioRun {
         let files = try orExit("nemosim", code: 2) { try ScenarioSuite.load(paths, tags: tags) }
         guard !files.isEmpty else { throw fail("nemosim", "no scenarios to run", code: 2) }
 
+        if options.profile == "all" {
+            try await executeUnderEveryProfile(files, options: options)
+            return
+        }
         let target: ScenarioSuite.Target
         if options.target == "embedded" {
-            target = .embedded(seed: options.seed, timeScale: options.timeScale)
+            let profile = try orExit("nemosim", code: 2) { try BehaviourProfile.named(options.profile) }
+            target = .embedded(seed: options.seed, timeScale: options.timeScale, profile: profile)
         } else if options.target.hasPrefix("replay:") {
             let path = String(options.target.dropFirst("replay:".count))
             let recording = try loadRecording(path, for: "nemosim run", hint: "give a HAR written by --record or nemosim record")
@@ -82,7 +98,8 @@ enum ScenarioRun {
                         createdAt: Date().formatted(.iso8601)))
             }
         }
-        let suite = ScenarioSuite(target: target, targetName: options.target, parallel: options.parallel, recording: writer)
+        var suite = ScenarioSuite(target: target, targetName: options.target, parallel: options.parallel, recording: writer)
+        suite.honoursProfiles = !options.ignoreScenarioProfiles
         let progress = RunProgress(total: files.reduce(0) { $0 + $1.scenarios.count }, json: options.json)
         let run: ScenarioSuite.Run
         do {
@@ -97,6 +114,38 @@ enum ScenarioRun {
         if run.result.failed + run.result.errors > 0 { throw ExitCode(1) }
     }
 
+    /// `--profile all`: the files once per shipped profile, on an embedded
+    /// simulator each, reported as one run with a JUnit suite per profile.
+    static func executeUnderEveryProfile(_ files: [ScenarioSuite.File], options: RunOptions) async throws {
+        let names = BehaviourProfile.shippedNames
+        let progress = RunProgress(total: files.reduce(0) { $0 + $1.scenarios.count } * names.count, json: options.json)
+        var runs: [(profile: String, run: ScenarioSuite.Run)] = []
+        for name in names {
+            let profile = try orExit("nemosim", code: 1) { try BehaviourProfile.shipped(name) }
+            var suite = ScenarioSuite(
+                target: .embedded(seed: options.seed, timeScale: options.timeScale, profile: profile), targetName: "embedded (\(name))",
+                parallel: options.parallel)
+            suite.honoursProfiles = !options.ignoreScenarioProfiles
+            progress.section = name
+            do {
+                runs.append((name, try await suite.run(files, observer: progress)))
+            } catch let error as ScenarioSuite.SetupError {
+                progress.end()
+                throw fail("nemosim", error.description, code: 2)
+            }
+        }
+        progress.end()
+        guard var run = ScenarioSuite.merged(runs) else { throw fail("nemosim", "no profiles to run", code: 2) }
+        run.result.target = "embedded"
+        try orExit("nemosim", code: 1) { try report(run, options: options) }
+        if !options.json {
+            for (name, each) in runs {
+                print("  \(name): \(each.result.passed) passed, \(each.result.failed + each.result.errors) failed, \(each.result.skipped) skipped")
+            }
+        }
+        if run.result.failed + run.result.errors > 0 { throw ExitCode(1) }
+    }
+
     /// Failures in detail, the counts, and the reports the options ask for.
     static func report(_ run: ScenarioSuite.Run, options: RunOptions) throws {
         let result = run.result
@@ -106,10 +155,10 @@ enum ScenarioRun {
             for scenario in file.scenarios {
                 switch scenario.outcome {
                 case .failed(let failure):
-                    say("\nFAILED \(scenario.name) (\(file.file))\n  at \(failure.step)\n  expected: \(failure.expected)\n  actual:   \(failure.actual)"
+                    say("\nFAILED \(scenario.name) (\(file.profile.map { "\($0): " } ?? "")\(file.file))\n  at \(failure.step)\n  expected: \(failure.expected)\n  actual:   \(failure.actual)"
                         + (failure.message.isEmpty ? "" : "\n  \(failure.message)"))
                 case .error(let message):
-                    say("\nERROR \(scenario.name) (\(file.file))\n  \(message)")
+                    say("\nERROR \(scenario.name) (\(file.profile.map { "\($0): " } ?? "")\(file.file))\n  \(message)")
                 default: break
                 }
             }
@@ -170,7 +219,17 @@ struct ConformanceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conformance",
         abstract: "Run the built-in conformance suite (Fixtures/scenarios) against the embedded simulator or another target.",
-        discussion: "Against production (--target https://mega-api-prod.nemovideo.ai), scenarios that need the simulator's admin API are skipped.")
+        discussion: """
+            Against production (--target https://mega-api-prod.nemovideo.ai), scenarios that need the simulator's admin API are skipped, \
+            and so are those that pin a reading other than strict's.
+
+            Examples:
+              nemosim conformance --junit conformance.xml
+              nemosim conformance --profile all --junit profiles.xml
+              nemosim conformance --profile lenient --ignore-scenario-profiles   # what lenient lets through
+
+            Exit 0 when every scenario passes (skips allowed), 1 when any fails, 2 on usage errors.
+            """)
 
     @OptionGroup var options: RunOptions
 
@@ -226,6 +285,12 @@ final class RunProgress: ScenarioSuite.Observer, @unchecked Sendable {
     private var failed = 0
     private var running: [String] = []
     private let start = ContinuousClock.now
+    /// What the lines are under (the profile, with --profile all).
+    var section: String? {
+        get { lock.withLock { currentSection } }
+        set { lock.withLock { currentSection = newValue } }
+    }
+    private var currentSection: String?
     private var ticker: Task<Void, Never>?
 
     init(total: Int, json: Bool) {
@@ -259,7 +324,8 @@ final class RunProgress: ScenarioSuite.Observer, @unchecked Sendable {
         case .error: (mark, colourCode) = ("ERR ", "31")
         }
         let shownMark = colour ? "\u{1B}[\(colourCode)m\(mark)\u{1B}[0m" : mark
-        var line = String(format: "%@ %@ (%.2f s)  %@", shownMark, result.name, result.duration, (file as NSString).lastPathComponent)
+        let place = (lock.withLock { currentSection }.map { "\($0): " } ?? "") + (file as NSString).lastPathComponent
+        var line = String(format: "%@ %@ (%.2f s)  %@", shownMark, result.name, result.duration, place)
         if case .skipped(let reason) = result.outcome { line += "\n     skipped: \(reason)" }
         lock.withLock {
             if let index = running.firstIndex(of: result.name) { running.remove(at: index) }

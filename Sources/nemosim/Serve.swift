@@ -20,6 +20,7 @@ struct Serve: AsyncParsableCommand {
             Examples:
               nemosim serve --port 8080
               nemosim serve --port 0 --time-scale 1000 --seed 42 --profile slow-backend.yaml
+              nemosim serve --profile lenient
             """
     )
 
@@ -35,8 +36,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Simulated seconds per real second: 1 is real time, 1000 makes a 90 s render take 90 ms.")
     var timeScale: Double = 1
 
-    @Option(help: "Behaviour profile, JSON or YAML; keys not given keep their defaults (see README).")
-    var profile: String?
+    @Option(help: "Behaviour profile: a shipped one (strict, the default; reference, skill, lenient: see nemosim profiles) or a JSON or YAML file whose keys change the defaults.")
+    var profile = "strict"
 
     @Option(help: "Require this bearer token on the admin API and allow it from any address (default: loopback only, no token).")
     var adminToken: String?
@@ -60,10 +61,7 @@ struct Serve: AsyncParsableCommand {
             try await runReplay(replay)
             return
         }
-        var behaviour = BehaviourProfile()
-        if let profile {
-            behaviour = try orExit("nemosim serve", code: 2) { try BehaviourProfile.load(contentsOf: URL(fileURLWithPath: profile)) }
-        }
+        let behaviour = try orExit("nemosim serve", code: 2) { try BehaviourProfile.named(profile) }
         let server = try await orExit("nemosim serve", code: 1) {
             try await SimulatorServer.start(
                 .init(
@@ -71,6 +69,7 @@ struct Serve: AsyncParsableCommand {
                     logLevel: verbose ? .info : .warning),
                 handleSignals: true)
         }
+        FileHandle.standardError.write(Data("nemosim serve: profile \(behaviour.name): \(behaviour.description)\n".utf8))
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()
     }

@@ -8,7 +8,10 @@ import Testing
 struct ClientEndpointTests {
     @Test("A whole session: token, session, uploads, message, state, credits, render, poll, download, export")
     func wholeSession() async throws {
-        let harness = try await ClientHarness.start { $0.temporaryIssueRatio = 0 }
+        let harness = try await ClientHarness.start {
+            $0.temporaryIssueRatio = 0
+            $0.silentGenerationRatio = 0
+        }
         let client = harness.client
         let token = try await client.issueToken()
         #expect(token.token.hasPrefix("nmv_usr_") && token.credits == 100)
@@ -92,9 +95,11 @@ struct ClientEndpointTests {
         await harness.stop()
     }
 
-    @Test("402 without attribution headers; 400 without a client id")
+    @Test("Attribution on export only (lenient): 402 without the headers; 400 without a client id")
     func attributionAndClientID() async throws {
-        let harness = try await ClientHarness.start(attribution: AttributionHeaders(source: "", version: "", platform: ""))
+        let harness = try await ClientHarness.start(attribution: AttributionHeaders(source: "", version: "", platform: "")) {
+            $0.attributionRequired = .export
+        }
         try await harness.signIn()
         do {
             _ = try await harness.client.submitRender(draft: Draft(tracks: [Track(type: .video, segments: [Segment(start: 0, duration: 1000)])]))
@@ -116,9 +121,14 @@ struct ClientEndpointTests {
         #expect(first.clientID == second.clientID)
         #expect(try String(contentsOfFile: home + "/.config/nemovideo/client_id", encoding: .utf8) == first.clientID)
         let configured = ClientConfiguration.fromEnvironment([
-            "HOME": home, "NEMO_API_URL": "http://127.0.0.1:9/", "NEMO_TOKEN": "nmv_usr_x", "NEMO_CLIENT_ID": "cid", "SKILL_SOURCE": "my-skill",
+            "HOME": home, "NEMO_API_URL": "http://127.0.0.1:9/", "NEMO_TOKEN": "nmv_usr_x", "NEMO_CLIENT_ID": "cid", "SKILL_NAME": "my-skill",
+            "SKILL_SOURCE": "cursor", "NEMO_WEB_URL": "http://127.0.0.1:8/",
         ])
         #expect(configured.baseURL == "http://127.0.0.1:9" && configured.token == "nmv_usr_x" && configured.clientID == "cid")
-        #expect(configured.attribution.source == "my-skill")
+        // Skill 1.9 §3: X-Skill-Source is the skill's name, X-Skill-Platform where it runs.
+        #expect(configured.attribution.source == "my-skill" && configured.attribution.platform == "cursor")
+        #expect(configured.webAppURL == "http://127.0.0.1:8")
+        let bare = ClientConfiguration.fromEnvironment(["HOME": home])
+        #expect(bare.attribution.source == "nemosim" && bare.attribution.platform == "unknown" && bare.webAppURL == "https://nemovideo.com")
     }
 }

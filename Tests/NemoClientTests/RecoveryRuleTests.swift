@@ -6,9 +6,9 @@ import Testing
 
 @Suite("Client recovery rules, driven by the simulator's faults and clock")
 struct RecoveryRuleTests {
-    @Test("1001: a new token with the same client id, then one retry")
+    @Test("1001: a new token with the same client id, then one retry (where the server issues one)")
     func renewToken() async throws {
-        let harness = try await ClientHarness.start()
+        let harness = try await ClientHarness.start { $0.tokensPerClient = 5 }
         try await harness.signIn()
         let before = await harness.client.token
         let user = await harness.client.userID
@@ -21,6 +21,31 @@ struct RecoveryRuleTests {
         harness.arm("GET", "/api/credits/balance/simple", .code(1001), times: 2)
         let second = await #expect(throws: NemoError.self) { _ = try await harness.client.credits() }
         #expect(second?.code == .tokenInvalid)
+        await harness.stop()
+    }
+
+    @Test("Strict: a 1001 within the token's 7 days cannot be mended with a new token (429): the 1001 reaches the caller, with its message")
+    func renewalRefused() async throws {
+        let harness = try await ClientHarness.start()
+        try await harness.signIn()
+        let before = await harness.client.token
+        harness.arm("GET", "/api/credits/balance/simple", .code(1001))
+        let error = await #expect(throws: NemoError.self) { _ = try await harness.client.credits() }
+        #expect(error?.code == .tokenInvalid)
+        #expect(harness.log.all.contains { $0.kind == "could_not_renew_token" }, "\(harness.log.all)")
+        #expect(!harness.log.all.contains(.renewedToken))
+        // The 429's documented wait and one retry came first.
+        #expect(harness.log.waits == [30])
+        #expect(await harness.client.token == before, "the token in hand is kept")
+        await harness.stop()
+    }
+
+    @Test("Strict: a client that sends no attribution gets a 1001 that names the headers, and its token is kept")
+    func missingAttribution() async throws {
+        let harness = try await ClientHarness.start(attribution: AttributionHeaders(source: "", version: "", platform: ""))
+        try await harness.client.issueToken()
+        let error = await #expect(throws: NemoError.self) { try await harness.client.createSession() }
+        #expect(error?.code == .tokenInvalid && error?.message.contains("missing attribution headers") == true, "\(String(describing: error))")
         await harness.stop()
     }
 
@@ -110,7 +135,7 @@ struct RecoveryRuleTests {
         await harness.stop()
     }
 
-    @Test("A silent close: poll state every 5 s until the draft changes")
+    @Test("Skill 1.9 §3.6: a silent close checks the state at once, then every 60 s, until the draft changes")
     func silentClose() async throws {
         let harness = try await ClientHarness.start {
             $0.silentCloseRatio = 1
@@ -124,23 +149,44 @@ struct RecoveryRuleTests {
         #expect(outcome.stateChanged)
         #expect(outcome.state?.draft?.tracks.contains { $0.type == .text } == true)
         #expect(harness.log.all.contains(.polledState(changed: true)))
-        #expect(harness.log.waits.allSatisfy { $0 == 5 })
+        #expect(harness.log.waits.allSatisfy { $0 == 60 }, "\(harness.log.waits)")
         await harness.stop()
     }
 
-    @Test("A dropped stream: reconnect after 2 s with Last-Event-ID; the message is not re-sent")
+    @Test("Skill 1.9 §3.6: a dropped stream is never re-sent: the state after 30 s; one stream, one charge")
     func droppedStream() async throws {
+        // Work that ends within the checks' 4.5 minutes (30 s + 4 × 60 s).
         let harness = try await ClientHarness.start(timeScale: 1000) {
+            $0.temporaryIssueRatio = 0
+            $0.initialCredits = 1000
+            $0.generationDurationSeconds = SecondsRange(100, 100)
+            $0.secondStageDurationSeconds = SecondsRange(20, 20)
+        }
+        try await harness.signIn()
+        harness.arm("POST", "/run_sse", .dropAfterEvents(3))
+        let outcome = try await harness.client.sendAndWait("make a video")
+        #expect(outcome.ending == .lost && outcome.reconnects == 0)
+        #expect(outcome.stateChanged)
+        #expect(harness.log.waits.first == 30 && harness.log.waits.dropFirst().allSatisfy { $0 == 60 }, "\(harness.log.waits)")
+        let credits = try await harness.client.credits()
+        #expect(credits.available == 900, "one generation charged")
+        let streams = harness.server.simulation.journal.entries(clock: harness.server.simulation.clock).filter { $0.path == "/run_sse" }
+        #expect(streams.count == 1)
+        await harness.stop()
+    }
+
+    @Test("Lenient (stream_resume announced): a dropped stream is resumed after 2 s with Last-Event-ID, charged once")
+    func resumedStream() async throws {
+        let harness = try await ClientHarness.start(timeScale: 1000, profile: try BehaviourProfile.shipped("lenient")) {
             $0.temporaryIssueRatio = 0
             $0.initialCredits = 1000
         }
         try await harness.signIn()
         harness.arm("POST", "/run_sse", .dropAfterEvents(3))
         let outcome = try await harness.client.sendAndWait("make a video")
-        #expect(outcome.ending == .text && outcome.reconnects == 1)
+        #expect(outcome.reconnects == 1 && outcome.ending != .lost)
         #expect(harness.log.all.contains(.reconnected(attempt: 1, lastEventID: "1-3")))
         #expect(harness.log.waits.contains(2))
-        // Charged once: the resumed stream did not start a second generation.
         let credits = try await harness.client.credits()
         #expect(credits.available == 900, "one generation charged, not two")
         let streams = harness.server.simulation.journal.entries(clock: harness.server.simulation.clock).filter { $0.path == "/run_sse" }
@@ -149,9 +195,9 @@ struct RecoveryRuleTests {
         await harness.stop()
     }
 
-    @Test("Dropped more than 3 times: give up reconnecting, poll state every 5 s")
+    @Test("Lenient: dropped more than 3 times: give up reconnecting, check the state")
     func droppedForGood() async throws {
-        let harness = try await ClientHarness.start(timeScale: 1000)
+        let harness = try await ClientHarness.start(timeScale: 1000, profile: try BehaviourProfile.shipped("lenient"))
         try await harness.signIn()
         harness.arm("POST", "/run_sse", .dropAfterEvents(1), times: 10)
         let outcome = try await harness.client.sendAndWait("make a video")

@@ -65,51 +65,76 @@ struct RecoveryTests {
         var message = Recovery(policy: RecoveryPolicy(), call: .message)
         #expect(message.next(after: .answered(status: 200, code: .sessionNotFound)) == .newSession)
         var streamed = Recovery(policy: RecoveryPolicy(), call: .message)
-        #expect(streamed.next(after: .streamDropped(lastEventID: "1-3")) == .reconnect(attempt: 1, lastEventID: "1-3", after: 2))
+        #expect(streamed.next(after: .streamDropped(lastEventID: "1-3")) == .pollState(after: 30))
         #expect(streamed.next(after: .answered(status: 200, code: .sessionNotFound)) == .accept)
         var refused = Recovery(policy: RecoveryPolicy(), call: .message)
         #expect(refused.next(after: .answered(status: 200, code: .outOfCredits)) == .accept)
     }
 
-    @Test("A stream that closes after text is done; a silent close polls state every 5 s until it changes")
+    @Test("Skill 1.9 §3.6: a stream that closes after text is done; a silent close checks the state at once, then every 60 s, at most 5 times")
     func silentClose() {
         var withText = Recovery(policy: RecoveryPolicy(), call: .message)
         #expect(withText.next(after: .streamClosed(sawText: true)) == .finish(.text))
         var silent = Recovery(policy: RecoveryPolicy(), call: .message)
-        #expect(silent.next(after: .streamClosed(sawText: false)) == .pollState(after: 5))
-        #expect(silent.next(after: .stateChecked(changed: false)) == .pollState(after: 5))
+        #expect(silent.next(after: .streamClosed(sawText: false)) == .pollState(after: 0))
+        #expect(silent.next(after: .stateChecked(changed: false)) == .pollState(after: 60))
         #expect(silent.next(after: .stateChecked(changed: true)) == .finish(.silentClose))
+        var unchanged = Recovery(policy: RecoveryPolicy(), call: .message)
+        var actions = [unchanged.next(after: .streamClosed(sawText: false))]
+        for _ in 0..<5 { actions.append(unchanged.next(after: .stateChecked(changed: false))) }
+        #expect(actions == [.pollState(after: 0)] + Array(repeating: .pollState(after: 60), count: 4) + [.finish(.silentClose)])
     }
 
-    @Test("State polls stop at the policy's limit")
-    func pollLimit() {
+    @Test("State checks stop at the policy's limit")
+    func checkLimit() {
         var policy = RecoveryPolicy()
-        policy.maxStatePolls = 3
+        policy.maxStateChecks = 2
         var recovery = Recovery(policy: policy, call: .message)
-        #expect(recovery.next(after: .streamClosed(sawText: false)) == .pollState(after: 5))
-        #expect(recovery.next(after: .stateChecked(changed: false)) == .pollState(after: 5))
-        #expect(recovery.next(after: .stateChecked(changed: false)) == .pollState(after: 5))
-        #expect(recovery.next(after: .stateChecked(changed: false)) == .finish(.silentClose))
+        #expect(recovery.next(after: .streamDropped(lastEventID: nil)) == .pollState(after: 30))
+        #expect(recovery.next(after: .stateChecked(changed: false)) == .pollState(after: 60))
+        guard case .giveUp = recovery.next(after: .stateChecked(changed: false)) else {
+            Issue.record("expected to give up after 2 checks")
+            return
+        }
     }
 
-    @Test("A dropped stream: reconnect after 2 s with the last event id, at most 3 times, then poll state")
+    @Test("Skill 1.9 §3.6: a lost stream is never re-sent: the state after 30 s, then every 60 s, 5 checks in all, then a failure")
     func droppedStream() {
         var recovery = Recovery(policy: RecoveryPolicy(), call: .message)
+        var actions = [recovery.next(after: .streamDropped(lastEventID: "1-3"))]
+        for _ in 0..<4 { actions.append(recovery.next(after: .stateChecked(changed: false))) }
+        #expect(actions == [.pollState(after: 30)] + Array(repeating: .pollState(after: 60), count: 4))
+        guard case .giveUp(let why) = recovery.next(after: .stateChecked(changed: false)) else {
+            Issue.record("expected to give up after 5 checks")
+            return
+        }
+        #expect(why.contains("5 checks"))
+        #expect(recovery.reconnectCount == 0)
+        var changed = Recovery(policy: RecoveryPolicy(), call: .message)
+        #expect(changed.next(after: .streamDropped(lastEventID: nil)) == .pollState(after: 30))
+        #expect(changed.next(after: .stateChecked(changed: true)) == .finish(.lost))
+    }
+
+    @Test("Reconnects with Last-Event-ID only where the server announces that it resumes streams, at most 3 times")
+    func resumeWhenAnnounced() {
+        var recovery = Recovery(policy: RecoveryPolicy(), call: .message, serverResumes: true)
         #expect(recovery.next(after: .streamDropped(lastEventID: "1-3")) == .reconnect(attempt: 1, lastEventID: "1-3", after: 2))
         #expect(recovery.next(after: .streamDropped(lastEventID: "1-5")) == .reconnect(attempt: 2, lastEventID: "1-5", after: 2))
         #expect(recovery.next(after: .streamDropped(lastEventID: "1-6")) == .reconnect(attempt: 3, lastEventID: "1-6", after: 2))
-        #expect(recovery.next(after: .streamDropped(lastEventID: "1-7")) == .pollState(after: 5))
-        #expect(recovery.next(after: .stateChecked(changed: true)) == .finish(.lost))
+        #expect(recovery.next(after: .streamDropped(lastEventID: "1-7")) == .pollState(after: 30))
         #expect(recovery.reconnectCount == 3)
-        // Without an event id to resume from, the message is never sent again: state is polled.
-        var noID = Recovery(policy: RecoveryPolicy(), call: .message)
-        #expect(noID.next(after: .streamDropped(lastEventID: nil)) == .pollState(after: 5))
+        // Without an event id to resume from, the state is checked.
+        var noID = Recovery(policy: RecoveryPolicy(), call: .message, serverResumes: true)
+        #expect(noID.next(after: .streamDropped(lastEventID: nil)) == .pollState(after: 30))
     }
 
-    @Test("Heartbeats only for too long end the message as timed out")
+    @Test("Heartbeats only for too long: the stream is lost; the state is checked as after a drop")
     func timedOut() {
         var recovery = Recovery(policy: RecoveryPolicy(), call: .message)
-        #expect(recovery.next(after: .streamTimedOut) == .finish(.timedOut))
+        #expect(recovery.next(after: .streamTimedOut) == .pollState(after: 30))
+        #expect(recovery.next(after: .stateChecked(changed: true)) == .finish(.timedOut))
+        var off = Recovery(policy: .none, call: .message)
+        #expect(off.next(after: .streamTimedOut) == .finish(.timedOut))
     }
 
     @Test("The watchdog: 'still working' every 2 minutes without text, a timeout after 10 minutes of heartbeats only")
@@ -193,7 +218,7 @@ struct RecoveryLoopTests {
     static let state = #"{"code": 0, "message": "success", "data": {"state": {"draft": {"t": []}, "video_infos": []}}}"#
     static let changedState = #"{"code": 0, "message": "success", "data": {"state": {"draft": {"t": [{"tt": 0, "sg": [{"s": 0, "d": 1000}]}]}, "video_infos": []}}}"#
 
-    func client(_ transport: ScriptedTransport) -> (NemoClient, ManualClientClock, ActionLog) {
+    func client(_ transport: ScriptedTransport, announced: AnnouncedRules = AnnouncedRules()) -> (NemoClient, ManualClientClock, ActionLog) {
         // Each wait is jumped to at once; the stream's watchdog is off (its
         // timer would jump the clock too; its rules are tested above).
         let clock = ManualClientClock(autoAdvance: true)
@@ -203,7 +228,7 @@ struct RecoveryLoopTests {
         policy.heartbeatOnlyTimeoutSeconds = .infinity
         let client = NemoClient(
             configuration: ClientConfiguration(baseURL: "http://scripted", token: "nmv_usr_scripted", clientID: "c1"), transport: transport,
-            policy: policy, clock: clock, sessionID: "42", onAction: { actions.append($0) })
+            policy: policy, clock: clock, sessionID: "42", announced: announced, onAction: { actions.append($0) })
         return (client, clock, actions)
     }
 
@@ -220,14 +245,49 @@ struct RecoveryLoopTests {
         #expect(transport.requests.count == 2)
     }
 
-    @Test("A dropped stream is resumed with Last-Event-ID, the same message, never a plain re-send")
+    static let generationEvent = "data: {\"type\":\"tool_call\",\"name\":\"generate_video\",\"args\":{}}\n\n"
+
+    @Test("Skill 1.9 §3.6: a dropped stream is never re-sent: the state after 30 s, then every 60 s; a change ends it as lost")
+    func lostThenChanged() async throws {
+        let transport = ScriptedTransport([
+            .answer(ScriptedTransport.json(200, Self.state)),
+            .stream([Self.generationEvent], drops: true),
+            .answer(ScriptedTransport.json(200, Self.state)),
+            .answer(ScriptedTransport.json(200, Self.state)),
+            .answer(ScriptedTransport.json(200, Self.changedState)),
+        ])
+        let (client, clock, actions) = client(transport)
+        let outcome = try await client.sendAndWait("make a video")
+        #expect(outcome.ending == .lost && outcome.stateChanged && outcome.reconnects == 0)
+        #expect(transport.requests.filter { $0.method == "POST" }.count == 1, "the message is never sent again")
+        #expect(actions.all.filter { $0.kind == "waited" } == [
+            .waited(seconds: 30, reason: "state check"), .waited(seconds: 60, reason: "state check"), .waited(seconds: 60, reason: "state check"),
+        ])
+        #expect(clock.now == 150)
+    }
+
+    @Test("Skill 1.9 §3.6: five checks with no change (30 s, then 60 s apart) end in a failure that offers a retry")
+    func lostForGood() async throws {
+        let transport = ScriptedTransport(
+            [.answer(ScriptedTransport.json(200, Self.state)), .stream([Self.generationEvent], drops: true)]
+                + Array(repeating: .answer(ScriptedTransport.json(200, Self.state)), count: 5))
+        let (client, clock, actions) = client(transport)
+        let error = await #expect(throws: NemoError.self) { _ = try await client.sendAndWait("make a video") }
+        #expect(error?.kind == .streamLost && error?.message.contains("send the message again") == true, "\(String(describing: error))")
+        #expect(actions.all.filter { $0.kind == "polled_state" }.count == 5)
+        #expect(actions.all.filter { $0.kind == "waited" }.map(\.description) == ["waited 30 s (state check)"] + Array(repeating: "waited 60 s (state check)", count: 4))
+        #expect(clock.now == 270)
+        #expect(transport.requests.filter { $0.method == "POST" }.count == 1)
+    }
+
+    @Test("Where the server announces stream resume: reconnect with Last-Event-ID after 2 s, the same message")
     func reconnect() async throws {
         let transport = ScriptedTransport([
             .answer(ScriptedTransport.json(200, Self.state)),
-            .stream(["id: 1-1\ndata: {\"type\":\"tool_call\",\"name\":\"generate_video\",\"args\":{}}\n\n"], drops: true),
+            .stream(["id: 1-1\n" + Self.generationEvent], drops: true),
             .stream(["id: 1-2\ndata: {\"type\":\"text\",\"content\":\"Done\"}\n\n"], drops: false),
         ])
-        let (client, clock, actions) = client(transport)
+        let (client, clock, actions) = client(transport, announced: AnnouncedRules(streamResume: true))
         let outcome = try await client.sendAndWait("make a video")
         #expect(outcome.ending == .text && outcome.reconnects == 1 && outcome.texts == ["Done"])
         let posts = transport.requests.filter { $0.method == "POST" }
@@ -237,19 +297,28 @@ struct RecoveryLoopTests {
         #expect(clock.now == 2)
     }
 
-    @Test("A silent close polls state until the draft changes; the polls are 5 API seconds apart")
+    @Test("A silent close checks the state at once, then every 60 s, until the draft changes")
     func silentClose() async throws {
         let transport = ScriptedTransport([
             .answer(ScriptedTransport.json(200, Self.state)),
-            .stream(["id: 1-1\ndata: {\"type\":\"tool_result\",\"name\":\"edit_video\",\"result\":{}}\n\n"], drops: false),
+            .stream(["data: {\"type\":\"tool_result\",\"name\":\"edit_video\",\"result\":{}}\n\n"], drops: false),
             .answer(ScriptedTransport.json(200, Self.state)),
             .answer(ScriptedTransport.json(200, Self.changedState)),
         ])
-        let (client, _, actions) = client(transport)
+        let (client, clock, actions) = client(transport)
         let outcome = try await client.sendAndWait("add a title")
         #expect(outcome.ending == .silentClose && outcome.stateChanged)
         #expect(actions.all.filter { $0.kind == "polled_state" } == [.polledState(changed: false), .polledState(changed: true)])
-        #expect(actions.all.filter { $0.kind == "waited" }.allSatisfy { $0 == .waited(seconds: 5, reason: "state poll interval") })
+        #expect(actions.all.filter { $0.kind == "waited" } == [.waited(seconds: 60, reason: "state check")])
+        #expect(clock.now == 60)
+    }
+
+    @Test("Announced rules are range-checked: out-of-range values leave the vendor's rules")
+    func announcedRules() throws {
+        let sane = AnnouncedRules(health: try JSONValue.parse(Data(#"{"client_rules":{"stream_resume":true,"render_poll_interval_seconds":10,"render_max_polls":30,"client_stream_timeout_seconds":600}}"#.utf8)))
+        #expect(sane == AnnouncedRules(streamResume: true, renderPollSeconds: 10, maxRenderPolls: 30, streamTimeoutSeconds: 600))
+        let hostile = AnnouncedRules(health: try JSONValue.parse(Data(#"{"client_rules":{"stream_resume":"yes","render_poll_interval_seconds":-1,"render_max_polls":1e300,"client_stream_timeout_seconds":0}}"#.utf8)))
+        #expect(hostile == AnnouncedRules())
     }
 
     @Test("2001 before the stream: the refusal, with its answer, and nothing sent again")

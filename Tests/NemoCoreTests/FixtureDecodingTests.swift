@@ -46,8 +46,14 @@ struct FixtureDecodingTests {
         #expect(a.taskID == "task_8f2c1a")
         let b = try #require(try decode(Envelope<SessionInfo>.self, "create-session-numeric-id.json").data)
         #expect(b.sessionID == "5529798706024415")
-        let link = a.claimLink(attribution: .init(source: "my skill", version: "1.0.0", platform: "cursor"))
-        #expect(link == "https://nemovideo.com/workspace/claim?task=task_8f2c1a&session=5529798706024415232&skill_name=my%20skill&skill_version=1.0.0&skill_source=cursor")
+    }
+
+    @Test("A claim token makes the web app link; the user token never appears in it")
+    func claimLink() throws {
+        let claim = try JSONDecoder().decode(ClaimToken.self, from: Data(#"{"claim_token":"clm_a+b/c","expires_in":"604800"}"#.utf8))
+        #expect(claim.expiresIn == 604_800)
+        #expect(claim.link() == "https://nemovideo.com/workspace/claim?ct=clm_a%2Bb%2Fc")
+        #expect(claim.link(webAppURL: "http://127.0.0.1:9") == "http://127.0.0.1:9/workspace/claim?ct=clm_a%2Bb%2Fc")
     }
 
     @Test("State with a three-track draft and its summary line")
@@ -106,18 +112,6 @@ struct FixtureDecodingTests {
         let processing = try decode(RenderJob.self, "render-status-processing.json")
         #expect(processing.status == .processing)
         #expect(processing.status.isFinal == false)
-    }
-
-    @Test("The simulator's render body is read by a reader of either shape")
-    func renderWireValueHasBothShapes() throws {
-        let job = RenderJob(id: "render_1", status: .completed, progress: 100, outputURL: "http://x/y.mp4", createdAt: 1, completedAt: 2)
-        let wire = job.wireValue
-        #expect(wire["data"]?["status"] == "completed")
-        #expect(wire["data"]?["outputUrl"] == "http://x/y.mp4")
-        #expect(wire["status"] == "completed")
-        #expect(wire["output"]?["url"] == "http://x/y.mp4")
-        let back = try wire.decode(RenderJob.self)
-        #expect(back.status == .completed && back.outputURL == "http://x/y.mp4" && back.id == "render_1")
     }
 
     @Test("Error envelopes: every documented code, numeric-string code, msg alias, informative data")

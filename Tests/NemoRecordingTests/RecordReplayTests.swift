@@ -40,6 +40,7 @@ func shortProfile() -> BehaviourProfile {
     profile.secondStageDurationSeconds = SecondsRange(0.3, 0.3)
     profile.editDurationSeconds = SecondsRange(0.4, 0.4)
     profile.silentCloseRatio = 1
+    profile.silentGenerationRatio = 0
     profile.temporaryIssueRatio = 0
     profile.renderDurationSeconds = SecondsRange(0.5, 0.5)
     profile.renderQueueSeconds = 0.1
@@ -49,7 +50,8 @@ func shortProfile() -> BehaviourProfile {
 
 func fastPolicy() -> RecoveryPolicy {
     var policy = RecoveryPolicy()
-    policy.statePollSeconds = 0.2
+    policy.firstStateCheckSeconds = 0.2
+    policy.stateCheckEverySeconds = 0.2
     policy.renderPollSeconds = 0.2
     return policy
 }
@@ -332,5 +334,10 @@ extension RecordReplayTests {
         #expect(redactor.url("https://s.example/r.mp4?expires=1&signature=abcabc123") == "https://s.example/r.mp4?expires=REDACTED-signature-2&signature=REDACTED-signature-3")
         // Redacting twice changes nothing.
         #expect(redactor.body(body, mimeType: "application/json") == body)
+        // A claim token opens the project in a browser for 7 days: a secret too, wherever it appears after.
+        let claim = redactor.body(#"{"code":0,"data":{"claim_token":"clm_0123456789abcdef","expires_in":604800}}"#, mimeType: "application/json")
+        #expect(claim.contains("clm_REDACTED-claim-1") && !claim.contains("clm_0123456789abcdef"))
+        #expect(redactor.url("http://127.0.0.1:9/_nemosim/claims/clm_0123456789abcdef") == "http://127.0.0.1:9/_nemosim/claims/clm_REDACTED-claim-1")
+        #expect(redactor.text("https://nemovideo.com/workspace/claim?ct=clm_0123456789abcdef").hasSuffix("ct=clm_REDACTED-claim-1"))
     }
 }

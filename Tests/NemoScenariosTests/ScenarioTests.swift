@@ -255,7 +255,7 @@ struct ScenarioRunnerTests {
             steps:
               - token: {}
                 capture: {user: data.user_id}
-              - token: {}
+              - session: {}
                 expect:
                   json:
                     - {path: data.user_id, equals: "${user}"}
@@ -280,5 +280,72 @@ struct ScenarioRunnerTests {
             files: [ScenarioFileResult(file: "Fixtures/scenarios/tokens.yaml", scenarios: results)])
         #expect(run.failed == 0 && run.passed == scenarios.count)
         try JUnitReport.validate(try JUnitReport.xml(for: run), schema: fixtures.appendingPathComponent("schemas/junit-10.xsd"))
+    }
+}
+
+@Suite("Scenarios and profiles")
+struct ScenarioProfileTests {
+    @Test("profiles: names shipped profiles; anything else is an error at its line")
+    func parsing() throws {
+        let scenario = try #require(try ScenarioParser.parse("name: x\nprofiles: [strict, skill]\nsteps:\n  - token: {}\n", file: "p.yaml").first)
+        #expect(scenario.profiles == ["strict", "skill"])
+        #expect(try ScenarioParser.parse("name: x\nsteps:\n  - token: {}\n", file: "p.yaml").first?.profiles == nil)
+        let unknown = parseError("name: x\nprofiles: [strict, forgiving]\nsteps:\n  - token: {}\n")
+        #expect(unknown?.line == 2 && unknown?.message.contains("no shipped profile \"forgiving\"") == true, "\(String(describing: unknown))")
+        #expect(parseError("name: x\nprofiles: []\nsteps:\n  - token: {}\n")?.line == 2)
+        #expect(parseError("name: x\nsteps:\n  - credits: {}\n    repeat: 1000000\n")?.message.contains("1 to 10000") == true)
+    }
+
+    @Test("A scenario pinned to other profiles is skipped, saying which; production is taken to follow strict")
+    func skipping() async throws {
+        let runner = ScenarioRunner(baseURL: "http://127.0.0.1:9", transport: CurlTransport(), fixturesDirectory: fixtures)
+        let pinned = try #require(try ScenarioParser.parse("name: x\nprofiles: [lenient]\nsteps:\n  - token: {}\n", file: "p.yaml").first)
+        let onSkill = await runner.run(pinned, on: .init(simulator: true, profileBase: "skill"))
+        #expect(onSkill.outcome == .skipped("pins the reading of lenient; the simulator runs skill"))
+        let onProduction = await runner.run(pinned, on: .init(simulator: false, profileBase: nil))
+        #expect(onProduction.outcome == .skipped("pins the reading of lenient; the target is taken to follow strict"))
+    }
+
+    /// The scenarios that pin readings lenient does not take.
+    func strictOnly() throws -> [ScenarioSuite.File] {
+        try ScenarioSuite.load([fixtures.appendingPathComponent("scenarios").path]).compactMap { file in
+            let pinned = file.scenarios.filter { $0.profiles.map { !$0.contains("lenient") } ?? false }
+            return pinned.isEmpty ? nil : (file.path, pinned)
+        }
+    }
+
+    @Test("Every scenario pinned to readings lenient does not take fails against lenient (what it lets through)")
+    func failUnderLenient() async throws {
+        let files = try strictOnly()
+        let count = files.reduce(0) { $0 + $1.scenarios.count }
+        #expect(count >= 10)
+        var suite = ScenarioSuite(target: .embedded(profile: try BehaviourProfile.shipped("lenient")), fixturesDirectory: fixtures)
+        suite.honoursProfiles = false
+        let run = try await suite.run(files)
+        let passed = run.result.scenarios.filter { $0.outcome == .passed }.map(\.name)
+        #expect(passed.isEmpty, "passed under lenient: \(passed)")
+        #expect(run.result.failed + run.result.errors == count)
+        // The same scenarios pass under strict.
+        let strict = try await ScenarioSuite(target: .embedded(), fixturesDirectory: fixtures).run(files)
+        #expect(strict.result.failed + strict.result.errors == 0, "\(strict.result.scenarios.filter { $0.outcome != .passed })")
+    }
+
+    @Test("A run under several profiles reports a JUnit suite per profile, valid against the schema")
+    func junitPerProfile() throws {
+        let passed = ScenarioResult(name: "a", tags: [], outcome: .passed, duration: 0.1)
+        let skipped = ScenarioResult(name: "b", tags: [], outcome: .skipped("pins the reading of skill; the simulator runs strict"), duration: 0)
+        let run = RunResult(
+            target: "embedded", seed: 1, timeScale: 1000, toolVersion: "test", startedAt: "now",
+            files: [
+                ScenarioFileResult(file: "Fixtures/scenarios/a.yaml", profile: "strict", scenarios: [passed, skipped]),
+                ScenarioFileResult(file: "Fixtures/scenarios/b.yaml", profile: "strict", scenarios: [passed]),
+                ScenarioFileResult(file: "Fixtures/scenarios/a.yaml", profile: "skill", scenarios: [passed, passed]),
+            ])
+        let xml = try JUnitReport.xml(for: run)
+        try JUnitReport.validate(xml, schema: fixtures.appendingPathComponent("schemas/junit-10.xsd"))
+        let text = String(decoding: xml, as: UTF8.self)
+        #expect(text.components(separatedBy: "<testsuite ").count - 1 == 2)
+        #expect(text.contains(#"<testsuite name="strict" tests="3" failures="0" errors="0" skipped="1""#))
+        #expect(text.contains(#"classname="skill.a""#) && text.contains(#"<property name="profile" value="skill"/>"#))
     }
 }

@@ -105,6 +105,7 @@ struct StepResultTests {
         let result = try await run("""
             name: 1001 mended by a new token
             steps:
+              - profile: {tokens_per_client: 2}
               - token: {}
               - fault: {match: {path: /api/credits/balance/simple}, respond: {code: 1001}}
               - credits: {}

@@ -29,22 +29,27 @@ struct OperationDomainTests {
     func operationStateMachine() {
         var random = SeededRandom(seed: 1)
         var profile = BehaviourProfile()
+        func plan(_ kind: MessageKind, _ text: String, _ index: Int, at start: Double, cost: Int) -> AgentOperation {
+            AgentOperation.plan(
+                kind: kind, text: text, intent: MessageIntent(text), messageIndex: index, startedAt: start, cost: cost, draftIsEmpty: kind == .generation,
+                profile: profile, random: &random)
+        }
         profile.generationDurationSeconds = SecondsRange(100, 100)
         profile.secondStageDurationSeconds = SecondsRange(30, 30)
         profile.editDurationSeconds = SecondsRange(20, 20)
-        var generation = AgentOperation.plan(kind: .generation, text: "make a video", messageIndex: 1, startedAt: 1000, profile: profile, random: &random)
+        var generation = plan(.generation, "make a video", 1, at: 1000, cost: 100)
         #expect(generation.advance(to: 1099) == [] && generation.progress == .started)
         #expect(generation.advance(to: 1100) == [.applyWork] && generation.progress == .workApplied && generation.workApplied)
         #expect(generation.advance(to: 1120) == [])
         #expect(generation.advance(to: 1130) == [.applySecondStage, .consumeCredits(100)] && generation.isSettled)
         #expect(generation.advance(to: 9999) == [])
         // A jump past both stages gives both at once.
-        var jumped = AgentOperation.plan(kind: .generation, text: "make a video", messageIndex: 2, startedAt: 0, profile: profile, random: &random)
+        var jumped = plan(.generation, "make a video", 2, at: 0, cost: 100)
         #expect(jumped.advance(to: 500) == [.applyWork, .applySecondStage, .consumeCredits(100)])
-        var edit = AgentOperation.plan(kind: .edit, text: "add music", messageIndex: 3, startedAt: 0, profile: profile, random: &random)
+        var edit = plan(.edit, "add music", 3, at: 0, cost: 50)
         #expect(edit.advance(to: 20) == [.applyWork, .consumeCredits(50)] && edit.isSettled)
         profile.operationFailureRatio = 1
-        var failing = AgentOperation.plan(kind: .edit, text: "add music", messageIndex: 4, startedAt: 0, profile: profile, random: &random)
+        var failing = plan(.edit, "add music", 4, at: 0, cost: 50)
         #expect(failing.advance(to: 19) == [])
         #expect(failing.advance(to: 20) == [.failWork, .releaseCredits(50)] && failing.isSettled)
         #expect(failing.phase(at: 20) == .failed)
@@ -52,7 +57,10 @@ struct OperationDomainTests {
 
     @Test("A generation: tool call, heartbeats, tool result, text; credits frozen then consumed; two stages fill the draft")
     func generation() async throws {
-        let simulation = frozenSimulation { $0.temporaryIssueRatio = 0 }
+        let simulation = frozenSimulation {
+            $0.temporaryIssueRatio = 0
+            $0.silentGenerationRatio = 0
+        }
         let (token, _, session) = try await signedIn(simulation)
         _ = try await simulation.completeUpload(
             token: token, userPath: "me", sessionID: session, files: [ReceivedFile(filename: "beach.jpg", size: 10, sha256: "a1")])
@@ -66,18 +74,18 @@ struct OperationDomainTests {
         #expect(plan.events.map(\.id) == (1...plan.events.count).map { "1-\($0)" })
         #expect(try await simulation.credits(token: token) == CreditBalance(available: 0, frozen: 100))
 
-        var state = try await simulation.state(token: token, userPath: "me", sessionID: session)
+        var state = try await simulation.state(token: token, userPath: "me", sessionID: session).state
         #expect(state.draft?.isReadyForExport == false)
         #expect(state.stages?.map(\.status) == ["running", "pending"])
 
         try await simulation.advanceClock(by: work + 1)
-        state = try await simulation.state(token: token, userPath: "me", sessionID: session)
+        state = try await simulation.state(token: token, userPath: "me", sessionID: session).state
         #expect(state.draft?.tracks.map(\.type) == [.video])
         #expect(state.stages?.map(\.status) == ["completed", "running"])
         #expect(!state.allStagesCompleted)
 
         try await simulation.advanceClock(by: 61)
-        state = try await simulation.state(token: token, userPath: "me", sessionID: session)
+        state = try await simulation.state(token: token, userPath: "me", sessionID: session).state
         #expect(state.draft?.tracks.map(\.type) == [.video, .audio, .text])
         #expect(state.allStagesCompleted)
         #expect(state.draft?.summary.hasPrefix("Timeline (3 tracks): 1. Video: beach (0-5s) 2. BGM: ") == true)
@@ -122,10 +130,11 @@ struct OperationDomainTests {
         #expect(try await simulation.credits(token: token) == CreditBalance(available: 100, frozen: 0))
     }
 
-    @Test("Last-Event-ID resumes the running operation after that event, without a new charge")
+    @Test("With the profile's stream_resume, Last-Event-ID resumes the running operation after that event, without a new charge")
     func resume() async throws {
-        let simulation = frozenSimulation()
-        let (token, _, session) = try await signedIn(simulation)
+        let simulation = frozenSimulation { $0.streamResume = true }
+        let (token, user, session) = try await signedIn(simulation)
+        try await simulation.setCredits(userID: user, available: 300)
         let plan = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
         let resumed = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: "1-3")
         #expect(resumed.resumed)
@@ -133,34 +142,86 @@ struct OperationDomainTests {
         #expect(try await simulation.credits(token: token).frozen == 100)
     }
 
-    @Test("Edits change the draft as their words say")
+    @Test("By default (strict) a POST after a dropped stream is a new operation, charged: Last-Event-ID is ignored")
+    func noResume() async throws {
+        let simulation = frozenSimulation()
+        let (token, user, session) = try await signedIn(simulation)
+        try await simulation.setCredits(userID: user, available: 300)
+        let first = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
+        let again = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: "1-3")
+        #expect(!again.resumed && again.messageIndex == 2 && !again.eventIDs && first.messageIndex == 1)
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 100, frozen: 200))
+    }
+
+    @Test("Editing costs ~50 per session: the first edit is charged, later ones are free; a failed charging edit passes the charge on")
+    func editChargePerSession() async throws {
+        let simulation = frozenSimulation { $0.silentCloseRatio = 0 }
+        let (token, user, session) = try await signedIn(simulation)
+        try await simulation.setCredits(userID: user, available: 1000)
+        _ = try await generatedDraft(simulation, token: token, session: session)
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 900, frozen: 0))
+        _ = try await simulation.startMessage(token: token, request: message("add a title \"One\"", session: session), lastEventID: nil)
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 850, frozen: 50))
+        _ = try await simulation.startMessage(token: token, request: message("remove the music", session: session), lastEventID: nil)
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 850, frozen: 50), "the second edit is free")
+        try await simulation.advanceClock(by: 100)
+        _ = try await simulation.startMessage(token: token, request: message("trim it to 3 seconds", session: session), lastEventID: nil)
+        try await simulation.advanceClock(by: 100)
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 850, frozen: 0))
+        // Per edit (the lenient reading): every edit 50.
+        _ = simulation.patchProfileUnchecked { $0.editCharge = .perEdit }
+        _ = try await simulation.startMessage(token: token, request: message("add a title \"Two\"", session: session), lastEventID: nil)
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 800, frozen: 50))
+        // A failing first edit releases its charge, and the next edit carries it.
+        let failing = frozenSimulation { $0.operationFailureRatio = 1 }
+        let (token2, user2, session2) = try await signedIn(failing, client: "client-2")
+        try await failing.setCredits(userID: user2, available: 1000)
+        _ = failing.patchProfileUnchecked { $0.operationFailureRatio = 0 }
+        _ = try await generatedDraft(failing, token: token2, session: session2)
+        _ = failing.patchProfileUnchecked { $0.operationFailureRatio = 1 }
+        _ = try await failing.startMessage(token: token2, request: message("add a title \"A\"", session: session2), lastEventID: nil)
+        try await failing.advanceClock(by: 100)
+        #expect(try await failing.credits(token: token2) == CreditBalance(available: 900, frozen: 0))
+        _ = failing.patchProfileUnchecked { $0.operationFailureRatio = 0 }
+        _ = try await failing.startMessage(token: token2, request: message("add a title \"B\"", session: session2), lastEventID: nil)
+        #expect(try await failing.credits(token: token2) == CreditBalance(available: 850, frozen: 50))
+    }
+
+    @Test("Edits change the draft as their words say, and say what they changed")
     func edits() async throws {
         let simulation = frozenSimulation { $0.silentCloseRatio = 0 }
         let (token, user, session) = try await signedIn(simulation)
         try await simulation.setCredits(userID: user, available: 1000)
         _ = try await generatedDraft(simulation, token: token, session: session)
-        func edit(_ text: String) async throws -> Draft {
+        func edit(_ text: String) async throws -> (Draft, String) {
             let plan = try await simulation.startMessage(token: token, request: message(text, session: session), lastEventID: nil)
-            #expect(plan.events.first?.event == .toolCall(name: "edit_video", args: ["instruction": .string(text)]))
+            #expect(plan.events.first?.event == .toolCall(name: "edit_multitrack", args: ["instruction": .string(text)]))
             try await simulation.advanceClock(by: 40)
-            return try #require(try await simulation.state(token: token, userPath: "me", sessionID: session).draft)
+            let reply = try #require(plan.events.last { $0.deferred == .editReply })
+            guard case .text(let said) = await simulation.resolve(.editReply, sessionID: session, messageIndex: plan.messageIndex) else {
+                Issue.record("no reply text")
+                return (Draft(), "")
+            }
+            #expect(reply.offset > 0)
+            return (try #require(try await simulation.state(token: token, userPath: "me", sessionID: session).state.draft), said)
         }
-        var draft = try await edit("change the title to \"Summer Sale\"")
+        var (draft, said) = try await edit("change the title to \"Summer Sale\"")
         #expect(draft.tracks.first { $0.type == .text }?.segments.first?.metadata["text"] == "Summer Sale")
+        #expect(said.contains("Title set to \"Summer Sale\""))
         let before = draft.effectiveDuration
-        draft = try await edit("trim it to 8 seconds")
-        #expect(draft.effectiveDuration == 8000 && before > 8000)
-        draft = try await edit("remove the music")
+        (draft, said) = try await edit("trim it to 8 seconds")
+        #expect(draft.effectiveDuration == 8000 && before > 8000 && said.contains("Trimmed to 8s"))
+        (draft, _) = try await edit("remove the music")
         #expect(!draft.tracks.contains { $0.type == .audio })
-        draft = try await edit("add music \"Jazz Nights\"")
+        (draft, _) = try await edit("add music \"Jazz Nights\"")
         #expect(draft.tracks.first { $0.type == .audio }?.segments.first?.metadata["name"] == "Jazz Nights")
-        // Music without a name always changes the track (a client polling for a change sees one).
-        for _ in 0..<3 {
-            let before = draft.tracks.first { $0.type == .audio }?.segments.first?.metadata["name"]
-            draft = try await edit("add music")
-            #expect(draft.tracks.first { $0.type == .audio }?.segments.first?.metadata["name"] != before)
-        }
-        #expect(try await simulation.credits(token: token) == CreditBalance(available: 1000 - 100 - 7 * 50, frozen: 0))
+        // Asking for what is there changes nothing, and says so.
+        let unchanged = draft
+        (draft, said) = try await edit("add music")
+        #expect(draft == unchanged && said.hasPrefix("I didn't change anything") && said.contains("already has music"))
+        (draft, said) = try await edit("change the music")
+        #expect(draft.tracks.first { $0.type == .audio }?.segments.first?.metadata["name"] != "Jazz Nights")
+        #expect(try await simulation.credits(token: token) == CreditBalance(available: 1000 - 100 - 50, frozen: 0))
     }
 
     @Test("About 30% of edits close silently (no text) over many edits")
@@ -201,7 +262,7 @@ struct OperationDomainTests {
         let plan = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
         let data = plan.data(for: plan.events[0], clock: simulation.clock)
         let json = try JSONValue.parse(data)
-        #expect(json["content"]?["parts"]?[0]?["functionCall"]?["name"] == "generate_video")
+        #expect(json["content"]?["parts"]?[0]?["functionCall"]?["name"] == "generate_video_with_seedance")
         #expect(json["invocationId"] != nil && json["author"] == "nemo_agent")
         #expect(AgentEventDecoder.events(fromData: data) == [plan.events[0].event])
     }

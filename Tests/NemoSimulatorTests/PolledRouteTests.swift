@@ -5,10 +5,11 @@ import Testing
 @testable import NemoSimulator
 
 /// A GET on its own connection with `Connection: close`, as raw text.
-private func rawGET(_ live: LiveSession, _ path: String, token: String?, extra: [String] = []) async -> String {
+private func rawGET(_ live: LiveSession, _ path: String, token: String?, attributed: Bool = true, extra: [String] = []) async -> String {
     var lines = ["GET \(path) HTTP/1.1", "Host: 127.0.0.1"]
     if let token { lines.append("Authorization: Bearer \(token)") }
-    lines += skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" } + extra + ["Connection: close", "", ""]
+    if attributed { lines += skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" } }
+    lines += extra + ["Connection: close", "", ""]
     return await rawExchange(port: live.server.port, Array(lines.joined(separator: "\r\n").utf8))
 }
 
@@ -28,11 +29,13 @@ private let throughRouter = [#"X-Nemosim-Fault: {"delay_seconds": 0.001}"#]
 @Suite("Polled GETs answered on the event loop")
 struct PolledRouteTests {
     /// Asserts that the event loop answers `path` itself, exactly as the router does.
-    func expectSameAnswers(_ live: LiveSession, _ path: String, token: String?, sourceLocation: SourceLocation = #_sourceLocation) async {
+    func expectSameAnswers(
+        _ live: LiveSession, _ path: String, token: String?, attributed: Bool = true, sourceLocation: SourceLocation = #_sourceLocation
+    ) async {
         let before = live.server.eventLoopAnswerCount
-        let onLoop = await rawGET(live, path, token: token)
+        let onLoop = await rawGET(live, path, token: token, attributed: attributed)
         #expect(live.server.eventLoopAnswerCount == before + 1, "the event loop did not answer \(path)", sourceLocation: sourceLocation)
-        let routed = await rawGET(live, path, token: token, extra: throughRouter)
+        let routed = await rawGET(live, path, token: token, attributed: attributed, extra: throughRouter)
         #expect(live.server.eventLoopAnswerCount == before + 1, "the event loop answered a request with a fault header", sourceLocation: sourceLocation)
         #expect(onLoop.hasPrefix("HTTP/1.1 ") && onLoop.contains("\r\nDate: "), "\(onLoop)", sourceLocation: sourceLocation)
         let (loopAnswer, routerAnswer) = (comparable(onLoop), comparable(routed))
@@ -72,6 +75,12 @@ struct PolledRouteTests {
         await expectSameAnswers(live, "/api/render/proxy/lambda/render_polled", token: live.token)  // completed
         await expectSameAnswers(live, "/api/render/proxy/lambda/no_such_render", token: live.token)
         await expectSameAnswers(live, "/api/render/proxy/lambda/render_polled", token: nil)
+        // Without the attribution headers (strict: a 1001 that names them).
+        await expectSameAnswers(live, "/api/credits/balance/simple", token: live.token, attributed: false)
+        await expectSameAnswers(live, "/api/state/nemo_agent/me/\(live.session)/latest", token: live.token, attributed: false)
+        await expectSameAnswers(live, "/api/render/proxy/lambda/render_polled", token: live.token, attributed: false)
+        let unattributed = await rawGET(live, "/api/credits/balance/simple", token: live.token, attributed: false)
+        #expect(unattributed.contains(#""code":1001"#) && unattributed.contains("missing attribution headers"), "\(unattributed)")
 
         // The answers are the real ones, not only the same ones.
         let completed = await rawGET(live, "/api/render/proxy/lambda/render_polled", token: live.token)
@@ -89,10 +98,12 @@ struct PolledRouteTests {
     @Test("Answers leave in the order requests came on one connection, and Connection: close ends it")
     func orderOnOneConnection() async throws {
         let live = try await LiveSession.start()
-        let auth = "Authorization: Bearer \(live.token)\r\n"
+        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.map { "\($0.key): \($0.value)\r\n" }.joined()
         let credits = "GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\n\(auth)\r\n"
         let state = "GET /api/state/nemo_agent/me/\(live.session)/latest HTTP/1.1\r\nHost: x\r\n\(auth)\r\n"
-        let token = "POST /api/auth/anonymous-token HTTP/1.1\r\nHost: x\r\nX-Client-Id: order\r\nContent-Length: 0\r\n\r\n"
+        // A request the router answers: a new session.
+        let newSession = #"{"task_name":"order","language":"en"}"#
+        let token = "POST /api/tasks/me/with-session/nemo_agent HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(newSession.utf8.count)\r\n\r\n\(newSession)"
         let last = "GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\n\(auth)Connection: close\r\n\r\n"
         // Several connections, so that both of the server's event loops (the
         // domain's and the other) take some.
@@ -103,8 +114,8 @@ struct PolledRouteTests {
             #expect(live.server.eventLoopAnswerCount == before + 1)
             let bodies = answer.components(separatedBy: "HTTP/1.1 ").dropFirst()
             #expect(bodies.count == 5, "five answers, none after Connection: close: \(answer)")
-            let kinds = bodies.map { $0.contains(#""available""#) ? "credits" : $0.contains(#""token""#) ? "token" : $0.contains(#""draft""#) ? "state" : "?" }
-            #expect(kinds == ["credits", "token", "state", "credits", "credits"], "\(answer)")
+            let kinds = bodies.map { $0.contains(#""available""#) ? "credits" : $0.contains(#""draft""#) ? "state" : $0.contains(#""task_id""#) ? "session" : "?" }
+            #expect(kinds == ["credits", "session", "state", "credits", "credits"], "\(answer)")
         }
         // Only polls: the loop answers all of them in order, several hops in
         // a row on the other loop, and nothing after Connection: close.
@@ -118,7 +129,7 @@ struct PolledRouteTests {
         }
         // A router answer with Connection: close ends the connection too:
         // the poll behind it is neither answered nor journaled.
-        let closingToken = "POST /api/auth/anonymous-token HTTP/1.1\r\nHost: x\r\nX-Client-Id: order\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        let closingToken = "POST /api/tasks/me/with-session/nemo_agent HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(newSession.utf8.count)\r\nConnection: close\r\n\r\n\(newSession)"
         let before = live.server.eventLoopAnswerCount
         let closed = await rawExchange(port: live.server.port, Array((closingToken + credits).utf8))
         #expect(closed.components(separatedBy: "HTTP/1.1 ").count == 2, "\(closed)")
@@ -157,7 +168,8 @@ struct PolledRouteTests {
         let entries = journal.json.arrayValue?.filter { $0["path"] == "/api/credits/balance/simple" } ?? []
         #expect(entries.count == 1, "one entry per answer: \(entries)")
         let entry = try #require(entries.first)
-        #expect(entry["method"] == "GET" && entry["status"] == 200 && entry["code"] == 0)
+        // Strict: no attribution headers, a 1001 (in an HTTP 200 envelope).
+        #expect(entry["method"] == "GET" && entry["status"] == 200 && entry["code"] == 1001)
         #expect(entry["missing_attribution"] == ["X-Skill-Source", "X-Skill-Version", "X-Skill-Platform"])
         #expect(entry["fault"] == nil || entry["fault"] == .null)
         #expect(entry["time"]?.stringValue?.isEmpty == false)

@@ -1,5 +1,7 @@
 import Foundation
+import NIOCore
 import NemoCore
+import NemoHTTPServer
 import Testing
 
 @testable import NemoSimulator
@@ -12,7 +14,7 @@ struct RenderDomainTests {
         let simulation = frozenSimulation { $0.renderDurationSeconds = SecondsRange(60, 60) }
         let (token, _, session) = try await signedIn(simulation)
         _ = try await generatedDraft(simulation, token: token, session: session)
-        let draft = try #require(try await simulation.state(token: token, userPath: "me", sessionID: session).draft)
+        let draft = try #require(try await simulation.state(token: token, userPath: "me", sessionID: session).state.draft)
         return (simulation, token, session, draft)
     }
 
@@ -33,8 +35,6 @@ struct RenderDomainTests {
         let url = try #require(done.outputURL)
         #expect(url.contains("/_nemosim/media/renders/render_1.mp4?expires="))
         #expect(done.completedAt! > done.createdAt!)
-        // Both shapes at once on the wire.
-        #expect(done.wireValue["data"]?["outputUrl"] == .string(url) && done.wireValue["output"]?["url"] == .string(url))
         try await simulation.authorizeDownload(token: token, id: "render_1")
         let signature = try #require(URLComponents(string: url)?.queryItems?.first { $0.name == "signature" }?.value)
         let expires = try #require(URLComponents(string: url)?.queryItems?.first { $0.name == "expires" }?.value)
@@ -46,8 +46,7 @@ struct RenderDomainTests {
         // The signed URL expires after 24 h; the fallback download still works.
         try await simulation.advanceClock(by: 86401)
         await expectFailure(.http(403, "")) { try await simulation.authorizeSignedDownload(id: "render_1", signature: signature, expires: expires) }
-        let fresh = try await simulation.issueToken(clientID: "client-1", clientIP: "ip-client-1")
-        try await simulation.authorizeDownload(token: fresh.token, id: "render_1")
+        try await simulation.authorizeDownload(token: token, id: "render_1")
     }
 
     @Test("402 without attribution headers or when export is blocked; reused id; empty draft; unknown session")
@@ -105,6 +104,40 @@ struct RenderDomainTests {
     }
 }
 
+@Suite("Render body shapes")
+struct RenderShapeTests {
+    let job = RenderJob(id: "render_1", status: .completed, progress: 100, outputURL: "http://x/y.mp4", createdAt: 1, completedAt: 2)
+
+    func body(_ shape: RenderShape) throws -> JSONValue {
+        let answer = JSONAnswer.render(job, shape: shape)
+        return try JSONDecoder().decode(JSONValue.self, from: Data(answer.body.readableBytesView))
+    }
+
+    @Test("reference: status and outputUrl inside data, nothing at the top level")
+    func reference() throws {
+        let wire = try body(.reference)
+        #expect(wire["data"]?["status"] == "completed" && wire["data"]?["outputUrl"] == "http://x/y.mp4")
+        #expect(wire["status"] == nil && wire["output"] == nil)
+        let back = try wire.decode(RenderJob.self)
+        #expect(back.status == .completed && back.outputURL == "http://x/y.mp4" && back.id == "render_1")
+    }
+
+    @Test("skill: top-level status and output.url, data holds only the id")
+    func skill() throws {
+        let wire = try body(.skill)
+        #expect(wire["status"] == "completed" && wire["output"]?["url"] == "http://x/y.mp4")
+        #expect(wire["data"]?["status"] == nil && wire["data"]?["outputUrl"] == nil && wire["data"]?["id"] == "render_1")
+        #expect(try wire.decode(RenderJob.self).outputURL == "http://x/y.mp4")
+    }
+
+    @Test("both: a reader of either shape finds what it reads")
+    func both() throws {
+        let wire = try body(.both)
+        #expect(wire["data"]?["status"] == "completed" && wire["status"] == "completed")
+        #expect(wire["data"]?["outputUrl"] == "http://x/y.mp4" && wire["output"]?["url"] == "http://x/y.mp4")
+    }
+}
+
 @Suite("Profile")
 struct ProfileTests {
     @Test("Defaults reproduce API.md")
@@ -116,11 +149,58 @@ struct ProfileTests {
         #expect(profile.errorStatusMode == .envelope && profile.sseDialect == .typed)
         #expect(profile.renderDurationSeconds == SecondsRange(30, 90))
         #expect(profile.generationDurationSeconds == SecondsRange(100, 300))
+        #expect(profile.name == "strict")
+        #expect(profile.renderShape == .reference && !profile.streamResume && !profile.sseEventIDs)
+        #expect(profile.tokensPerClient == 1 && profile.tokenClientWindowSeconds == 604_800)
+        #expect(profile.anonymousScopes == [.read, .write, .upload] && profile.attributionRequired == .everyCall)
+        #expect(profile.editCharge == .perSession && profile.renderPollIntervalSeconds == 30 && profile.renderMaxPolls == 10)
         #expect(profile.validationErrors().isEmpty)
         for key in ["max_upload_bytes", "silent_close_ratio", "heartbeat_interval_seconds", "error_status_mode", "sse_dialect", "token_ttl_seconds", "session_idle_ttl_seconds"] {
             #expect(BehaviourProfile.keys.contains(key))
         }
         #expect(Set(profile.jsonValue.objectValue!.keys) == Set(BehaviourProfile.keys))
+    }
+
+    @Test("The shipped profiles: strict is the built-in default; each says which text every key it changes follows")
+    func shipped() throws {
+        let strict = try BehaviourProfile.shipped("strict")
+        var defaults = BehaviourProfile()
+        defaults.follows = strict.follows
+        defaults.description = strict.description
+        #expect(strict == defaults, "strict.yaml and the built-in defaults differ")
+        for name in BehaviourProfile.shippedNames {
+            let profile = try BehaviourProfile.shipped(name)
+            #expect(profile.name == name && profile.base == name && profile.validationErrors().isEmpty)
+            #expect(!profile.description.isEmpty)
+            guard name != "strict" else { continue }
+            let own = try BehaviourProfile.ownFollows(name)
+            for key in BehaviourProfile.keys where !["name", "description", "follows", "base"].contains(key) {
+                if profile.jsonValue[key] != strict.jsonValue[key] {
+                    #expect(own[key] != nil, "\(name) changes \(key) without saying which text it follows")
+                }
+            }
+        }
+        #expect(throws: ProfileError.self) { try BehaviourProfile.shipped("forgiving") }
+        // Every strict key whose reading the texts dispute names its text.
+        for key in ["render_shape", "stream_resume", "sse_event_ids", "anonymous_scopes", "tokens_per_client", "attribution_required", "edit_charge"] {
+            #expect(strict.follows[key] != nil, "strict does not say what \(key) follows")
+        }
+    }
+
+    @Test("A profile file may start from a shipped profile (base:); without a name it is custom:FILE")
+    func base() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-base-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("slow-skill.yaml")
+        try "base: skill\nheartbeat_interval_seconds: 30\n".write(to: file, atomically: true, encoding: .utf8)
+        let profile = try BehaviourProfile.named(file.path)
+        #expect(profile.name == "custom:slow-skill.yaml" && profile.base == "skill")
+        #expect(profile.renderShape == .skill && profile.heartbeatIntervalSeconds == 30)
+        #expect(profile.follows["render_shape"] == (try BehaviourProfile.shipped("skill")).follows["render_shape"])
+        try "base: forgiving\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect(profileProblem(file)?.contains("base must be a shipped profile") == true)
+        #expect(try BehaviourProfile.named("lenient").streamResume)
     }
 
     @Test("A patch is merged; unknown keys, wrong types and bad values are refused, naming the key")

@@ -12,7 +12,7 @@ import Testing
 /// socket suites.
 @Suite("HTTP front through the router")
 struct RouterFrontTests {
-    @Test("Event streams pace events by simulated time, each with an id, and close with no done event")
+    @Test("Event streams pace events by simulated time, data lines only (strict), and close with no done event")
     func pacing() async throws {
         let client = try RouterClient {
             $0.replyDurationSeconds = SecondsRange(5, 5)
@@ -25,13 +25,23 @@ struct RouterFrontTests {
         #expect(stream.agentEvents.map(\.kind) == ["heartbeat", "heartbeat", "heartbeat", "heartbeat", "text"])
         // Each event written at its simulated second: beats at 1-4 s, the reply at 5 s.
         #expect(stream.chunks.map(\.time) == [1, 2, 3, 4, 5])
-        #expect(stream.sseEvents.map(\.lastEventID) == ["1-1", "1-2", "1-3", "1-4", "1-5"])
-        #expect(!stream.text.contains("done"))
+        #expect(stream.sseEvents.map(\.lastEventID) == ["", "", "", "", ""])
+        #expect(!stream.text.contains("id:") && !stream.text.contains("done"))
+        // The lenient profile numbers them.
+        let lenient = try RouterClient {
+            $0.replyDurationSeconds = SecondsRange(5, 5)
+            $0.heartbeatIntervalSeconds = 1
+            $0.temporaryIssueRatio = 0
+            $0.sseEventIDs = true
+        }
+        let signed = try await lenient.signIn()
+        let numbered = try await lenient.send("hello there", session: signed.session, token: signed.token)
+        #expect(numbered.sseEvents.map(\.lastEventID) == ["1-1", "1-2", "1-3", "1-4", "1-5"])
     }
 
-    @Test("Last-Event-ID on a reconnect resumes after that event, charging nothing more")
+    @Test("Lenient (stream_resume): Last-Event-ID on a reconnect resumes after that event, charging nothing more")
     func resume() async throws {
-        let client = try RouterClient()
+        let client = try RouterClient(profile: try BehaviourProfile.shipped("lenient"))
         let (token, _, session) = try await client.signIn()
         let first = try await client.send("make a video", session: session, token: token, headers: ["X-Nemosim-Fault": #"{"drop_after_events": 3}"#])
         #expect(first.curlCode != 0, "a dropped stream is cut off")
@@ -217,23 +227,28 @@ struct RouterFrontTests {
         #expect(try await client.request(.post, "/api/auth/anonymous-token", headers: ["X-Client-Id": "third"]).status == 429)
         // Another address has its own limits.
         #expect(try await client.request(.post, "/api/auth/anonymous-token", headers: ["X-Client-Id": "fourth"], remote: "10.1.2.3").status == 200)
-        // A known client may still renew its token (the documented 1001 recovery).
-        #expect(try await client.request(.post, "/api/auth/anonymous-token", headers: ["X-Client-Id": "second"]).status == 200)
+        // Strict: a known client gets one token per 7 days; the 429 says when the next is possible.
+        let again = try await client.request(.post, "/api/auth/anonymous-token", headers: ["X-Client-Id": "second"])
+        #expect(again.status == 429 && again.text.contains("1 token per client id per 7 days") && again.text.contains("the next is possible at"))
     }
 
-    @Test("The admin API: loopback only by default; with an admin token, that token from anywhere, on every spelling of the path")
+    @Test("The admin API: loopback only by default; with an admin token, that token from anywhere, on every spelling of the path; health is public")
     func adminGuard() async throws {
         let open = try RouterClient()
-        #expect(try await open.admin(.get, "/health").status == 200)
-        let remote = try await open.request(.get, "/_nemosim/health", remote: "10.0.0.7")
+        #expect(try await open.admin(.get, "/profile").status == 200)
+        let remote = try await open.request(.get, "/_nemosim/profile", remote: "10.0.0.7")
         #expect(remote.status == 403 && remote.code == 403 && remote.text.contains("--admin-token"))
-        #expect(try await open.request(.get, "/_nemosim/health", remote: "::1").status == 200)
+        #expect(try await open.request(.get, "/_nemosim/profile", remote: "::1").status == 200)
 
         let guarded = try RouterClient(adminToken: "s3cret")
-        #expect(try await guarded.admin(.get, "/health").status == 401)
-        #expect(try await guarded.admin(.get, "/health", headers: ["Authorization": "Bearer wrong"]).status == 401)
-        #expect(try await guarded.admin(.get, "/health", headers: ["Authorization": "Bearer s3cret"]).status == 200)
-        #expect(try await guarded.request(.get, "/_nemosim/health", headers: ["Authorization": "Bearer s3cret"], remote: "10.0.0.7").status == 200)
+        #expect(try await guarded.admin(.get, "/profile").status == 401)
+        #expect(try await guarded.admin(.get, "/profile", headers: ["Authorization": "Bearer wrong"]).status == 401)
+        #expect(try await guarded.admin(.get, "/profile", headers: ["Authorization": "Bearer s3cret"]).status == 200)
+        #expect(try await guarded.request(.get, "/_nemosim/profile", headers: ["Authorization": "Bearer s3cret"], remote: "10.0.0.7").status == 200)
+        // Health is public (clients read the announced rules from it) and says nothing secret.
+        let health = try await guarded.request(.get, "/_nemosim/health", remote: "10.0.0.7")
+        #expect(health.status == 200 && health.json["profile"] == "strict" && health.json["client_rules"]?["stream_resume"] == false)
+        #expect(!health.text.contains("s3cret"))
         // Repeated slashes reach the same routes, so the guard covers them too.
         #expect(try await guarded.request(.post, "//_nemosim/reset").status == 401)
         #expect(try await guarded.request(.get, "/_nemosim//profile").status == 401)

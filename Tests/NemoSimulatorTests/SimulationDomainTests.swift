@@ -37,6 +37,16 @@ func expectFailure(_ expected: SimulatorFailure, _ body: () async throws -> Void
     }
 }
 
+/// The simulator's refusal of `body`, if it refused.
+func failure(_ body: () async throws -> Void) async -> SimulatorFailure? {
+    do {
+        try await body()
+        return nil
+    } catch {
+        return error as? SimulatorFailure
+    }
+}
+
 @Suite("Simulation: tokens and sessions")
 struct TokenAndSessionTests {
     @Test("A token needs X-Client-Id (400), starts with nmv_usr_, has 100 credits and a 7-day lifetime")
@@ -52,21 +62,41 @@ struct TokenAndSessionTests {
         #expect(abs(expiry.timeIntervalSince(simulation.clock.now) - 7 * 86400) < 2)
     }
 
-    @Test("Re-issuing for the same client id gives a fresh token for the same account")
-    func reissue() async throws {
+    @Test("Strict: one token per client id per 7 days; the 429 says when the next is possible; after the window, the same account")
+    func onePerClient() async throws {
         let simulation = frozenSimulation()
-        let a = try await simulation.issueToken(clientID: "c", clientIP: "1.1.1.1")
-        let b = try await simulation.issueToken(clientID: "c", clientIP: "1.1.1.1")
-        #expect(a.token != b.token)
-        #expect(a.userID == b.userID)
-        // Both stay valid until they expire.
-        _ = try await simulation.credits(token: a.token)
-        _ = try await simulation.credits(token: b.token)
+        let first = try await simulation.issueToken(clientID: "c", clientIP: "1.1.1.1")
+        let refused = await failure { _ = try await simulation.issueToken(clientID: "c", clientIP: "1.1.1.1") }
+        guard case .http(429, let refusal) = refused else {
+            Issue.record("expected a 429, got \(String(describing: refused))")
+            return
+        }
+        #expect(refusal.contains("1 token per client id per 7 days"))
+        #expect(refusal.contains("the next is possible at " + ISO8601.string(from: simulation.clock.now.addingTimeInterval(7 * 86400))))
+        // The token in hand keeps working.
+        _ = try await simulation.credits(token: first.token)
+        try await simulation.advanceClock(by: 7 * 86400)
+        let second = try await simulation.issueToken(clientID: "c", clientIP: "1.1.1.1")
+        #expect(second.token != first.token && second.userID == first.userID)
     }
 
-    @Test("Per-IP limits: 5 new accounts an hour, 10 a window; per-client re-issue limit (429)")
+    @Test("Lenient re-issue: a fresh token for the same account within the per-client limit")
+    func reissue() async throws {
+        let simulation = frozenSimulation { $0.tokensPerClient = 3; $0.tokenClientWindowSeconds = 3600 }
+        let a = try await simulation.issueToken(clientID: "c", clientIP: "1.1.1.1")
+        let b = try await simulation.issueToken(clientID: "c", clientIP: "1.1.1.1")
+        #expect(a.token != b.token && a.userID == b.userID)
+        _ = try await simulation.credits(token: a.token)
+        _ = try await simulation.credits(token: b.token)
+        _ = try await simulation.issueToken(clientID: "c", clientIP: "1.1.1.1")
+        await expectFailure(.http(429, "")) { _ = try await simulation.issueToken(clientID: "c", clientIP: "1.1.1.1") }
+        try await simulation.advanceClock(by: 3600)
+        _ = try await simulation.issueToken(clientID: "c", clientIP: "1.1.1.1")
+    }
+
+    @Test("Per-IP limits: 5 new accounts an hour, 10 in 7 days (429)")
     func rateLimits() async throws {
-        let simulation = frozenSimulation { $0.tokenReissuesPerClientPerHour = 2 }
+        let simulation = frozenSimulation()
         for index in 0..<5 { _ = try await simulation.issueToken(clientID: "c\(index)", clientIP: "9.9.9.9") }
         await expectFailure(.http(429, "")) { _ = try await simulation.issueToken(clientID: "c5", clientIP: "9.9.9.9") }
         // Another IP is not limited.
@@ -75,10 +105,85 @@ struct TokenAndSessionTests {
         for index in 5..<10 { _ = try await simulation.issueToken(clientID: "c\(index)", clientIP: "9.9.9.9") }
         try await simulation.advanceClock(by: 3601)
         await expectFailure(.http(429, "")) { _ = try await simulation.issueToken(clientID: "c10", clientIP: "9.9.9.9") }
-        // Re-issues of a known client are limited per client.
-        _ = try await simulation.issueToken(clientID: "c0", clientIP: "9.9.9.9")
-        _ = try await simulation.issueToken(clientID: "c0", clientIP: "9.9.9.9")
-        await expectFailure(.http(429, "")) { _ = try await simulation.issueToken(clientID: "c0", clientIP: "9.9.9.9") }
+    }
+
+    @Test("Anonymous tokens carry read, write, upload (strict) and may still render; lenient grants *")
+    func anonymousScopes() async throws {
+        let simulation = frozenSimulation()
+        let (token, _, _) = try await signedIn(simulation)
+        #expect(try await simulation.tokenScopes(token) == [.read, .write, .upload])
+        _ = try await simulation.authenticateForTest(token, scope: .render)
+        simulation.patchProfileUnchecked { $0.anonymousMayRender = false }
+        await expectFailure(.http(403, "")) { _ = try await simulation.authenticateForTest(token, scope: .render) }
+        let lenient = frozenSimulation { $0 = try! BehaviourProfile.shipped("lenient") }
+        let (other, _, _) = try await signedIn(lenient)
+        #expect(try await lenient.tokenScopes(other) == [.all])
+    }
+
+    @Test("Attribution: strict asks for it on every call (1001 that names the headers; the token stays valid), export gets 402; lenient only on export")
+    func attributionRule() async throws {
+        let simulation = frozenSimulation()
+        let (token, _, session) = try await signedIn(simulation)
+        let refused = await failure { _ = try await simulation.credits(token: token, missingAttribution: ["X-Skill-Source"]) }
+        guard case .code(.tokenInvalid, let said) = refused else {
+            Issue.record("expected a 1001, got \(String(describing: refused))")
+            return
+        }
+        #expect(said.contains("missing attribution headers: X-Skill-Source") && said.contains("the token itself is valid"))
+        await expectFailure(.code(.tokenInvalid, "")) {
+            _ = try await simulation.state(token: token, missingAttribution: attribution, userPath: "me", sessionID: session)
+        }
+        _ = try await simulation.credits(token: token)
+        simulation.patchProfileUnchecked { $0.attributionRequired = .export }
+        _ = try await simulation.credits(token: token, missingAttribution: attribution)
+        simulation.patchProfileUnchecked { $0.attributionRequired = .none }
+        _ = try await simulation.credits(token: token, missingAttribution: attribution)
+    }
+
+    @Test("Claim tokens: clm_, 7 days, reusable, bound to the session's task; no API access; the link never holds the user token")
+    func claimTokens() async throws {
+        let simulation = frozenSimulation()
+        let token = try await simulation.issueToken(clientID: "c", clientIP: "1.1.1.1")
+        let session = try await simulation.createSession(token: token.token, userPath: "me", request: .init())
+        let claim = try await simulation.claimToken(token: token.token, taskID: session.taskID, sessionID: session.sessionID)
+        #expect(claim.claimToken.hasPrefix("clm_") && claim.expiresIn == 604_800)
+        #expect(!claim.link().contains(token.token))
+        let opened = try await simulation.claim(claim.claimToken)
+        #expect(opened["session_id"] == .string(session.sessionID) && opened["user_id"] == .string(token.userID))
+        _ = try await simulation.claim(claim.claimToken)
+        await expectFailure(.code(.tokenInvalid, "")) { _ = try await simulation.credits(token: claim.claimToken) }
+        await expectFailure(.code(.sessionNotFound, "")) {
+            _ = try await simulation.claimToken(token: token.token, taskID: "task_other", sessionID: session.sessionID)
+        }
+        await expectFailure(.http(404, "")) { _ = try await simulation.claim("clm_unknown") }
+        try await simulation.advanceClock(by: 604_800)
+        await expectFailure(.http(410, "")) { _ = try await simulation.claim(claim.claimToken) }
+    }
+
+    @Test("Token management is for registered accounts: create, list (no values), revoke; scopes no wider than the maker's")
+    func registered() async throws {
+        let simulation = frozenSimulation()
+        let (anonymous, anonymousUser, _) = try await signedIn(simulation)
+        let refused = await failure { _ = try await simulation.listAPITokens(token: anonymous) }
+        guard case .http(403, let refusal) = refused else {
+            Issue.record("expected a 403, got \(String(describing: refused))")
+            return
+        }
+        #expect(refusal.contains("/register?bind=" + anonymousUser))
+        let account = try await simulation.registerAccount(credits: 500, freePlan: false)
+        let made = try await simulation.createAPIToken(token: account.token, name: "ci", scopes: [.read], expiresInDays: 30)
+        let value = try #require(made["token"]?.stringValue)
+        let id = try #require(made["id"]?.stringValue)
+        _ = try await simulation.credits(token: value)
+        await expectFailure(.http(403, "")) { _ = try await simulation.createSession(token: value, userPath: "me", request: .init()) }
+        await expectFailure(.http(403, "")) { _ = try await simulation.createAPIToken(token: value, name: "wider", scopes: [.write], expiresInDays: 1) }
+        let listed = try await simulation.listAPITokens(token: account.token)
+        #expect(listed["tokens"]?.arrayValue?.count == 1 && listed["tokens"]?[0]?["token"] == nil)
+        await expectFailure(.http(400, "")) { _ = try await simulation.createAPIToken(token: account.token, name: "", scopes: [.read], expiresInDays: 1) }
+        await expectFailure(.http(400, "")) { _ = try await simulation.createAPIToken(token: account.token, name: "x", scopes: [.read], expiresInDays: 0) }
+        _ = try await simulation.revokeAPIToken(token: account.token, id: id)
+        await expectFailure(.code(.tokenInvalid, "")) { _ = try await simulation.credits(token: value) }
+        await expectFailure(.http(404, "")) { _ = try await simulation.revokeAPIToken(token: account.token, id: "tok_nope") }
     }
 
     @Test("Expired and revoked tokens get 1001; a missing scope gets 403")
@@ -136,7 +241,7 @@ struct UploadDomainTests {
         #expect(result.files[0].cdnURL.contains("/_nemosim/media/uploads/ab/logo.PNG"))
         #expect(result.sessionStateApplied)
         let state = try await simulation.state(token: token, userPath: "me", sessionID: session)
-        #expect(state.videoInfos.count == 2)
+        #expect(state.state.videoInfos.count == 2)
         await expectFailure(.code(.unsupportedFileType, "")) {
             _ = try await simulation.completeUpload(token: token, userPath: "me", sessionID: session, files: [ReceivedFile(filename: "notes.txt", size: 1, sha256: "x")])
         }
@@ -150,6 +255,28 @@ struct UploadDomainTests {
         }
         await expectFailure(.http(400, "")) {
             _ = try await simulation.uploadURLs(token: token, userPath: "me", sessionID: session, urls: ["ftp://example.com/a.mp4"])
+        }
+    }
+}
+
+extension Simulation {
+    /// The scopes a token carries (tests).
+    func tokenScopes(_ token: String) throws -> [TokenScope] {
+        guard let record = tokens[token] else { throw SimulatorFailure.tokenInvalid("unknown") }
+        return record.scopes
+    }
+
+    /// `authenticate`, from a test.
+    func authenticateForTest(_ token: String, scope: TokenScope) throws -> String {
+        try authenticate(token, scope: scope)
+    }
+
+    /// Changes the profile in force, unvalidated (tests).
+    @discardableResult
+    nonisolated func patchProfileUnchecked(_ change: (inout BehaviourProfile) -> Void) -> BehaviourProfile {
+        profileStorage.withLock { profile in
+            change(&profile)
+            return profile
         }
     }
 }

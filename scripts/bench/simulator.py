@@ -55,9 +55,13 @@ def call(url, method="GET", headers=None, body=None):
         return json.loads(response.read())
 
 
+# The attribution headers every call but token issuance carries (the default profile asks for them).
+ATTRIBUTION = {"X-Skill-Source": "nemosim-bench", "X-Skill-Version": "1.0.0", "X-Skill-Platform": "bench"}
+
+
 def sign_in(url, client="bench"):
     token = call(url + "/api/auth/anonymous-token", "POST", {"X-Client-Id": client}, b"")["data"]["token"]
-    auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+    auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json", **ATTRIBUTION}
     session = call(url + "/api/tasks/me/with-session/nemo_agent", "POST", auth, b'{"task_name":"project","language":""}')["data"]["session_id"]
     return token, session
 
@@ -76,8 +80,9 @@ def bench_wrk(seconds, connections):
     try:
         token, _ = sign_in(url)
         output = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {token}",
-             url + "/api/credits/balance/simple"], capture_output=True, text=True, check=True).stdout
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {token}"]
+            + [arg for name, value in ATTRIBUTION.items() for arg in ("-H", f"{name}: {value}")]
+            + [url + "/api/credits/balance/simple"], capture_output=True, text=True, check=True).stdout
     finally:
         stop_server(process)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
@@ -90,6 +95,7 @@ async def hold_streams(host, port, token, session, count, hold_seconds):
     body = json.dumps({"app_name": "nemo_agent", "user_id": "me", "session_id": session,
                        "new_message": {"parts": [{"text": "make a video"}]}}).encode()
     head = (f"POST /run_sse HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in ATTRIBUTION.items()) +
             f"Content-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n").encode()
     heartbeats = [0] * count
     writers = []
@@ -122,7 +128,7 @@ async def hold_streams(host, port, token, session, count, hold_seconds):
 def bench_streams(count, hold_seconds):
     profile = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump({"heartbeat_interval_seconds": 1, "generation_cost": 0, "generation_duration_seconds": [3600, 3600],
-               "token_reissues_per_client_per_hour": 1000}, profile)
+               "tokens_per_client": 1000}, profile)
     profile.close()
     process, url, _ = start_server("--profile", profile.name)
     try:
@@ -152,7 +158,9 @@ def bench_upload(megabytes):
         base = rss_kib(process.pid)
         begin = time.perf_counter()
         output = subprocess.run(
-            ["curl", "-s", "-H", f"Authorization: Bearer {token}", "-F", f"files=@{path};type=video/mp4",
+            ["curl", "-s", "-H", f"Authorization: Bearer {token}"]
+            + [arg for name, value in ATTRIBUTION.items() for arg in ("-H", f"{name}: {value}")]
+            + ["-F", f"files=@{path};type=video/mp4",
              f"{url}/api/upload-video/nemo_agent/me/{session}"], capture_output=True, text=True, check=True).stdout
         seconds = time.perf_counter() - begin
         peak = rss_kib(process.pid, "VmHWM")

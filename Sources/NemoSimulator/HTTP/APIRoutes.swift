@@ -38,6 +38,10 @@ struct APIRoutes {
             case Route.renderSubmit.name: router.on(path, method: method, use: submitRender)
             case Route.renderCancel.name: router.on(path, method: method, use: cancelRender)
             case Route.renderDownload.name: router.on(path, method: method, use: download)
+            case Route.claimToken.name: router.on(path, method: method, use: claimToken)
+            case Route.createToken.name: router.on(path, method: method, use: createToken)
+            case Route.listTokens.name: router.on(path, method: method, use: listTokens)
+            case Route.revokeToken.name: router.on(path, method: method, use: revokeToken)
             default: throw SimulatorServerError.invalidConfiguration("internal error: no handler for \(route)")
             }
         }
@@ -59,7 +63,9 @@ struct APIRoutes {
                 body = try Request.decodeJSON(CreateSessionRequest.self, from: buffer, example: #"{"task_name": "project", "language": ""}"#)
             }
         }
-        return Responses.success(try await simulation.createSession(token: request.bearerToken, userPath: context.parameter("user_id"), request: body))
+        return Responses.success(
+            try await simulation.createSession(
+                token: request.bearerToken, missingAttribution: request.missingAttribution, userPath: context.parameter("user_id"), request: body))
     }
 
     /// The polled GETs: the event loop usually answers these itself
@@ -69,27 +75,58 @@ struct APIRoutes {
         return { request, context in
             var parameters: [String: String] = [:]
             for name in route.parameters { parameters[name] = context.parameter(name) }
-            return try await simulation.polledAnswer(route, parameters: parameters, token: request.bearerToken).response
+            return try await simulation.polledAnswer(
+                route, parameters: parameters, token: request.bearerToken, missingAttribution: request.missingAttribution
+            ).response
         }
     }
 
     func submitRender(_ request: Request, context: SimulatorRequestContext) async throws -> Response {
         let example = #"{"id": "render_<unique>", "sessionId": "<session_id>", "draft": <draft from state>, "output": {"format": "mp4", "quality": "high"}}"#
         let body = try await request.decodeJSON(RenderRequest.self, context: context, example: example)
-        let missing = HeaderScan(request.headers).missingAttribution
-        let job = try await simulation.submitRender(token: request.bearerToken, missingAttribution: missing, request: body)
+        let job = try await simulation.submitRender(token: request.bearerToken, missingAttribution: request.missingAttribution, request: body)
         return Responses.render(job, shape: simulation.profile.renderShape)
     }
 
     func cancelRender(_ request: Request, context: SimulatorRequestContext) async throws -> Response {
-        let job = try await simulation.cancelRender(token: request.bearerToken, id: context.parameter("id"))
+        let job = try await simulation.cancelRender(token: request.bearerToken, missingAttribution: request.missingAttribution, id: context.parameter("id"))
         return Responses.render(job, shape: simulation.profile.renderShape)
     }
 
     func download(_ request: Request, context: SimulatorRequestContext) async throws -> Response {
         let id = context.parameter("id")
-        try await simulation.authorizeDownload(token: request.bearerToken, id: id)
+        try await simulation.authorizeDownload(token: request.bearerToken, missingAttribution: request.missingAttribution, id: id)
         return Responses.mp4(renderFile, id: id)
+    }
+
+    func claimToken(_ request: Request, context: SimulatorRequestContext) async throws -> Response {
+        let body = try await request.decodeJSON(ClaimTokenRequest.self, context: context, example: #"{"task_id": "<task_id>", "session_id": "<session_id>"}"#)
+        return Responses.success(
+            try await simulation.claimToken(
+                token: request.bearerToken, missingAttribution: request.missingAttribution, taskID: body.taskID, sessionID: body.sessionID))
+    }
+
+    func createToken(_ request: Request, context: SimulatorRequestContext) async throws -> Response {
+        struct Body: Decodable {
+            var name: String
+            var scopes: [TokenScope]
+            var expiresInDays: Int?
+            enum CodingKeys: String, CodingKey { case name, scopes, expiresInDays = "expires_in_days" }
+        }
+        let body = try await request.decodeJSON(Body.self, context: context, example: #"{"name": "CI", "scopes": ["read", "write"], "expires_in_days": 90}"#)
+        return Responses.success(
+            try await simulation.createAPIToken(
+                token: request.bearerToken, missingAttribution: request.missingAttribution, name: body.name, scopes: body.scopes,
+                expiresInDays: body.expiresInDays ?? 90))
+    }
+
+    func listTokens(_ request: Request, context: SimulatorRequestContext) async throws -> Response {
+        Responses.success(try await simulation.listAPITokens(token: request.bearerToken, missingAttribution: request.missingAttribution))
+    }
+
+    func revokeToken(_ request: Request, context: SimulatorRequestContext) async throws -> Response {
+        Responses.success(
+            try await simulation.revokeAPIToken(token: request.bearerToken, missingAttribution: request.missingAttribution, id: context.parameter("id")))
     }
 
     /// The simulator's own media: signed render downloads (the `outputUrl`
@@ -116,11 +153,13 @@ struct APIRoutes {
         let session = context.parameter("session_id")
         let token = request.bearerToken
         let contentType = request.headers[.contentType] ?? ""
-        try await simulation.authorizeUpload(token: token, userPath: user, sessionID: session)
+        let missing = request.missingAttribution
+        try await simulation.authorizeUpload(token: token, missingAttribution: missing, userPath: user, sessionID: session)
         if contentType.lowercased().hasPrefix("application/json") {
             let example = #"{"urls": ["https://example.com/clip.mp4"], "source_type": "url"}"#
             let body = try await request.decodeJSON(URLUploadRequest.self, context: context, example: example)
-            return Responses.success(try await simulation.uploadURLs(token: token, userPath: user, sessionID: session, urls: body.urls))
+            return Responses.success(
+                try await simulation.uploadURLs(token: token, missingAttribution: missing, userPath: user, sessionID: session, urls: body.urls))
         }
         guard let boundary = MultipartStreamParser.boundary(fromContentType: contentType) else {
             throw SimulatorFailure.badRequest(
@@ -142,7 +181,8 @@ struct APIRoutes {
         if receiver.files.contains(where: { $0.filename.isEmpty }) {
             throw SimulatorFailure.badRequest("a \"files\" part has no filename: send Content-Disposition: form-data; name=\"files\"; filename=\"clip.mp4\"")
         }
-        return Responses.success(try await simulation.completeUpload(token: token, userPath: user, sessionID: session, files: receiver.files))
+        return Responses.success(
+            try await simulation.completeUpload(token: token, missingAttribution: missing, userPath: user, sessionID: session, files: receiver.files))
     }
 }
 

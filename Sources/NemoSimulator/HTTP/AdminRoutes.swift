@@ -11,13 +11,22 @@ struct AdminRoutes {
 
     func register(on router: Router<SimulatorRequestContext>, adminToken: String?) {
         let simulation = self.simulation
-        let admin = router.group("_nemosim").add(middleware: AdminGuard(adminToken: adminToken))
-        admin.get("health") { _, _ in
-            Responses.json([
+        // Health is public: it holds no secret, and a client anywhere learns
+        // from it the time scale and the rules of the profile in force.
+        router.get("/_nemosim/health") { _, _ in
+            let profile = simulation.profile
+            return Responses.json([
                 "status": "ok", "seed": .number(Double(simulation.seed)), "time_scale": .number(simulation.clock.timeScale),
-                "version": .string(NemosimVersion.current),
+                "version": .string(NemosimVersion.current), "profile": .string(profile.name), "profile_base": .string(profile.base),
+                "client_rules": [
+                    "stream_resume": .bool(profile.streamResume), "render_shape": .string(profile.renderShape.rawValue),
+                    "render_poll_interval_seconds": .number(profile.renderPollIntervalSeconds),
+                    "render_max_polls": .number(Double(profile.renderMaxPolls)),
+                    "client_stream_timeout_seconds": .number(profile.clientStreamTimeoutSeconds),
+                ],
             ])
         }
+        let admin = router.group("_nemosim").add(middleware: AdminGuard(adminToken: adminToken))
         admin.post("reset") { _, _ in
             await simulation.reset()
             return Responses.json(["status": "reset"])
@@ -41,6 +50,13 @@ struct AdminRoutes {
             let patch = try await request.decodeJSON(JSONValue.self, context: context, example: #"{"silent_close_ratio": 0.5}"#)
             return Responses.json(try simulation.patchProfile(patch).jsonValue)
         }
+        admin.put("profile/:name") { _, context in
+            let name = context.parameter("name")
+            guard BehaviourProfile.shippedNames.contains(name) else {
+                throw SimulatorFailure.http(404, "no shipped profile \(name): one of \(BehaviourProfile.shippedNames.joined(separator: ", "))")
+            }
+            return Responses.json(simulation.setProfile(try BehaviourProfile.shipped(name)).jsonValue)
+        }
         admin.post("faults") { request, context in
             let example = #"{"match": {"method": "GET", "path": "/api/credits/balance/simple"}, "respond": {"code": 1001}, "times": 1}"#
             let rule = try await request.decodeJSON(FaultRule.self, context: context, example: example)
@@ -60,6 +76,23 @@ struct AdminRoutes {
             simulation.journal.clear()
             return Responses.json(["status": "cleared"])
         }
+        admin.post("accounts") { request, context in
+            struct Account: Decodable {
+                var kind: String
+                var credits: Int?
+                var plan: String?
+            }
+            let body = try await request.decodeJSON(Account.self, context: context, example: #"{"kind": "registered", "credits": 500, "plan": "paid"}"#)
+            guard body.kind == "registered" else {
+                throw SimulatorFailure.badRequest("kind must be \"registered\" (anonymous accounts come from POST /api/auth/anonymous-token)")
+            }
+            guard ["free", "paid", nil].contains(body.plan) else { throw SimulatorFailure.badRequest("plan must be free or paid") }
+            let (user, token) = try await simulation.registerAccount(credits: body.credits ?? 0, freePlan: body.plan == "free")
+            return Responses.json(["user_id": .string(user), "token": .string(token), "scopes": ["*"]], status: .created)
+        }
+        admin.get("claims/:token") { _, context in
+            Responses.json(try await simulation.claim(context.parameter("token")))
+        }
         admin.put("accounts/:user/credits") { request, context in
             struct Credits: Decodable { var available: Int }
             let user = context.parameter("user")
@@ -72,6 +105,11 @@ struct AdminRoutes {
             let body = try await request.decodeJSON(Revoke.self, context: context, example: #"{"token": "nmv_usr_..."}"#)
             try await simulation.revoke(token: body.token)
             return Responses.json(["status": "revoked"])
+        }
+        admin.post("tokens/inspect") { request, context in
+            struct Inspect: Decodable { var token: String }
+            let body = try await request.decodeJSON(Inspect.self, context: context, example: #"{"token": "nmv_usr_..."}"#)
+            return Responses.json(try await simulation.inspect(token: body.token))
         }
         admin.post("tokens/scopes") { request, context in
             struct Scopes: Decodable { var token: String; var scopes: [TokenScope] }

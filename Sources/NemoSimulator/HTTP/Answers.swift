@@ -34,22 +34,30 @@ extension SimulatorFailure {
 }
 
 extension JSONAnswer {
-    /// A render job in the render envelope, in the profile's shape.
+    /// A render job in the render envelope, in the profile's shape: the
+    /// reference's (`data.status`, `data.outputUrl`, `data.createdAt`,
+    /// `data.completedAt`), the skill texts' (top-level `status`,
+    /// `progress`, `output.url`), or both at once.
     static func render(_ job: RenderJob, shape: RenderShape) -> JSONAnswer {
-        var value = job.wireValue
-        if case .object(var top) = value {
-            switch shape {
-            case .both: break
-            case .vendor:
-                top["status"] = nil
-                top["progress"] = nil
-                top["output"] = nil
-            case .skill:
-                top["data"] = ["id": job.id.map(JSONValue.string) ?? .null]
-            }
-            value = .object(top)
+        var top: [String: JSONValue] = ["success": .bool(job.success ?? true)]
+        var data: [String: JSONValue] = [:]
+        if let id = job.id { data["id"] = .string(id) }
+        if shape != .skill {
+            data["status"] = .string(job.status.rawValue)
+            if let progress = job.progress { data["progress"] = .number(Double(progress)) }
+            if let url = job.outputURL { data["outputUrl"] = .string(url) }
+            if let createdAt = job.createdAt { data["createdAt"] = .number(Double(createdAt)) }
+            if let completedAt = job.completedAt { data["completedAt"] = .number(Double(completedAt)) }
+            if let message = job.message, job.status == .failed { data["error"] = .string(message) }
         }
-        return json(value, code: 0)
+        if shape != .reference {
+            top["status"] = .string(job.status.rawValue)
+            if let progress = job.progress { top["progress"] = .number(Double(progress)) }
+            if let url = job.outputURL { top["output"] = ["url": .string(url)] }
+            if let message = job.message, job.status == .failed { top["message"] = .string(message) }
+        }
+        top["data"] = .object(data)
+        return json(.object(top), code: 0)
     }
 }
 
@@ -156,6 +164,9 @@ struct HeaderScan {
 extension Request {
     /// The bearer token, if any (see ``HTTPFields/bearerToken``).
     var bearerToken: String? { headers.bearerToken }
+
+    /// The attribution headers this request lacks (or has empty).
+    var missingAttribution: [String] { HeaderScan(headers).missingAttribution }
 
     /// Reads the body (up to the context's limit) as JSON of type `T`, or
     /// throws a 400 that says what is wrong and gives an example.

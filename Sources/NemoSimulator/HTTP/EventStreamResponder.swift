@@ -28,14 +28,18 @@ struct EventStreamResponder {
         } catch {
             throw SimulatorFailure.badRequest("request body unreadable or larger than \(context.maxUploadSize) bytes: \(error)")
         }
-        return try await start(body: buffer, token: request.bearerToken, lastEventID: request.headers[Self.lastEventID], fault: context.fault)
+        return try await start(
+            body: buffer, token: request.bearerToken, missingAttribution: request.missingAttribution, lastEventID: request.headers[Self.lastEventID],
+            fault: context.fault)
     }
 
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 
-    func start(body buffer: ByteBuffer, token: String?, lastEventID: String?, fault: FaultResponse?) async throws(SimulatorFailure) -> Response {
+    func start(
+        body buffer: ByteBuffer, token: String?, missingAttribution: [String], lastEventID: String?, fault: FaultResponse?
+    ) async throws(SimulatorFailure) -> Response {
         let body = try Request.decodeJSON(RunSSERequest.self, from: buffer, example: Self.example)
-        let plan = try await simulation.startMessage(token: token, request: body, lastEventID: lastEventID)
+        let plan = try await simulation.startMessage(token: token, missingAttribution: missingAttribution, request: body, lastEventID: lastEventID)
         return stream(plan, fault: fault)
     }
 
@@ -65,8 +69,14 @@ struct EventStreamResponder {
             while let (event, time, id) = nextEvent() {
                 if sent >= dropAfter { throw DroppedStream() }
                 try await clock.sleep(untilElapsed: time)
-                await simulation.settle()
-                let text = ServerSentEventEncoder.encode(data: plan.data(for: event, clock: clock), id: id)
+                var event = event
+                if let deferred = event.deferred {
+                    // What the work did is known now: the work was due before this event.
+                    event.event = await simulation.resolve(deferred, sessionID: plan.sessionID, messageIndex: plan.messageIndex)
+                } else {
+                    await simulation.settle()
+                }
+                let text = ServerSentEventEncoder.encode(data: plan.data(for: event, clock: clock), id: plan.eventIDs ? id : nil)
                 try await writer.write(ByteBuffer(string: text))
                 sent += 1
             }

@@ -32,8 +32,15 @@ struct FrontMiddleware: RouterMiddleware {
     }
 
     /// The API routes by their router template (what Hummingbird reports
-    /// as a request's endpoint path).
-    static let routes = Dictionary(uniqueKeysWithValues: Route.all.map { ($0.template, $0) })
+    /// as a request's endpoint path) and method: one template may serve
+    /// several methods (`GET` and `POST /api/tokens`).
+    static let routes = Dictionary(grouping: Route.all, by: \.template)
+
+    /// The route of a request, by its endpoint path and method.
+    static func route(_ endpoint: String, method: String) -> Route? {
+        guard let candidates = routes[endpoint] else { return nil }
+        return candidates.first { $0.method == method } ?? candidates.first
+    }
 
     /// One request's fault, route and journal entry. A class, so the async
     /// frame of `handle` holds one pointer: each keep-alive connection's task
@@ -133,7 +140,7 @@ struct FrontMiddleware: RouterMiddleware {
         let arrival = simulation.clock.elapsed
         let method = request.method.rawValue
         let headers = HeaderScan(request.headers)
-        let route = Self.routes[endpoint]
+        let route = Self.route(endpoint, method: method)
         var fault: FaultResponse?
         if let header = headers.fault {
             do {

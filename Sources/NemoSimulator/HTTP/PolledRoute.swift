@@ -8,15 +8,17 @@ extension Simulation {
     /// failure is thrown for the caller to envelope. Synchronous: the event
     /// loop the actor runs on calls it directly (``PolledRouteHandler``),
     /// and the router's handlers call it too, so both paths answer alike.
-    func polledAnswer(_ route: Route, parameters: [String: String], token: String?) throws(SimulatorFailure) -> JSONAnswer {
+    func polledAnswer(
+        _ route: Route, parameters: [String: String], token: String?, missingAttribution: [String]
+    ) throws(SimulatorFailure) -> JSONAnswer {
         switch route.name {
         case Route.credits.name:
-            let balance = try credits(token: token)
+            let balance = try credits(token: token, missingAttribution: missingAttribution)
             return .success(dataJSON: #"{"available":\#(balance.available),"frozen":\#(balance.frozen),"total":\#(balance.total)}"#)
         case Route.state.name:
-            return .success(StateResponse(state: try state(token: token, userPath: parameters["user_id"] ?? "me", sessionID: parameters["session_id"] ?? "")))
+            return .success(try state(token: token, missingAttribution: missingAttribution, userPath: parameters["user_id"] ?? "me", sessionID: parameters["session_id"] ?? ""))
         case Route.renderStatus.name:
-            return .render(try renderStatus(token: token, id: parameters["id"] ?? ""), shape: profile.renderShape)
+            return .render(try renderStatus(token: token, missingAttribution: missingAttribution, id: parameters["id"] ?? ""), shape: profile.renderShape)
         default:
             throw .http(500, "internal error: \(route) is not a polled route")
         }
@@ -24,9 +26,9 @@ extension Simulation {
 
     /// ``polledAnswer(_:parameters:token:)`` with a failure in the route's
     /// envelope and the profile's error mode (the event loop's answers).
-    func answer(_ route: Route, parameters: [String: String], token: String?) -> JSONAnswer {
+    func answer(_ route: Route, parameters: [String: String], token: String?, missingAttribution: [String]) -> JSONAnswer {
         do {
-            return try polledAnswer(route, parameters: parameters, token: token)
+            return try polledAnswer(route, parameters: parameters, token: token, missingAttribution: missingAttribution)
         } catch {
             return error.answer(envelope: route.envelope, mode: profile.errorStatusMode)
         }

@@ -96,7 +96,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .forwardReadComplete: context.fireChannelReadComplete()
             case .leavePipeline: context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             case .answerNow(let held):
-                write(simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: held.token) }, for: held, context: context)
+                write(simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: held.token, missingAttribution: held.plan.missingAttribution) }, for: held, context: context)
             case .answerLater(let held):
                 answerElsewhere(held, context: context)
             }
@@ -111,7 +111,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let home = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: home)
         domainLoop.execute {
-            let answer = simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: held.token) }
+            let answer = simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: held.token, missingAttribution: held.plan.missingAttribution) }
             home.execute {
                 let (handler, context) = bound.value
                 handler.write(answer, for: held, context: context)

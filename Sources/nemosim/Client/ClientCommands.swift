@@ -10,24 +10,40 @@ struct TokenCommand: AsyncParsableCommand {
         abstract: "Get an anonymous token (100 free credits, valid 7 days) and save it for the next commands.",
         discussion: """
             Uses $NEMO_CLIENT_ID, else the client id kept at ~/.config/nemovideo/client_id.
-            The token is saved (mode 0600) in ~/.config/nemovideo/nemosim-credentials.json
+            A client id gets 1 token per 7 days (skill 1.9): a saved token that has not
+            expired is kept and nothing is asked for; --force asks anyway (a 429 inside
+            the 7 days). The token is saved (mode 0600) in ~/.config/nemosim/credentials.json
             and never printed. Set $NEMO_TOKEN to use a token of your own instead.
             """)
 
     @OptionGroup var options: ClientOptions
 
+    @Flag(help: "Ask for a new token even when a saved one has not expired.")
+    var force = false
+
     func run() async throws {
         try await runClientCommand(options) { context in
             let (client, store) = (context.client, context.store)
+            let saved = store.load(for: client.configuration.baseURL)
+            if !force, saved?.token != nil, let expires = saved?.expiresAt, let date = ISO8601.date(from: expires), date > Date() {
+                if options.json {
+                    Output.json(["user_id": saved?.userID.map(JSONValue.string) ?? .null, "expires_at": .string(expires), "saved_to": .string(store.file.path),
+                        "issued": false])
+                } else {
+                    Output.line("token for \(saved?.userID ?? "?") valid until \(expires) (saved, not shown; --force asks for a new one)")
+                }
+                return
+            }
             let token = try await client.issueToken()
             try store.update(for: client.configuration.baseURL) {
                 $0.token = token.token
                 $0.userID = token.userID
+                $0.expiresAt = token.expiresAt
                 $0.sessionID = nil
             }
             if options.json {
                 Output.json(["user_id": .string(token.userID), "credits": token.credits.map { .number(Double($0)) } ?? .null,
-                    "expires_at": token.expiresAt.map(JSONValue.string) ?? .null, "saved_to": .string(store.file.path)])
+                    "expires_at": token.expiresAt.map(JSONValue.string) ?? .null, "saved_to": .string(store.file.path), "issued": true])
             } else {
                 Output.line("token issued for \(token.userID): \(token.credits ?? 0) credits, expires \(token.expiresAt ?? "?") (saved, not shown)")
             }
@@ -57,7 +73,8 @@ struct SessionCommand: AsyncParsableCommand {
                 $0.taskID = session.taskID
                 $0.userID = session.userID
             }
-            let claim = session.claimLink(attribution: client.configuration.attribution)
+            // A claim token opens the project; the API token never goes in a URL.
+            let claim = try await client.claimToken().link(webAppURL: client.configuration.webAppURL)
             if options.json {
                 Output.json(["session_id": .string(session.sessionID), "task_id": .string(session.taskID), "user_id": .string(session.userID),
                     "claim_url": .string(claim)])
@@ -136,6 +153,8 @@ struct SendCommand: AsyncParsableCommand {
     func run() async throws {
         let json = options.json
         try await runClientCommand(options, onAction: { action in
+            // "Still working" is shown as its own line (the message event), not twice.
+            if case .saidStillWorking = action { return }
             if json { Output.json(["action": .string(action.description)]) } else { Output.note("· \(action)") }
         }) { context in
             let client = context.client

@@ -18,12 +18,16 @@ extension CredentialStore {
 }
 
 /// Saves the token and session per API URL in
-/// `~/.config/nemovideo/nemosim-credentials.json` (mode 0600), so that one
-/// command can follow another. Tokens are never printed.
+/// `~/.config/nemosim/credentials.json` (mode 0600), so that one command can
+/// follow another. Tokens are never printed. (Not under
+/// `~/.config/nemovideo/`: the vendor's skill keeps only the client id
+/// there, and says so.)
 struct CredentialStore {
     struct Entry: Codable {
         var token: String?
         var userID: String?
+        /// When the token expires (ISO 8601), as issued.
+        var expiresAt: String?
         var sessionID: String?
         var taskID: String?
     }
@@ -32,7 +36,7 @@ struct CredentialStore {
 
     init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         let home = environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
-        file = URL(fileURLWithPath: home).appendingPathComponent(".config/nemovideo/nemosim-credentials.json")
+        file = URL(fileURLWithPath: home).appendingPathComponent(".config/nemosim/credentials.json")
     }
 
     func all() -> [String: Entry] {

@@ -35,9 +35,9 @@ struct ClientHarness {
     static func start(
         timeScale: Double = 1000, seed: UInt64 = 11, policy: RecoveryPolicy = loadTolerant,
         attribution: AttributionHeaders = AttributionHeaders(source: "nemosim-tests", version: "1.0.0", platform: "unknown"),
-        _ configure: (inout BehaviourProfile) -> Void = { _ in }
+        profile base: BehaviourProfile = BehaviourProfile(), _ configure: (inout BehaviourProfile) -> Void = { _ in }
     ) async throws -> ClientHarness {
-        var profile = BehaviourProfile()
+        var profile = base
         configure(&profile)
         let server = try await SimulatorServer.start(.init(seed: seed, timeScale: timeScale, profile: profile))
         let log = ActionLog()

@@ -21,8 +21,11 @@ struct RouterClient: Sendable {
     let clock: ManualSimulationClock
     var simulation: Simulation { app.simulation }
 
-    init(seed: UInt64 = 3, adminToken: String? = nil, _ configure: (inout BehaviourProfile) -> Void = { _ in }) throws {
-        var profile = BehaviourProfile()
+    init(
+        seed: UInt64 = 3, adminToken: String? = nil, profile base: BehaviourProfile = BehaviourProfile(),
+        _ configure: (inout BehaviourProfile) -> Void = { _ in }
+    ) throws {
+        var profile = base
         configure(&profile)
         clock = ManualSimulationClock(timeScale: 1000)
         app = try SimulatorApp(.init(seed: seed, timeScale: 1000, profile: profile, adminToken: adminToken), clock: clock)
