@@ -22,7 +22,7 @@ public struct ScaledClock: ClientClock {
 
     public func sleep(seconds: Double) async throws {
         guard seconds > 0 else { return }
-        try await Task.sleep(for: .nanoseconds(Int64(seconds / timeScale * 1e9)))
+        try await Task.sleep(for: .seconds(clamping: seconds / timeScale))
     }
 
     public var now: Double {

@@ -29,7 +29,23 @@ public struct ClientConfiguration: Sendable {
         self.webAppURL = webAppURL.hasSuffix("/") ? String(webAppURL.dropLast()) : webAppURL
     }
 
-    /// The configuration from the environment: `NEMO_API_URL`, `NEMO_TOKEN`,
+    /// `NEMO_TOKEN` from `environment`, when it may be sent to `url`: a
+    /// token of one's own goes only over https (to a plain-http URL, even a
+    /// local simulator or proxy, it is not used: the client gets a token of
+    /// its own there). `refused` is the note to print when it was set but
+    /// is not used.
+    public static func environmentToken(
+        for url: String, _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> (token: String?, refused: String?) {
+        guard let token = environment["NEMO_TOKEN"], !token.isEmpty else { return (nil, nil) }
+        guard url.lowercased().hasPrefix("https://") else {
+            return (nil, "NEMO_TOKEN is not used with \(url): a token is only sent over https")
+        }
+        return (token, nil)
+    }
+
+    /// The configuration from the environment: `NEMO_API_URL`, `NEMO_TOKEN`
+    /// (only for an https URL, see ``environmentToken(for:_:)``),
     /// `NEMO_CLIENT_ID` (else a UUID persisted at
     /// `~/.config/nemovideo/client_id`), `NEMO_WEB_URL`, and, as skill 1.9
     /// names them, the attribution: `X-Skill-Source` the client's name
@@ -39,7 +55,7 @@ public struct ClientConfiguration: Sendable {
         _ environment: [String: String] = ProcessInfo.processInfo.environment, baseURL: String? = nil
     ) -> ClientConfiguration {
         let url = baseURL ?? environment["NEMO_API_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? Endpoint.productionBaseURL
-        let token = environment["NEMO_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let token = environmentToken(for: url, environment).token
         let clientID = environment["NEMO_CLIENT_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? persistedClientID(environment: environment)
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         return ClientConfiguration(

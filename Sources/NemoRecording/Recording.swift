@@ -159,7 +159,10 @@ public struct Recording: Sendable {
             let data = try Data(contentsOf: url)
             do {
                 let har = try JSONDecoder().decode(HARFile.self, from: data)
+                try checkNumbers(har.log.entries, metadata: har.log.nemosim, in: url)
                 return Recording(metadata: har.log.nemosim, entries: har.log.entries, cutOff: nil, fromJournal: false)
+            } catch let error as RecordingError {
+                throw error
             } catch {
                 if !FileManager.default.fileExists(atPath: journal.path) {
                     throw RecordingError("\(url.path) is not a HAR 1.2 file: \(error)")
@@ -203,6 +206,36 @@ public struct Recording: Sendable {
         if cutOff == nil, let lost = open.first {
             cutOff = "exchange \(entries.count + 1) (\(lost.method) \(lost.path)) was cut off: it started but never completed; the \(entries.count) before it are complete"
         }
+        try checkNumbers(entries, metadata: metadata, in: journal)
         return Recording(metadata: metadata, entries: entries, cutOff: cutOff, fromJournal: true)
+    }
+
+    /// The longest time a recording may give (an exchange's duration, an
+    /// event's offset), in milliseconds: about 31 years.
+    static let maximumMilliseconds = CheckedNumber.maximumSleepSeconds * 1000
+
+    /// Refuses a recording whose times would pace a replay beyond any
+    /// sensible wait (or trap turning into durations): NaN, infinities,
+    /// `1e300`, negative offsets. HAR's `-1` ("not known") is allowed in
+    /// timings.
+    static func checkNumbers(_ entries: [HAREntry], metadata: RecordingMetadata?, in url: URL) throws {
+        let range = -1...maximumMilliseconds
+        func check(_ value: Double, _ what: String, entry: Int, in range: ClosedRange<Double> = range) throws {
+            guard CheckedNumber.seconds(value, in: range) == nil else { return }
+            throw RecordingError(
+                "\(url.path): entry \(entry + 1): \(what) is \(value), not a number of milliseconds from \(Int(range.lowerBound)) to \(Int(range.upperBound)): fix or remove that entry")
+        }
+        for (index, entry) in entries.enumerated() {
+            try check(entry.time, "time", entry: index)
+            try check(entry.timings.send, "timings.send", entry: index)
+            try check(entry.timings.wait, "timings.wait", entry: index)
+            try check(entry.timings.receive, "timings.receive", entry: index)
+            for (item, event) in (entry.eventStream ?? []).enumerated() {
+                try check(event.offsetMs, "_eventStream[\(item)].offset_ms", entry: index, in: 0...maximumMilliseconds)
+            }
+        }
+        if let scale = metadata?.timeScale, CheckedNumber.seconds(scale, in: 0.001...1_000_000) == nil {
+            throw RecordingError("\(url.path): _nemosim.time_scale is \(scale), not a number from 0.001 to 1000000: fix or remove it")
+        }
     }
 }

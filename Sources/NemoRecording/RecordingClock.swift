@@ -22,7 +22,7 @@ public struct ContinuousRecordingClock: RecordingClock {
     public var nowMs: Double { ((ContinuousClock.now - start).inSeconds * 1_000_000).rounded() / 1000 }
 
     public func sleep(untilMs ms: Double) async throws {
-        try await Task.sleep(until: start + .nanoseconds(Int64(min(ms, 9e12) * 1e6)), clock: .continuous)
+        try await Task.sleep(until: start + .seconds(clamping: ms / 1000), clock: .continuous)
     }
 }
 

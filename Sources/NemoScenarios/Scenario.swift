@@ -120,12 +120,13 @@ public enum ScenarioParser {
     public static func parse(_ text: String, file: String) throws -> [Scenario] {
         var scenarios: [Scenario] = []
         do {
-            let parser = try Parser(yaml: text)
-            while let node = try parser.nextRoot() {
+            for node in try YAMLGuard.documents(text) {
                 scenarios.append(try scenario(YAMLValue(node), file: file))
             }
         } catch let error as ScenarioFileError {
             throw error
+        } catch let error as YAMLGuard.Refusal {
+            throw ScenarioFileError(file: file, line: error.line, message: error.message)
         } catch let error as YamlError {
             throw ScenarioFileError(file: file, line: yamlLine(error), message: "not valid YAML: \(error)")
         } catch {

@@ -225,7 +225,7 @@ public struct ScenarioRunner: Sendable {
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {
-                try await Task.sleep(for: .nanoseconds(Int64(seconds * 1e9)))
+                try await Task.sleep(for: .seconds(clamping: seconds))
                 return nil
             }
             guard let first = try await group.next() else { throw CancellationError() }

@@ -39,7 +39,7 @@ public enum StepAction: Sendable, Hashable {
         case .message: return "message"
         case .request(let method, let path, _, _, _): return "request \(method) \(path)"
         case .download: return "download"
-        case .advanceClock(let seconds): return "advance_clock \(Int(seconds)) s"
+        case .advanceClock(let seconds): return "advance_clock \(CheckedNumber.clampedInteger(seconds, in: 0...Int.max)) s"
         case .fault: return "fault"
         case .setCredits(let n): return "set_credits \(n)"
         case .profile: return "profile"
@@ -87,7 +87,23 @@ extension StepAction {
             for key in (arguments.objectValue ?? [:]).keys where !["method", "path", "headers", "json", "multipart"].contains(key) {
                 throw fail(line, "unknown request key \"\(key)\" (known: method, path, headers, json, multipart)")
             }
-            let headers = (arguments["headers"]?.objectValue ?? [:]).compactMapValues { $0.stringValue }
+            guard HeaderText.isValidName(method) else { throw fail(line, "request method \(method.debugDescription) is not an HTTP method (letters only)") }
+            guard HeaderText.isValidValue(path), !path.contains(" ") else {
+                throw fail(line, "request path \(path.debugDescription) has a space, line break or NUL: percent-encode it (%20)")
+            }
+            var headers: [String: String] = [:]
+            for (name, value) in arguments["headers"]?.objectValue ?? [:] {
+                guard let text = value.stringValue ?? value.doubleValue.map({ $0.rounded() == $0 && abs($0) < 1e15 ? String(Int($0)) : String($0) }) else {
+                    throw fail(line, "header \(name) needs a text value, e.g. \"\(name): text\"")
+                }
+                guard HeaderText.isValidName(name) else {
+                    throw fail(line, "header name \(name.debugDescription) is not a valid HTTP header name (letters, digits, - and a few symbols; no colon, space or line break)")
+                }
+                guard HeaderText.isValidValue(text) else {
+                    throw fail(line, "header \(name) has a line break or NUL in its value, which would inject another header: remove it")
+                }
+                headers[name] = text
+            }
             var parts: [PartSpec]?
             if let multipart = arguments["multipart"] {
                 guard let items = multipart.arrayValue, !items.isEmpty else {
@@ -116,8 +132,10 @@ extension StepAction {
             }
             action = .download(url: url, to: arguments["to"]?.stringValue)
         case "advance_clock":
-            guard let seconds = arguments.doubleValue ?? arguments["seconds"]?.doubleValue, seconds >= 0 else {
-                throw fail(line, "advance_clock needs seconds: `- advance_clock: 3600`")
+            guard let seconds = CheckedNumber.seconds(
+                arguments.doubleValue ?? arguments["seconds"]?.doubleValue, in: 0...CheckedNumber.maximumSimulatedSeconds)
+            else {
+                throw fail(line, "advance_clock needs seconds from 0 to \(Int(CheckedNumber.maximumSimulatedSeconds)) (about 317 years): `- advance_clock: 3600`")
             }
             action = .advanceClock(seconds)
         case "fault":

@@ -41,8 +41,10 @@ public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible 
             self = .code(code)
         case .httpStatus:
             let status = try container.decode(Int.self, forKey: .httpStatus)
-            guard (100...599).contains(status) else {
-                throw DecodingError.dataCorruptedError(forKey: .httpStatus, in: container, debugDescription: "http_status must be 100-599")
+            guard Self.statusesWithBody.contains(status), ![204, 205, 304].contains(status) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .httpStatus, in: container,
+                    debugDescription: "http_status must be 200-599 and not 204, 205 or 304 (the answer carries a JSON body, which those statuses cannot)")
             }
             self = .httpStatus(status)
         case .delaySeconds: self = .delay(seconds: try Self.positive(container, .delaySeconds))
@@ -60,6 +62,10 @@ public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible 
             self = .dropAfterEvents(count)
         }
     }
+
+    /// The statuses a fault may answer with: those that carry a body
+    /// (1xx, 204, 205 and 304 cannot, and would leave the body unframed).
+    static let statusesWithBody = 200...599
 
     private static func positive(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Double {
         let value = try container.decode(Double.self, forKey: key)
@@ -186,10 +192,18 @@ public final class FaultBoard: Sendable {
 
     public init() {}
 
-    /// Arms a fault; returns it with its id.
+    /// The most faults armed at once: each request scans them, so the
+    /// table is bounded (``arm(_:)`` refuses beyond it).
+    public static let maximumArmed = 1000
+
+    /// Arms a fault; returns it with its id. Refused (HTTP 400) when
+    /// ``maximumArmed`` faults are armed already.
     @discardableResult
-    public func arm(_ rule: FaultRule) -> FaultRule {
-        state.withLock { state in
+    public func arm(_ rule: FaultRule) throws(SimulatorFailure) -> FaultRule {
+        try state.withLock { state throws(SimulatorFailure) in
+            guard state.rules.count < Self.maximumArmed else {
+                throw .badRequest("\(Self.maximumArmed) faults are armed already: clear them (DELETE /_nemosim/faults) or let them be used first")
+            }
             var rule = rule
             rule.id = state.nextID
             state.nextID += 1

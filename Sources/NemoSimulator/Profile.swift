@@ -351,8 +351,10 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
             if trimmed.hasPrefix("{") {
                 value = try JSONValue.parse(trimmed)
             } else {
-                value = try YAMLDecoder().decode(JSONValue.self, from: text)
+                value = try YAMLGuard.decode(JSONValue.self, from: text)
             }
+        } catch let refusal as YAMLGuard.Refusal {
+            throw ProfileError(problems: ["profile \(source): \(refusal)"])
         } catch {
             throw ProfileError(problems: ["profile \(source) is neither valid JSON nor YAML: \(error)"])
         }
@@ -391,7 +393,7 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
     /// keeps from strict).
     static func ownFollows(_ name: String) throws -> [String: String] {
         guard let url = Bundle.module.url(forResource: name, withExtension: "yaml", subdirectory: "Profiles") else { return [:] }
-        let value = try YAMLDecoder().decode(JSONValue.self, from: String(decoding: try Data(contentsOf: url), as: UTF8.self))
+        let value = try YAMLGuard.decode(JSONValue.self, from: String(decoding: try Data(contentsOf: url), as: UTF8.self))
         return value["follows"]?.objectValue?.compactMapValues(\.stringValue) ?? [:]
     }
 

@@ -22,7 +22,12 @@ extension Simulation {
 
     /// Jumps simulated time forward and applies what became due.
     public func advanceClock(by seconds: Double) throws(SimulatorFailure) {
-        guard seconds.isFinite, seconds >= 0 else { throw .badRequest("seconds must be a number, 0 or more") }
+        guard seconds.isFinite, seconds >= 0 else { throw .badRequest("seconds must be a number, 0 or more, e.g. {\"seconds\": 3600}") }
+        let limit = CheckedNumber.maximumSimulatedSeconds
+        guard clock.elapsed + seconds <= limit else {
+            throw .badRequest(
+                "the simulated clock may run at most \(Int(limit)) s (about 317 years) from its start; it is at \(Int(clock.elapsed)) s, so advance by at most \(Int(max(0, limit - clock.elapsed))) s")
+        }
         clock.advance(by: seconds)
         settle()
     }

@@ -74,7 +74,7 @@ public final class ScaledSimulationClock: SimulationClock {
             let remaining = target - elapsed
             if remaining <= 0 { return }
             let realSeconds = min(remaining / timeScale, Self.recheckInterval)
-            try await Task.sleep(for: .nanoseconds(Int64(max(realSeconds, 0.0005) * 1e9)))
+            try await Task.sleep(for: .seconds(clamping: max(realSeconds, 0.0005)))
         }
     }
 }

@@ -19,11 +19,15 @@ public struct SimulatorConfiguration: Sendable {
     public var adminToken: String?
     /// Log level of the server's own logs (default: warnings and worse).
     public var logLevel: Logger.Level
+    /// Idle and request timeouts and the connection limit (real time).
+    public var limits: ConnectionLimits
 
     public init(
         host: String = "127.0.0.1", port: Int = 0, seed: UInt64 = 1, timeScale: Double = 1,
-        profile: BehaviourProfile = BehaviourProfile(), adminToken: String? = nil, logLevel: Logger.Level = .warning
+        profile: BehaviourProfile = BehaviourProfile(), adminToken: String? = nil, logLevel: Logger.Level = .warning,
+        limits: ConnectionLimits = ConnectionLimits()
     ) {
+        self.limits = limits
         self.host = host
         self.port = port
         self.seed = seed
@@ -130,7 +134,7 @@ public final class SimulatorServer: Sendable {
         do {
             running = try await HTTPServerStarter.start(
                 responder: app.responder, host: configuration.host, port: configuration.port, handleSignals: handleSignals, logger: logger,
-                channelHandlers: { app.channelHandlers() })
+                limits: configuration.limits, channelHandlers: { app.channelHandlers() })
         } catch let error as HTTPServerStartError {
             throw SimulatorServerError.startFailed(String(error.description.dropFirst("could not start the server ".count)))
         }
@@ -149,3 +153,8 @@ public final class SimulatorServer: Sendable {
         try await server.wait()
     }
 }
+
+/// The server's idle and request timeouts and connection limit (see
+/// `NemoHTTPServer`), named here so that users of the simulator need not
+/// import the HTTP module.
+public typealias ConnectionLimits = NemoHTTPServer.ConnectionLimits

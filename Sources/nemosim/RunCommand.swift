@@ -47,7 +47,9 @@ struct RunOptions: ParsableArguments {
 
     func validate() throws {
         guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be 1 to 64") }
-        guard timeScale > 0, timeScale <= 1_000_000 else { throw ValidationError("--time-scale must be more than 0 and at most 1000000") }
+        guard CheckedNumber.seconds(timeScale, in: 0.001...1_000_000) != nil else {
+            throw ValidationError("--time-scale must be a number from 0.001 to 1000000 (simulated seconds per real second), got \(timeScale)")
+        }
         if profile != "strict" && target != "embedded" {
             throw ValidationError("--profile sets the embedded simulator's profile: a simulator elsewhere is started with its own (nemosim serve --profile)")
         }
@@ -78,11 +80,8 @@ enum ScenarioRun {
         } else {
             // Against an https URL (production), NEMO_TOKEN is every scenario's
             // starting token; it is never sent in the clear.
-            var token = ProcessInfo.processInfo.environment["NEMO_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-            if token != nil && !options.target.lowercased().hasPrefix("https://") {
-                FileHandle.standardError.write(Data("nemosim: NEMO_TOKEN is not used with \(options.target): a token is only sent over https\n".utf8))
-                token = nil
-            }
+            let (token, refused) = ClientConfiguration.environmentToken(for: options.target)
+            if let refused { FileHandle.standardError.write(Data("nemosim: \(refused)\n".utf8)) }
             target = .url(options.target, token: token)
         }
         var writer: RecordingWriter?

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NemoCore
 import NemoRecording
 import NemoSimulator
 
@@ -39,8 +40,22 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Behaviour profile: a shipped one (strict, the default; reference, skill, lenient: see nemosim profiles) or a JSON or YAML file whose keys change the defaults.")
     var profile = "strict"
 
-    @Option(help: "Require this bearer token on the admin API and allow it from any address (default: loopback only, no token).")
+    @Option(help: ArgumentHelp(
+        "Require this bearer token on the admin API and allow it from any address (default: loopback only, no token).",
+        discussion: "A value given here shows in `ps`: prefer --admin-token-file or $NEMOSIM_ADMIN_TOKEN."))
     var adminToken: String?
+
+    @Option(help: "Read the admin token from this file (its first line), so that it does not show in `ps`.")
+    var adminTokenFile: String?
+
+    @Option(help: "Close a keep-alive connection idle this many real seconds.")
+    var idleTimeout: Double = ConnectionLimits().idleSeconds
+
+    @Option(help: "Close a connection whose request head is not complete this many real seconds after it began (slowloris), or whose body stalls that long.")
+    var requestTimeout: Double = ConnectionLimits().requestSeconds
+
+    @Option(help: "Refuse (close at once) connections beyond this many open ones (default: the descriptor limit, raised to its hard limit, less a reserve).")
+    var maxConnections: Int?
 
     @Option(help: "Answer from this recording (HAR) instead of simulating: any client can replay a recorded session.")
     var replay: String?
@@ -51,9 +66,46 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "More server logging on stderr (Hummingbird's info level); the request journal is at /_nemosim/journal.")
     var verbose = false
 
+    /// The admin token from `--admin-token`, `--admin-token-file` or
+    /// `$NEMOSIM_ADMIN_TOKEN`, in that order; nil when none is given.
+    func resolvedAdminToken(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
+        if adminToken != nil && adminTokenFile != nil {
+            throw ValidationError("give --admin-token or --admin-token-file, not both")
+        }
+        if let adminToken {
+            guard !adminToken.isEmpty else { throw ValidationError("--admin-token is empty: give a secret of 16 or more characters") }
+            return adminToken
+        }
+        if let adminTokenFile {
+            let url = URL(fileURLWithPath: adminTokenFile)
+            guard let handle = try? FileHandle(forReadingFrom: url) else {
+                throw ValidationError("--admin-token-file \(adminTokenFile): cannot read it (does it exist, and may this user read it?)")
+            }
+            defer { try? handle.close() }
+            let head = (try? handle.read(upToCount: 4097)) ?? Data()
+            guard head.count <= 4096 else { throw ValidationError("--admin-token-file \(adminTokenFile): over 4 KiB; the file should hold the token only") }
+            let token = String(decoding: head, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init)?
+                .trimmingCharacters(in: .whitespaces) ?? ""
+            guard !token.isEmpty else { throw ValidationError("--admin-token-file \(adminTokenFile): the file is empty; write the token on its first line") }
+            return token
+        }
+        if let token = environment["NEMOSIM_ADMIN_TOKEN"], !token.isEmpty { return token }
+        return nil
+    }
+
+    /// The connection limits the options give.
+    var limits: ConnectionLimits {
+        ConnectionLimits(idleSeconds: idleTimeout, requestSeconds: requestTimeout, maximumConnections: maxConnections)
+    }
+
     func validate() throws {
-        guard timeScale > 0, timeScale.isFinite else { throw ValidationError("--time-scale must be a positive number, got \(timeScale)") }
+        guard CheckedNumber.seconds(timeScale, in: 0.001...1_000_000) != nil else {
+            throw ValidationError("--time-scale must be a number from 0.001 to 1000000 (simulated seconds per real second), got \(timeScale)")
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
+        if let problem = limits.validationErrors().first {
+            throw ValidationError("--idle-timeout, --request-timeout, --max-connections: \(problem)")
+        }
     }
 
     func run() async throws {
@@ -62,11 +114,12 @@ struct Serve: AsyncParsableCommand {
             return
         }
         let behaviour = try orExit("nemosim serve", code: 2) { try BehaviourProfile.named(profile) }
+        let adminToken = try orExit("nemosim serve", code: 2) { try resolvedAdminToken() }
         let server = try await orExit("nemosim serve", code: 1) {
             try await SimulatorServer.start(
                 .init(
                     host: host, port: port, seed: seed, timeScale: timeScale, profile: behaviour, adminToken: adminToken,
-                    logLevel: verbose ? .info : .warning),
+                    logLevel: verbose ? .info : .warning, limits: limits),
                 handleSignals: true)
         }
         FileHandle.standardError.write(Data("nemosim serve: profile \(behaviour.name): \(behaviour.description)\n".utf8))

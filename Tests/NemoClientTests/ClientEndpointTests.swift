@@ -124,7 +124,13 @@ struct ClientEndpointTests {
             "HOME": home, "NEMO_API_URL": "http://127.0.0.1:9/", "NEMO_TOKEN": "nmv_usr_x", "NEMO_CLIENT_ID": "cid", "SKILL_NAME": "my-skill",
             "SKILL_SOURCE": "cursor", "NEMO_WEB_URL": "http://127.0.0.1:8/",
         ])
-        #expect(configured.baseURL == "http://127.0.0.1:9" && configured.token == "nmv_usr_x" && configured.clientID == "cid")
+        // NEMO_TOKEN goes over https only: to a plain-http URL, even a local one, it is not used.
+        #expect(configured.baseURL == "http://127.0.0.1:9" && configured.token == nil && configured.clientID == "cid")
+        #expect(ClientConfiguration.environmentToken(for: "http://127.0.0.1:9", ["NEMO_TOKEN": "nmv_usr_x"]).refused?.contains("only sent over https") == true)
+        let secure = ClientConfiguration.fromEnvironment(["HOME": home, "NEMO_API_URL": "https://api.example", "NEMO_TOKEN": "nmv_usr_x"])
+        #expect(secure.token == "nmv_usr_x")
+        #expect(ClientConfiguration.environmentToken(for: "HTTPS://api.example", ["NEMO_TOKEN": "nmv_usr_x"]).token == "nmv_usr_x")
+        #expect(ClientConfiguration.environmentToken(for: "https://api.example", ["NEMO_TOKEN": ""]) == (nil, nil))
         // Skill 1.9 §3: X-Skill-Source is the skill's name, X-Skill-Platform where it runs.
         #expect(configured.attribution.source == "my-skill" && configured.attribution.platform == "cursor")
         #expect(configured.webAppURL == "http://127.0.0.1:8")

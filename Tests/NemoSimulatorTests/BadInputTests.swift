@@ -78,6 +78,14 @@ struct BadInputTests {
         #expect(longerAnswer.hasPrefix("HTTP/1.1 200"))
         await stillServing(live)
 
+        // A chunked body that lies about its chunk and ends: no session is made of it.
+        let sessionsBefore = await live.server.simulation.sessions.count
+        let lyingChunks = "POST /api/tasks/me/with-session/nemo_agent HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(live.token)\r\nX-Skill-Source: t\r\nX-Skill-Version: 1\r\nX-Skill-Platform: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n{\"task_name\": \"x\"}"
+        let lyingAnswer = await rawExchange(port: live.server.port, Array(lyingChunks.utf8), closeWriteAfterSend: true, timeout: 2)
+        #expect(!lyingAnswer.contains("200 OK"), "\(lyingAnswer)")
+        #expect(await live.server.simulation.sessions.count == sessionsBefore, "a session was made of a body that never arrived")
+        await stillServing(live)
+
         let garbage = await rawExchange(port: live.server.port, Array("\u{1}\u{2}NOT HTTP AT ALL\r\n\r\n".utf8), closeWriteAfterSend: true, timeout: 2)
         #expect(!garbage.contains("200 OK"))
         await stillServing(live)

@@ -15,10 +15,12 @@ struct LiveSession {
     let session: String
     var url: String { server.url }
 
-    static func start(timeScale: Double = 1000, seed: UInt64 = 3, _ configure: (inout BehaviourProfile) -> Void = { _ in }) async throws -> LiveSession {
+    static func start(
+        timeScale: Double = 1000, seed: UInt64 = 3, limits: ConnectionLimits = ConnectionLimits(), _ configure: (inout BehaviourProfile) -> Void = { _ in }
+    ) async throws -> LiveSession {
         var profile = BehaviourProfile()
         configure(&profile)
-        let server = try await SimulatorServer.start(.init(seed: seed, timeScale: timeScale, profile: profile))
+        let server = try await SimulatorServer.start(.init(seed: seed, timeScale: timeScale, profile: profile, limits: limits))
         let issued = await CurlTestClient.request("POST", server.url + "/api/auth/anonymous-token", headers: ["X-Client-Id": UUID().uuidString])
         let token = try #require(issued.data?["token"]?.stringValue)
         let user = try #require(issued.data?["user_id"]?.stringValue)

@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import NemoCore
 import Synchronization
 
 /// One transfer: its easy handle, what it collects, and how it completes.
@@ -65,8 +66,8 @@ final class CurlTransfer: @unchecked Sendable {
         _ = nemo_curl_easy_setopt_string(easy, CURLOPT_URL, request.url)
         _ = nemo_curl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         _ = nemo_curl_easy_setopt_string(easy, CURLOPT_USERAGENT, options.userAgent)
-        _ = nemo_curl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout * 1000))
-        _ = nemo_curl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int((request.timeout ?? options.timeout) * 1000))
+        _ = nemo_curl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, CheckedNumber.clampedInteger(options.connectTimeout * 1000, in: 1...Int(Int32.max)))
+        _ = nemo_curl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, CheckedNumber.clampedInteger((request.timeout ?? options.timeout) * 1000, in: 1...Int(Int32.max)))
         _ = nemo_curl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, options.verifyPeer ? 1 : 0)
         _ = nemo_curl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, options.verifyPeer ? 2 : 0)
         if let caFile = options.caFile { _ = nemo_curl_easy_setopt_string(easy, CURLOPT_CAINFO, caFile) }
@@ -74,9 +75,10 @@ final class CurlTransfer: @unchecked Sendable {
 
         var list: UnsafeMutablePointer<curl_slist>?
         for header in request.headers {
-            guard !header.name.contains(where: { $0 == ":" || $0 == "\r" || $0 == "\n" }), !header.value.contains(where: { $0 == "\r" || $0 == "\n" })
-            else {
-                throw TransportError(kind: .invalidRequest, message: "header \(header.name) has a line break or colon in its name or value")
+            guard HeaderText.isValidName(header.name), HeaderText.isValidValue(header.value) else {
+                throw TransportError(
+                    kind: .invalidRequest,
+                    message: "header \(header.name.debugDescription) has a line break, NUL or (in its name) a colon or space: such a header would inject others, so it is not sent")
             }
             list = curl_slist_append(list, "\(header.name): \(header.value)")
         }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -60,7 +61,8 @@ struct AdminRoutes {
         admin.post("faults") { request, context in
             let example = #"{"match": {"method": "GET", "path": "/api/credits/balance/simple"}, "respond": {"code": 1001}, "times": 1}"#
             let rule = try await request.decodeJSON(FaultRule.self, context: context, example: example)
-            return Responses.json((try? JSONValue(encoding: simulation.faults.arm(rule))) ?? .null, status: .created)
+            let armed = try simulation.faults.arm(rule)
+            return Responses.json((try? JSONValue(encoding: armed)) ?? .null, status: .created)
         }
         admin.get("faults") { _, _ in
             Responses.json((try? JSONValue(encoding: simulation.faults.rules)) ?? .array([]))
@@ -144,9 +146,18 @@ struct AdminGuard: RouterMiddleware {
         }
     }
 
+    /// Compares a presented secret with the expected one in time that
+    /// does not depend on where they differ: their SHA-256 digests are
+    /// compared (swift-crypto's digest equality is constant-time), on the
+    /// bytes as sent (no Unicode normalisation: `é` and `e\u{301}` differ).
+    static func sameSecret(_ presented: String?, _ expected: String) -> Bool {
+        guard let presented else { return false }
+        return SHA256.hash(data: Array(presented.utf8)) == SHA256.hash(data: Array(expected.utf8))
+    }
+
     private func refusal(_ request: Request, context: Context) -> Response? {
         if let adminToken {
-            guard request.bearerToken == adminToken else {
+            guard Self.sameSecret(request.bearerToken, adminToken) else {
                 return JSONAnswer.error(
                     status: .unauthorized, code: 401, message: "the admin API needs Authorization: Bearer <admin token> (see --admin-token)",
                     envelope: .standard

@@ -33,6 +33,9 @@ struct ClientOptions: ParsableArguments {
     /// recording through `--record` when given.
     func makeClient(onAction: @escaping @Sendable (ClientAction) -> Void = { _ in }) throws -> ClientContext {
         var configuration = ClientConfiguration.fromEnvironment(baseURL: baseURL)
+        if let refused = ClientConfiguration.environmentToken(for: configuration.baseURL).refused {
+            FileHandle.standardError.write(Data("nemosim: \(refused)\n".utf8))
+        }
         if let caFile { configuration.transport.caFile = caFile }
         let store = CredentialStore()
         let saved = store.load(for: configuration.baseURL)

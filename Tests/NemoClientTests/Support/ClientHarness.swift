@@ -56,7 +56,7 @@ struct ClientHarness {
     }
 
     func arm(_ method: String?, _ path: String, _ respond: FaultResponse, times: Int = 1) {
-        server.simulation.faults.arm(FaultRule(match: .init(method: method, path: path), respond: respond, times: times))
+        _ = try! server.simulation.faults.arm(FaultRule(match: .init(method: method, path: path), respond: respond, times: times))
     }
 
     func stop() async {
