@@ -47,6 +47,12 @@ static inline CURLcode nemo_curl_easy_setopt_xferinfo_function(CURL *handle, cur
     return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
 }
 
+// Pausing a transfer whose reader falls behind (macros Swift cannot import).
+static const size_t NEMO_CURL_WRITEFUNC_PAUSE = CURL_WRITEFUNC_PAUSE;
+static inline CURLcode nemo_curl_easy_unpause(CURL *handle) {
+    return curl_easy_pause(handle, CURLPAUSE_CONT);
+}
+
 static inline CURLcode nemo_curl_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }

@@ -76,8 +76,11 @@ public struct MessageOutcome: Sendable {
     public var ending: Ending
     /// The texts for the user, without the trailing temporary-issue notice.
     public var texts: [String]
-    /// Every agent event received, heartbeats included.
+    /// Every agent event received but heartbeats (counted in
+    /// ``heartbeats``, not kept: a stream may send them for hours).
     public var events: [AgentEvent]
+    /// How many heartbeats came.
+    public var heartbeats: Int = 0
     /// The state after polling (silent close, lost stream), when polled.
     public var state: SessionState?
     /// Whether polling saw the draft change (and every stage complete).
@@ -129,6 +132,7 @@ extension NemoClient {
         var lastEventID: String?
         var resumeFrom: String?
         var events: [AgentEvent] = []
+        var heartbeats = 0
         var texts: [String] = []
         var polled: (state: SessionState?, changed: Bool) = (nil, false)
         let watch = Watch(StreamWatchdog(policy: policy, start: clock.now))
@@ -142,6 +146,10 @@ extension NemoClient {
             watch.dog.withLock { $0.restarted(at: clock.now) }
             let end = try await readStream(request, watch: watch, emit: emit) { event, id in
                 if let id { lastEventID = id }
+                if event == .heartbeat {
+                    heartbeats += 1
+                    return
+                }
                 events.append(event)
                 if case .text(let content) = event, !event.isTemporaryIssueNotice { texts.append(content) }
             }
@@ -181,7 +189,7 @@ extension NemoClient {
                     continue
                 case .finish(let ending):
                     return MessageOutcome(
-                        ending: ending, texts: texts, events: events, state: polled.state, stateChanged: polled.changed,
+                        ending: ending, texts: texts, events: events, heartbeats: heartbeats, state: polled.state, stateChanged: polled.changed,
                         reconnects: recovery.reconnectCount)
                 case .giveUp(let reason):
                     if recovery.policy.checkStateAfterLostStream {
@@ -197,6 +205,15 @@ extension NemoClient {
         }
     }
 
+    /// The longest event-stream line or event data the client reads (a
+    /// draft in a tool result is a few KiB): beyond it the stream stops.
+    static let maximumEventBytes = 4 << 20
+    /// The most events other than heartbeats one stream may send (a
+    /// generation sends a few dozen).
+    static let maximumEventsPerStream = 10_000
+    /// The most bytes of an answer to `/run_sse` that is not a stream.
+    static let maximumErrorBodyBytes = 1 << 20
+
     /// Reads one stream attempt: its events go to `onEvent` (and `emit`)
     /// as they arrive, while a watchdog tells the user "still working" and
     /// ends the attempt after heartbeats only for too long.
@@ -211,7 +228,8 @@ extension NemoClient {
         return try await withThrowingTaskGroup(of: StreamEnd.self) { group in
             group.addTask {
                 defer { itemsContinuation.finish() }
-                var parser = ServerSentEventParser()
+                var parser = ServerSentEventParser(maximumEventBytes: Self.maximumEventBytes)
+                var kept = 0
                 var status = 0
                 var isEventStream = false
                 var errorBody = Data()
@@ -224,13 +242,32 @@ extension NemoClient {
                             isEventStream = code == 200 && type.hasPrefix("text/event-stream")
                         case .body(let data):
                             guard isEventStream else {
+                                guard errorBody.count + data.count <= Self.maximumErrorBodyBytes else {
+                                    throw NemoError(
+                                        kind: .protocolViolation,
+                                        message: "the answer to the message (HTTP \(status)) is not an event stream and passed \(Self.maximumErrorBodyBytes) bytes: stopped reading it")
+                                }
                                 errorBody.append(data)
                                 continue
                             }
-                            for item in parser.feed(data) {
+                            let items = parser.feed(data)
+                            if parser.exceededLimit {
+                                throw NemoError(
+                                    kind: .protocolViolation,
+                                    message: "the event stream sent a line or event over \(Self.maximumEventBytes) bytes: stopped reading it (the message may still be running: check the state)")
+                            }
+                            for item in items {
                                 var id: String?
                                 if case .event(let event) = item, !event.lastEventID.isEmpty { id = event.lastEventID }
                                 for event in AgentEventDecoder.events(from: item) {
+                                    if event != .heartbeat {
+                                        kept += 1
+                                        guard kept <= Self.maximumEventsPerStream else {
+                                            throw NemoError(
+                                                kind: .protocolViolation,
+                                                message: "the event stream sent over \(Self.maximumEventsPerStream) events: stopped reading it (the message may still be running: check the state)")
+                                        }
+                                    }
                                     let now = clock.now
                                     watch.dog.withLock { $0.saw(event, at: now) }
                                     itemsContinuation.yield((event, id))
@@ -240,6 +277,8 @@ extension NemoClient {
                     }
                 } catch is CancellationError {
                     throw CancellationError()
+                } catch let error as NemoError {
+                    throw error
                 } catch {
                     return .dropped(error)
                 }

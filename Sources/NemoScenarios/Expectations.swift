@@ -245,7 +245,7 @@ struct CheckContext {
                 return ok ? nil : fail("\(path) \(relation) \(n)", shown, "comparison failed")
             }
         case .eventsSeen(let kinds):
-            let seen = Set(outcome?.events.map(\.kind) ?? [])
+            let seen = Set(outcome?.events.map(\.kind) ?? []).union((outcome?.heartbeats ?? 0) > 0 ? ["heartbeat"] : [])
             let missing = kinds.filter { !seen.contains($0) }
             return missing.isEmpty ? nil : fail("events \(kinds.joined(separator: ", "))", "saw \(seen.sorted().joined(separator: ", "))", "missing \(missing.joined(separator: ", "))")
         case .textContains(let text):
@@ -256,7 +256,7 @@ struct CheckContext {
             let silent = outcome.ending == .silentClose
             return silent == flag ? nil : fail("silent close \(flag)", "ending \(outcome.ending.rawValue)", "ending differs")
         case .heartbeatsAtLeast(let count):
-            let beats = outcome?.events.filter { $0 == .heartbeat }.count ?? 0
+            let beats = outcome?.heartbeats ?? 0
             return beats >= count ? nil : fail("at least \(count) heartbeats", "\(beats)", "too few heartbeats")
         case .heartbeatGapAtMost(let limit):
             let gaps = zip(heartbeatTimes, heartbeatTimes.dropFirst()).map { $1 - $0 }

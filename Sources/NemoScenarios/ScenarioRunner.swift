@@ -215,7 +215,7 @@ public struct ScenarioRunner: Sendable {
             captured[name] = value
         }
         let answer = result.status.map { " (HTTP \($0)" + (result.json?["code"]?.intValue.map { ", code \($0)" } ?? "") + ")" } ?? ""
-        let line = "\(label): ok" + answer + (result.outcome.map { " [\($0.ending.rawValue), \($0.events.count) events]" } ?? "")
+        let line = "\(label): ok" + answer + (result.outcome.map { " [\($0.ending.rawValue), \($0.events.count) events, \($0.heartbeats) heartbeats]" } ?? "")
         return (nil, captured, line)
     }
 

@@ -37,7 +37,20 @@ public struct ServerSentEventParser: Sendable {
     /// The last event ID buffer (what a reconnect sends as `Last-Event-ID`).
     public var lastEventID: String { lastEventIDString }
 
-    public init() {}
+    /// The longest line, and the most data one event may gather, in bytes
+    /// (the specification sets none; a client that must not run out of
+    /// memory does).
+    public let maximumEventBytes: Int
+
+    /// Set once a line or an event's data passed ``maximumEventBytes``: the
+    /// parser then ignores the rest of the stream (its buffers are freed),
+    /// and the caller should stop the transfer and report it.
+    public private(set) var exceededLimit = false
+
+    /// - Parameter maximumEventBytes: see ``maximumEventBytes`` (default: no limit).
+    public init(maximumEventBytes: Int = .max) {
+        self.maximumEventBytes = maximumEventBytes
+    }
 
     /// The bytes the parser holds in its buffers (capacity, not count): at
     /// most about the longest line plus the current event's data.
@@ -90,11 +103,20 @@ public struct ServerSentEventParser: Sendable {
         eventTypeBuffer.removeAll()
         pendingCR = false
         bomState = .undecided([])
+        exceededLimit = false
+    }
+
+    /// Gives up on the stream: a line or event passed the limit.
+    private mutating func exceed() {
+        exceededLimit = true
+        lineBuffer = []
+        dataBuffer = []
+        hasData = false
     }
 
     private mutating func scan(_ chunk: UnsafeRawBufferPointer, emit: (ServerSentEventItem) -> Void) {
         let count = chunk.count
-        guard count > 0 else { return }
+        guard count > 0, !exceededLimit else { return }
         var index = 0
         if pendingCR {
             pendingCR = false
@@ -105,6 +127,7 @@ public struct ServerSentEventParser: Sendable {
             let byte = chunk[index]
             if byte == 0x0A || byte == 0x0D {
                 let line = UnsafeRawBufferPointer(rebasing: chunk[lineStart..<index])
+                if lineBuffer.count + line.count > maximumEventBytes { return exceed() }
                 if lineBuffer.isEmpty {
                     processLine(line, emit: emit)
                 } else {
@@ -113,6 +136,7 @@ public struct ServerSentEventParser: Sendable {
                     lineBuffer.removeAll(keepingCapacity: lineBuffer.capacity <= 1 << 16)
                     whole.withUnsafeBytes { processLine($0, emit: emit) }
                 }
+                if exceededLimit { return }
                 index += 1
                 if byte == 0x0D {
                     if index < count {
@@ -127,6 +151,7 @@ public struct ServerSentEventParser: Sendable {
             }
         }
         if lineStart < count {
+            guard lineBuffer.count + (count - lineStart) <= maximumEventBytes else { return exceed() }
             lineBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[lineStart..<count]))
         }
     }
@@ -156,6 +181,7 @@ public struct ServerSentEventParser: Sendable {
         }
         switch name.count {
         case 4 where name.elementsEqual("data".utf8):
+            guard dataBuffer.count + value.count < maximumEventBytes else { return exceed() }
             dataBuffer.append(contentsOf: value)
             dataBuffer.append(0x0A)
             hasData = true

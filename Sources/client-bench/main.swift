@@ -55,7 +55,7 @@ var events = 0
 start = ContinuousClock.now
 for index in 0..<messages {
     let outcome = try await client.sendAndWait("make video number \(index)")
-    events += outcome.events.count
+    events += outcome.events.count + outcome.heartbeats
 }
 let streamSeconds = seconds(since: start)
 print(String(format: "event streams: %.0f events/s through the client (%d events in %d messages, %.2f s)", Double(events) / streamSeconds, events, messages, streamSeconds))

@@ -28,8 +28,21 @@ final class CurlTransfer: @unchecked Sendable {
     private var headDelivered = false
     private var body = Data()
     private var fileError: (any Error)?
+    /// The most body bytes held in memory (see `Options.maximumBufferedBytes`).
+    private var maximumBufferedBytes = Int.max
+    /// Set when the body passed ``maximumBufferedBytes``: the transfer was stopped.
+    private var overflowed = false
     private var completion: CheckedContinuation<ClientResponse, any Error>?
     private let state = Mutex<(cancelled: Bool, finished: Bool)>((false, false))
+    /// Stream bytes handed to the reader and not yet taken by it: above
+    /// ``pauseAbove`` the transfer pauses (libcurl keeps the chunk) until
+    /// the reader brings it under ``resumeBelow``. So a server that sends
+    /// faster than the reader reads costs a bounded buffer, not the stream.
+    private let pending = Atomic<Int>(0)
+    /// The transfer is paused (or about to be) for the reader.
+    let paused = Atomic<Bool>(false)
+    static let pauseAbove = 1 << 20
+    static let resumeBelow = 256 << 10
 
     init(request: ClientRequest, options: CurlTransport.Options, mode: Mode, progress: (@Sendable (TransferProgress) -> Void)?) throws {
         guard let easy = curl_easy_init() else {
@@ -68,6 +81,14 @@ final class CurlTransfer: @unchecked Sendable {
         _ = nemo_curl_easy_setopt_string(easy, CURLOPT_USERAGENT, options.userAgent)
         _ = nemo_curl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, CheckedNumber.clampedInteger(options.connectTimeout * 1000, in: 1...Int(Int32.max)))
         _ = nemo_curl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, CheckedNumber.clampedInteger((request.timeout ?? options.timeout) * 1000, in: 1...Int(Int32.max)))
+        let isStream: Bool
+        if case .stream = mode { isStream = true } else { isStream = false }
+        // Less than 1 byte/s for this long: the server is not answering.
+        _ = nemo_curl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
+        _ = nemo_curl_easy_setopt_long(
+            easy, CURLOPT_LOW_SPEED_TIME,
+            CheckedNumber.clampedInteger(isStream ? options.streamLowSpeedSeconds : options.lowSpeedSeconds, in: 1...86_400))
+        maximumBufferedBytes = options.maximumBufferedBytes
         _ = nemo_curl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, options.verifyPeer ? 1 : 0)
         _ = nemo_curl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, options.verifyPeer ? 2 : 0)
         if let caFile = options.caFile { _ = nemo_curl_easy_setopt_string(easy, CURLOPT_CAINFO, caFile) }
@@ -188,10 +209,25 @@ final class CurlTransfer: @unchecked Sendable {
 
     private func received(_ bytes: UnsafeRawBufferPointer) -> Int {
         if isCancelled { return 0 }  // aborts the transfer
+        func keep() -> Bool {
+            guard body.count + bytes.count <= maximumBufferedBytes else {
+                overflowed = true
+                return false
+            }
+            body.append(contentsOf: bytes)
+            return true
+        }
         switch mode {
         case .buffered:
-            body.append(contentsOf: bytes)
+            if !keep() { return 0 }  // a short count stops the transfer
         case .stream(let continuation):
+            if pending.load(ordering: .acquiring) > Self.pauseAbove {
+                paused.store(true, ordering: .sequentiallyConsistent)
+                // The reader may have caught up meanwhile: then carry on.
+                if pending.load(ordering: .sequentiallyConsistent) > Self.resumeBelow { return NEMO_CURL_WRITEFUNC_PAUSE }
+                paused.store(false, ordering: .sequentiallyConsistent)
+            }
+            pending.add(bytes.count, ordering: .sequentiallyConsistent)
             continuation.yield(.body(Data(bytes)))
         case .file(let handle):
             if (200..<300).contains(status) {
@@ -201,11 +237,19 @@ final class CurlTransfer: @unchecked Sendable {
                     fileError = error
                     return 0
                 }
-            } else {
-                body.append(contentsOf: bytes)
+            } else if !keep() {
+                return 0
             }
         }
         return bytes.count
+    }
+
+    /// The reader took `count` stream bytes; true when the transfer should
+    /// be resumed now (it was paused and the reader caught up).
+    func consumed(_ count: Int) -> Bool {
+        let left = pending.subtract(count, ordering: .sequentiallyConsistent).newValue
+        guard left <= Self.resumeBelow else { return false }
+        return paused.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged
     }
 
     /// Completes the transfer with libcurl's result (once).
@@ -218,6 +262,11 @@ final class CurlTransfer: @unchecked Sendable {
         let error: (any Error)? = {
             if cancelledByUser || isCancelled { return CancellationError() }
             if let fileError { return TransportError(kind: .file, message: "writing the download failed: \(fileError)") }
+            if overflowed {
+                return TransportError(
+                    kind: .tooLarge,
+                    message: "the answer was larger than \(maximumBufferedBytes) bytes, more than this API ever sends: stopped reading it (is the URL right?)")
+            }
             guard code != CURLE_OK else { return nil }
             return Self.error(code: code, detail: String(cString: errorBuffer))
         }()

@@ -20,12 +20,30 @@ public final class CurlTransport: HTTPTransport, Sendable {
         /// (event streams: the documented 15-minute hard limit).
         public var timeout: Double = 900
         public var userAgent: String = "nemosim/" + NemosimVersion.current
+        /// A transfer that moves less than 1 byte per second for this long
+        /// fails (a server that accepts and never answers fails in this
+        /// time, not the whole timeout).
+        public var lowSpeedSeconds: Double = 30
+        /// The same for event streams, which may be quiet between
+        /// heartbeats (the heartbeat watchdog ends a stream of heartbeats
+        /// only; this ends one that sends nothing at all).
+        public var streamLowSpeedSeconds: Double = 180
+        /// The most bytes of an answer held in memory (bodies not written
+        /// to a file): beyond it the transfer stops with an error. JSON
+        /// answers of this API are a few KiB.
+        public var maximumBufferedBytes: Int = 8 << 20
 
-        public init(verifyPeer: Bool = true, caFile: String? = nil, connectTimeout: Double = 15, timeout: Double = 900) {
+        public init(
+            verifyPeer: Bool = true, caFile: String? = nil, connectTimeout: Double = 15, timeout: Double = 900,
+            lowSpeedSeconds: Double = 30, streamLowSpeedSeconds: Double = 180, maximumBufferedBytes: Int = 8 << 20
+        ) {
             self.verifyPeer = verifyPeer
             self.caFile = caFile
             self.connectTimeout = connectTimeout
             self.timeout = timeout
+            self.lowSpeedSeconds = lowSpeedSeconds
+            self.streamLowSpeedSeconds = streamLowSpeedSeconds
+            self.maximumBufferedBytes = maximumBufferedBytes
         }
     }
 
@@ -77,20 +95,38 @@ public final class CurlTransport: HTTPTransport, Sendable {
         return try await run(transfer)
     }
 
+    /// The response as it arrives. The reader sets the pace: when it falls
+    /// more than 1 MiB behind, the transfer pauses until it catches up.
     public func stream(_ request: ClientRequest) -> AsyncThrowingStream<HTTPStreamPart, any Error> {
-        AsyncThrowingStream { continuation in
-            let transfer: CurlTransfer
-            do {
-                transfer = try CurlTransfer(request: request, options: effectiveOptions, mode: .stream(continuation), progress: nil)
-            } catch {
-                continuation.finish(throwing: error)
-                return
-            }
-            continuation.onTermination = { [loop] termination in
-                if case .cancelled = termination { loop.cancel(transfer) }
-            }
-            loop.start(transfer)
+        let (parts, continuation) = AsyncThrowingStream<HTTPStreamPart, any Error>.makeStream()
+        let transfer: CurlTransfer
+        do {
+            transfer = try CurlTransfer(request: request, options: effectiveOptions, mode: .stream(continuation), progress: nil)
+        } catch {
+            continuation.finish(throwing: error)
+            return parts
         }
+        let loop = self.loop
+        continuation.onTermination = { termination in
+            if case .cancelled = termination { loop.cancel(transfer) }
+        }
+        loop.start(transfer)
+        // Pulled by the reader: each body chunk it takes is subtracted from
+        // what the transfer has pending, which resumes it when paused.
+        let iterator = SendableIterator(parts.makeAsyncIterator())
+        return AsyncThrowingStream(unfolding: {
+            let part = try await iterator.next()
+            if case .body(let data) = part, transfer.consumed(data.count) { loop.resume(transfer) }
+            return part
+        })
+    }
+
+    /// The inner stream's iterator, used by one reader at a time (the
+    /// unfolding closure is called serially).
+    private final class SendableIterator: @unchecked Sendable {
+        private var base: AsyncThrowingStream<HTTPStreamPart, any Error>.AsyncIterator
+        init(_ base: AsyncThrowingStream<HTTPStreamPart, any Error>.AsyncIterator) { self.base = base }
+        func next() async throws -> HTTPStreamPart? { try await base.next() }
     }
 
     private func run(_ transfer: CurlTransfer) async throws -> ClientResponse {
@@ -113,6 +149,7 @@ final class CurlMultiLoop: @unchecked Sendable {
     private struct Queue: @unchecked Sendable {
         var toStart: [CurlTransfer] = []
         var toCancel: [CurlTransfer] = []
+        var toResume: [CurlTransfer] = []
         var stopped = false
         /// The multi handle has been freed: no more wakeups.
         var cleanedUp = false
@@ -153,6 +190,14 @@ final class CurlMultiLoop: @unchecked Sendable {
         }
     }
 
+    /// Resumes a transfer paused for its reader.
+    func resume(_ transfer: CurlTransfer) {
+        queue.withLock { queue in
+            queue.toResume.append(transfer)
+            if !queue.cleanedUp { curl_multi_wakeup(multi) }
+        }
+    }
+
     /// Ends the loop thread; later transfers fail as cancelled. Idempotent.
     func stop() {
         queue.withLock { queue in
@@ -164,12 +209,16 @@ final class CurlMultiLoop: @unchecked Sendable {
     private func run() {
         var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
         while true {
-            let (starting, cancelling, stopped) = queue.withLock { queue in
+            let (starting, cancelling, resuming, stopped) = queue.withLock { queue in
                 defer {
                     queue.toStart.removeAll()
                     queue.toCancel.removeAll()
+                    queue.toResume.removeAll()
                 }
-                return (queue.toStart, queue.toCancel, queue.stopped)
+                return (queue.toStart, queue.toCancel, queue.toResume, queue.stopped)
+            }
+            for transfer in resuming where active[transfer.easy] === transfer {
+                _ = nemo_curl_easy_unpause(transfer.easy)
             }
             for transfer in starting {
                 if transfer.isCancelled {

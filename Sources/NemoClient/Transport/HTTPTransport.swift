@@ -90,6 +90,8 @@ public struct TransferProgress: Sendable, Hashable {
 public struct TransportError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         case couldNotConnect, timedOut, tls, cutOff, cancelled, invalidRequest, file, other
+        /// The answer was larger than the transport holds in memory.
+        case tooLarge
     }
 
     public var kind: Kind
