@@ -54,7 +54,26 @@ public final class RequestJournal: Sendable {
         self.capacity = capacity
     }
 
+    /// The longest path (and method) an entry keeps, in bytes: longer ones
+    /// are cut with a marker, so the journal's memory is bounded by
+    /// ``capacity`` × about 2.5 KiB, whatever clients send.
+    public static let maximumPathBytes = 2048
+    static let maximumMethodBytes = 32
+
+    /// `text` cut to `limit` bytes (on a character boundary), with a marker
+    /// saying how much was cut.
+    static func truncated(_ text: String, to limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        var kept = Substring(text).prefix(limit)
+        while kept.utf8.count > limit { kept = kept.dropLast() }
+        return kept + "…[\(text.utf8.count - kept.utf8.count) more bytes]"
+    }
+
     func append(_ record: Record) {
+        var record = record
+        record.path = Self.truncated(record.path, to: Self.maximumPathBytes)
+        record.method = Self.truncated(record.method, to: Self.maximumMethodBytes)
+        if let fault = record.fault { record.fault = Self.truncated(fault, to: Self.maximumPathBytes) }
         ring.withLock { ring in
             if ring.records.count < capacity {
                 ring.records.append(record)

@@ -145,6 +145,21 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
     public var replyCost: Int = 0
     // Uploads
     public var maxUploadBytes: Int = 500 * 1024 * 1024
+    // Limits that keep the simulator's memory bounded (no vendor text
+    // gives them; each is far above what a client of the API needs).
+    /// Sessions one account may hold at once (idle-expired ones do not count).
+    public var maxSessionsPerAccount: Int = 1000
+    /// Renders one account may hold (finished ones are dropped
+    /// ``renderRetentionSeconds`` after they end).
+    public var maxRendersPerAccount: Int = 1000
+    /// How long a finished render stays for status and download.
+    public var renderRetentionSeconds: Double = 7 * 86400
+    /// Media files one session may hold.
+    public var maxUploadsPerSession: Int = 1000
+    /// Parts (files or URLs) one upload request may carry.
+    public var maxPartsPerUpload: Int = 100
+    /// The longest message text, in bytes.
+    public var maxMessageBytes: Int = 64 * 1024
     // Renders
     public var renderDurationSeconds = SecondsRange(30, 90)
     public var renderQueueSeconds: Double = 2
@@ -194,6 +209,10 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
         (0...1).contains(value) ? nil : "must be between 0 and 1, got \(value)"
     }
 
+    static func limit(_ value: Int) -> String? {
+        (1...1_000_000).contains(value) ? nil : "must be 1 to 1000000, got \(value)"
+    }
+
     static func count(_ value: Int) -> String? {
         value >= 0 ? nil : "must be 0 or more, got \(value)"
     }
@@ -240,6 +259,12 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
         Key("edit_charge", \.editCharge),
         Key("reply_cost", \.replyCost, check: count),
         Key("max_upload_bytes", \.maxUploadBytes, check: { $0 > 0 ? nil : "must be positive, got \($0)" }),
+        Key("max_sessions_per_account", \.maxSessionsPerAccount, check: limit),
+        Key("max_renders_per_account", \.maxRendersPerAccount, check: limit),
+        Key("render_retention_seconds", \.renderRetentionSeconds, check: seconds),
+        Key("max_uploads_per_session", \.maxUploadsPerSession, check: limit),
+        Key("max_parts_per_upload", \.maxPartsPerUpload, check: limit),
+        Key("max_message_bytes", \.maxMessageBytes, check: { (1...(16 << 20)).contains($0) ? nil : "must be 1 to 16777216 bytes, got \($0)" }),
         Key("render_duration_seconds", \.renderDurationSeconds, check: range),
         Key("render_queue_seconds", \.renderQueueSeconds, check: secondsOrZero),
         Key("render_failure_ratio", \.renderFailureRatio, check: ratio),

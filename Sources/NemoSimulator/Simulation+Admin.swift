@@ -16,6 +16,8 @@ extension Simulation {
         renders = [:]
         dueEffects.removeAll()
         unsettledOperations = [:]
+        expiries.removeAll()
+        rendersBySession = [:]
         faults.clear()
         journal.clear()
     }

@@ -54,6 +54,10 @@ extension Simulation {
         if profile.streamResume, let lastEventID, let plan = resumePlan(sessionID: sessionID, lastEventID: lastEventID) {
             return plan
         }
+        guard request.newMessage.text.utf8.count <= profile.maxMessageBytes else {
+            throw .badRequest(
+                "the message is \(request.newMessage.text.utf8.count) bytes, more than \(profile.maxMessageBytes): send a shorter message (describe media by uploading it)")
+        }
         let text = request.newMessage.text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else {
             throw .badRequest("new_message.parts[].text is empty: send the user's message as {\"new_message\": {\"parts\": [{\"text\": \"...\"}]}}")

@@ -19,11 +19,17 @@ extension Simulation {
             throw .http(409, "render id \(id) was already used: retry once with a new id")
         }
         _ = try touchSession(request.sessionID, userID: userID)
+        guard (accounts[userID]?.heldRenders ?? 0) < profile.maxRendersPerAccount else {
+            throw .http(
+                429,
+                "this account holds \(profile.maxRendersPerAccount) renders, its limit: finished ones are dropped \(spelledOut(seconds: profile.renderRetentionSeconds)) after they end")
+        }
         guard request.draft.isReadyForExport else {
             throw .badRequest("the draft is empty (no track has a segment): send a message that creates a video first, then export the draft from state")
         }
         let now = self.now
-        let queueEnd = renders.values.filter { $0.sessionID == request.sessionID && $0.isActive(at: now) }.map(\.endsAt).max() ?? now
+        // Only this session's renders (an index), not every render ever made.
+        let queueEnd = (rendersBySession[request.sessionID] ?? []).compactMap { renders[$0] }.filter { $0.isActive(at: now) }.map(\.endsAt).max() ?? now
         var random = SeededRandom(seed: seed, subject: "render/" + id)
         let duration = random.seconds(in: profile.renderDurationSeconds)
         let job = RenderJobState(
@@ -31,6 +37,9 @@ extension Simulation {
             startsAt: max(now, queueEnd) + profile.renderQueueSeconds, duration: duration,
             fails: random.chance(profile.renderFailureRatio), downloadToken: random.hex(32))
         renders[id] = job
+        rendersBySession[request.sessionID, default: []].insert(id)
+        accounts[userID]?.heldRenders += 1
+        scheduleExpiry(.render, id, at: job.endsAt + max(profile.renderRetentionSeconds, profile.downloadURLTTLSeconds))
         return report(job)
     }
 

@@ -53,18 +53,21 @@ extension Simulation {
                     429,
                     "too many anonymous tokens from this IP in \(spelledOut(seconds: profile.tokenIPWindowSeconds)) (limit \(profile.tokensPerIPPerWindow)): wait and retry")
             }
-            newAccountTimesByIP[clientIP] = times.filter { now - $0 < profile.tokenIPWindowSeconds } + [now]
+            newAccountTimesByIP[clientIP] = times.filter { now - $0 < max(profile.tokenIPWindowSeconds, 3600) } + [now]
+            if times.isEmpty { scheduleExpiry(.ipWindow, clientIP, at: now + max(profile.tokenIPWindowSeconds, 3600)) }
             var random = SeededRandom(seed: seed, subject: "user/" + clientID)
             userID = "anon_" + random.hex(12)
             userByClient[clientID] = userID
             accounts[userID] = Account(userID: userID, clientID: clientID, available: profile.initialCredits, frozen: 0)
         }
+        if issued.isEmpty { scheduleExpiry(.clientWindow, clientID, at: now + window) }
         issueTimesByClient[clientID] = issued + [now]
         accounts[userID]!.tokensIssued += 1
         var random = SeededRandom(seed: seed, subject: "token/" + clientID, index: accounts[userID]!.tokensIssued)
         let token = userTokenPrefix + random.hex(32)
         let expiresAt = now + profile.tokenTTLSeconds
         tokens[token] = TokenRecord(userID: userID, expiresAt: expiresAt, scopes: profile.anonymousScopes, anonymous: true)
+        scheduleExpiry(.token, token, at: expiresAt + Self.tokenGraceSeconds)
         let balance = accounts[userID]!
         return AnonymousToken(token: token, userID: userID, expiresAt: ISO8601.string(from: date(expiresAt)), credits: balance.available)
     }
@@ -131,6 +134,7 @@ extension Simulation {
         var random = SeededRandom(seed: seed, subject: "claim/" + sessionID, index: accounts[userID]!.tokensIssued)
         let claim = claimTokenPrefix + random.hex(32)
         claims[claim] = ClaimRecord(userID: userID, sessionID: sessionID, taskID: taskID, expiresAt: now + profile.claimTokenTTLSeconds)
+        scheduleExpiry(.claim, claim, at: now + profile.claimTokenTTLSeconds + Self.tokenGraceSeconds)
         return ClaimToken(claimToken: claim, expiresIn: Int(profile.claimTokenTTLSeconds.rounded()))
     }
 
@@ -157,6 +161,7 @@ extension Simulation {
         accounts[userID] = Account(userID: userID, clientID: nil, available: credits, frozen: 0, registered: true, freePlan: freePlan)
         let token = userTokenPrefix + random.hex(32)
         tokens[token] = TokenRecord(userID: userID, expiresAt: now + profile.tokenTTLSeconds, scopes: [.all], anonymous: false)
+        scheduleExpiry(.token, token, at: now + profile.tokenTTLSeconds + Self.tokenGraceSeconds)
         return (userID, token)
     }
 
@@ -180,6 +185,7 @@ extension Simulation {
         let expiresAt = now + Double(expiresInDays) * 86400
         apiTokens[id] = APITokenRecord(id: id, userID: userID, name: name, token: value, scopes: scopes, createdAt: now, expiresAt: expiresAt)
         tokens[value] = TokenRecord(userID: userID, expiresAt: expiresAt, scopes: scopes, anonymous: false, apiTokenID: id)
+        scheduleExpiry(.token, value, at: expiresAt + Self.tokenGraceSeconds)
         var listed = describe(apiTokens[id]!)
         listed["token"] = .string(value)
         return .object(listed)

@@ -40,6 +40,14 @@ extension Simulation {
         guard !files.isEmpty else {
             throw .badRequest("no files in the upload: send multipart/form-data with one or more parts named \"files\", or JSON {\"urls\": [...], \"source_type\": \"url\"}")
         }
+        guard files.count <= profile.maxPartsPerUpload else {
+            throw .badRequest("the upload has \(files.count) files, more than \(profile.maxPartsPerUpload) in one request: send them in several uploads")
+        }
+        let held = sessions[sessionID]!.uploads.count
+        guard held + files.count <= profile.maxUploadsPerSession else {
+            throw .http(
+                429, "this session holds \(held) media files; \(files.count) more would pass its limit of \(profile.maxUploadsPerSession): start a new session for more media")
+        }
         var uploaded: [UploadedFile] = []
         for file in files {
             guard let kind = MediaKind(fileName: file.filename) else {
@@ -67,6 +75,9 @@ extension Simulation {
         token: String?, missingAttribution: [String] = [], userPath: String, sessionID: String, urls: [String]
     ) throws(SimulatorFailure) -> UploadResult {
         guard !urls.isEmpty else { throw .badRequest("urls is empty: give one or more http(s) URLs") }
+        guard urls.count <= profile.maxPartsPerUpload else {
+            throw .badRequest("the upload has \(urls.count) URLs, more than \(profile.maxPartsPerUpload) in one request: send them in several uploads")
+        }
         var files: [ReceivedFile] = []
         for url in urls {
             guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https" else {

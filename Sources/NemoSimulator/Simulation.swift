@@ -70,6 +70,10 @@ public actor Simulation {
         var freePlan = false
         var tokensIssued = 0
         var sessionsCreated = 0
+        /// Sessions held now (idle-expired ones are evicted).
+        var liveSessions = 0
+        /// Renders held now (finished ones go after their retention).
+        var heldRenders = 0
     }
 
     /// How a session's editing charge stands (`edit_charge: per_session`).
@@ -107,6 +111,10 @@ public actor Simulation {
     var dueEffects = MinHeap<DueEffect>()
     /// Per session, how many operations have effects still to apply.
     var unsettledOperations: [String: Int] = [:]
+    /// When entries of the tables above may be evicted (Simulation+Eviction).
+    var expiries = MinHeap<Expiry>()
+    /// The renders of each session (the queue is computed from these only).
+    var rendersBySession: [String: Set<String>] = [:]
 
     /// The event loop the actor runs on when a server hosts it (one of the
     /// server's), so that the polled GETs are answered on it without a
@@ -147,12 +155,19 @@ public actor Simulation {
     ) throws(SimulatorFailure) -> SessionInfo {
         settle()
         let userID = try resolveUser(userPath, token: token, scope: Route.createSession.scope, missingAttribution: missingAttribution)
+        guard accounts[userID]!.liveSessions < profile.maxSessionsPerAccount else {
+            throw .http(
+                429,
+                "this account holds \(accounts[userID]!.liveSessions) sessions, its limit (\(profile.maxSessionsPerAccount)): reuse a session; idle ones expire after \(spelledOut(seconds: profile.sessionIdleTTLSeconds))")
+        }
         accounts[userID]!.sessionsCreated += 1
         var random = SeededRandom(seed: seed, subject: "session/" + userID, index: accounts[userID]!.sessionsCreated)
         var id = random.decimal(19)
         while sessions[id] != nil { id = random.decimal(19) }
         let taskID = "task_" + random.hex(12)
         sessions[id] = SessionRecord(id: id, taskID: taskID, taskName: String(request.taskName.prefix(200)), userID: userID, lastActivity: now)
+        accounts[userID]!.liveSessions += 1
+        scheduleExpiry(.session, id, at: now + profile.sessionIdleTTLSeconds)
         return SessionInfo(taskID: taskID, sessionID: id, userID: userID)
     }
 
@@ -162,7 +177,7 @@ public actor Simulation {
             throw .sessionNotFound(sessionID)
         }
         if now - lastActivity > profile.sessionIdleTTLSeconds && unsettledOperations[sessionID] == nil {
-            sessions[sessionID] = nil
+            removeSession(sessionID)
             throw .sessionNotFound(sessionID)
         }
         sessions[sessionID]!.lastActivity = now
@@ -204,6 +219,7 @@ public actor Simulation {
 
     /// Applies every time-driven effect whose simulated time has come.
     public func settle() {
+        evictExpired()
         let now = self.now
         while let due = dueEffects.min, due.time <= now {
             _ = dueEffects.popMin()

@@ -81,4 +81,19 @@ struct SimulatorHardeningTests {
         let accepted = try await guarded.admin(.get, "/faults", headers: ["Authorization": "Bearer s3cret-\u{E9}"])
         #expect(accepted.status == 200)
     }
+
+    @Test("The journal keeps at most 2 KiB of a path, with a marker: its memory is bounded by its entries")
+    func journalBytes() throws {
+        let journal = RequestJournal(capacity: 3)
+        let long = "/x/" + String(repeating: "é", count: 30_000)
+        for _ in 0..<5 {
+            journal.append(.init(elapsed: 0, method: String(repeating: "M", count: 100), path: long, status: 404, code: nil, durationMs: 1, missingAttribution: [], fault: nil))
+        }
+        let entries = journal.entries(clock: ManualSimulationClock())
+        #expect(entries.count == 3)
+        for entry in entries {
+            #expect(entry.path.utf8.count < RequestJournal.maximumPathBytes + 40 && entry.path.hasSuffix("more bytes]"), "\(entry.path.utf8.count)")
+            #expect(entry.method.utf8.count < 80)
+        }
+    }
 }

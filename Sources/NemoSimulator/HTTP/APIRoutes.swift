@@ -165,11 +165,13 @@ struct APIRoutes {
             throw SimulatorFailure.badRequest(
                 "Content-Type must be multipart/form-data with a boundary (parts named \"files\") or application/json ({\"urls\": [...], \"source_type\": \"url\"}); got \"\(contentType)\"")
         }
-        var receiver = UploadReceiver(boundary: boundary)
+        var receiver = UploadReceiver(boundary: boundary, maximumParts: simulation.profile.maxPartsPerUpload)
         do {
             for try await chunk in request.body {
                 try receiver.consume(chunk)
             }
+        } catch let error as UploadReceiver.TooManyParts {
+            throw SimulatorFailure.badRequest("the upload has more than \(error.limit) parts: send the files in several uploads")
         } catch let error as MultipartStreamParser.ParseError {
             throw SimulatorFailure.badRequest("invalid multipart body: \(error)")
         } catch {

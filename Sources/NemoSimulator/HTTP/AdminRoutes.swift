@@ -32,6 +32,10 @@ struct AdminRoutes {
             await simulation.reset()
             return Responses.json(["status": "reset"])
         }
+        // The size of each table (what eviction and limits keep bounded).
+        admin.get("tables") { _, _ in
+            Responses.json(.object(await simulation.tableSizes.mapValues { .number(Double($0)) }))
+        }
         admin.get("clock") { _, _ in
             Responses.json([
                 "now": .string(await simulation.nowISO8601), "time_scale": .number(simulation.clock.timeScale),

@@ -8,9 +8,16 @@ struct UploadReceiver {
     var parser: MultipartStreamParser
     var files: [ReceivedFile] = []
     private var current: (name: String, filename: String, hasher: SHA256, size: Int, head: [UInt8])?
+    /// The most parts one upload may carry (the profile's `max_parts_per_upload`).
+    let maximumParts: Int
+    private var parts = 0
 
-    init(boundary: String) {
+    /// Too many parts: the upload is refused before more are read.
+    struct TooManyParts: Error { let limit: Int }
+
+    init(boundary: String, maximumParts: Int = .max) {
         parser = MultipartStreamParser(boundary: boundary)
+        self.maximumParts = maximumParts
     }
 
     mutating func consume(_ chunk: ByteBuffer) throws {
@@ -19,6 +26,8 @@ struct UploadReceiver {
         for event in events {
             switch event {
             case .partStart(let headers):
+                parts += 1
+                guard parts <= maximumParts else { throw TooManyParts(limit: maximumParts) }
                 let disposition = ContentDisposition(headers.first { $0.name.lowercased() == "content-disposition" }?.value ?? "")
                 current = (disposition.name ?? "", disposition.filename ?? "", SHA256(), 0, [])
             case .partData(let bytes):
