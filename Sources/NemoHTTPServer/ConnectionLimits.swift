@@ -14,7 +14,8 @@ import Darwin
 /// seconds (not simulated): they guard the process, not the API.
 public struct ConnectionLimits: Sendable, Hashable {
     /// A keep-alive connection with no request in progress is closed after
-    /// this long (nginx's default is 75 s).
+    /// this long (nginx's default is 75 s), or up to half the shorter of
+    /// the two limits later (one timer per connection checks them).
     public var idleSeconds: Double
     /// A request's head (request line and headers) must be complete this
     /// long after its first byte (slowloris), and a request body may go
@@ -136,6 +137,12 @@ final class ByteArrivalHandler: ChannelInboundHandler, RemovableChannelHandler {
 /// blame the client when the server itself stops reading (back-pressure).
 /// First of the extra handlers, so it sees the requests and answers of the
 /// event loop's own handlers too.
+///
+/// Cheap per request: a state change only bumps a counter; one timer per
+/// connection looks every ``checkInterval`` (a quarter of the shorter
+/// limit) at whether anything happened since it last looked, so a
+/// connection is closed between its limit and its limit plus two intervals
+/// after its last activity, and a request costs no timer and no clock read.
 final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -148,13 +155,23 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     private var responsesOwed = 0
     /// The server asked for bytes and none came since.
     private var waitingForClient = true
+    /// The limit of the current phase (`nil` while a response is being
+    /// written: no limit then).
+    private var limit: TimeAmount?
+    /// Bumped by every state change; the check timer notes when it last
+    /// saw it change (so a request reads no clock).
+    private var activity: UInt64 = 0
+    private var seenActivity: UInt64 = .max
+    private var quietSince = NIODeadline.now()
     private var timer: Scheduled<Void>?
     private let idle: TimeAmount
     private let request: TimeAmount
+    private let checkInterval: TimeAmount
 
     init(_ limits: ConnectionLimits) {
         idle = .nanoseconds(Int64(limits.idleSeconds * 1e9))
         request = .nanoseconds(Int64(limits.requestSeconds * 1e9))
+        checkInterval = .nanoseconds(max(min(idle, request).nanoseconds / 4, 1_000_000))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -199,8 +216,8 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
                 arm(context, idle)
             } else {
                 phase = .responding  // the response takes what it takes
-                timer?.cancel()
-                timer = nil
+                limit = nil
+                activity &+= 1
             }
         }
         context.fireChannelRead(data)
@@ -222,10 +239,23 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
         context.write(data, promise: promise)
     }
 
+    /// Starts the phase's limit (`delay`); starts the check timer if none runs.
     private func arm(_ context: ChannelHandlerContext, _ delay: TimeAmount) {
-        timer?.cancel()
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+        limit = delay
+        activity &+= 1
+        if timer == nil { scheduleCheck(context) }
+    }
+
+    private func scheduleCheck(_ context: ChannelHandlerContext) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: checkInterval) { [self] in
             timer = nil
+            let now = NIODeadline.now()
+            if activity != seenActivity {
+                seenActivity = activity
+                quietSince = now
+            }
+            guard let limit else { return }  // responding: the next arm starts the timer again
+            guard now - quietSince >= limit else { return scheduleCheck(context) }
             switch phase {
             case .idle, .head:
                 context.close(promise: nil)

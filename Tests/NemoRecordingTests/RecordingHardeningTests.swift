@@ -1,7 +1,8 @@
 import Foundation
 import NemoClient
 import NemoCore
-import NemoRecording
+import NemoSimulator
+@testable import NemoRecording
 import Testing
 
 /// HAR files from anywhere and secrets in unexpected places.
@@ -54,5 +55,51 @@ struct RecordingHardeningTests {
         #expect(redactor.text("nmv_usr_abcdef123456") == redactor.text("again: nmv_usr_abcdef123456").replacingOccurrences(of: "again: ", with: ""))
         // Redacting twice changes nothing.
         #expect(redactor.text(text) == text)
+    }
+}
+
+@Suite("Recording proxy spool files")
+struct SpoolTests {
+    @Test("A spool file left by a proxy that was killed is removed at the next start; an aborted upload leaves none")
+    func leftovers() async throws {
+        // A process that has ended: its pid is free.
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        let orphan = Spool.folder.appendingPathComponent("\(Spool.prefix)\(ended.processIdentifier)-\(UUID().uuidString).body")
+        try Data("left behind".utf8).write(to: orphan)
+        let mine = Spool.folder.appendingPathComponent("\(Spool.prefix)\(getpid())-\(UUID().uuidString).body")
+        try Data("in use".utf8).write(to: mine)
+        Spool.removeLeftovers()
+        #expect(!FileManager.default.fileExists(atPath: orphan.path), "a dead proxy's spool file stayed")
+        #expect(FileManager.default.fileExists(atPath: mine.path), "a live proxy's spool file was removed")
+        Spool.removeLeftovers(includingOwn: true)
+        #expect(!FileManager.default.fileExists(atPath: mine.path), "the proxy's own spool files stayed after it stopped")
+    }
+
+    @Test("An upload cut off on its way through the proxy leaves no spool file")
+    func abortedUpload() async throws {
+        let upstream = try await SimulatorServer.start()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-spool-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let writer = try RecordingWriter(
+            url: directory.appendingPathComponent("p.har"), metadata: RecordingMetadata(toolVersion: "t", target: upstream.url, createdAt: "now"))
+        let proxy = try await RecordingProxy.start(upstream: upstream.url, writer: writer)
+        let body = directory.appendingPathComponent("big.bin")
+        try Data(count: 6 << 20).write(to: body)
+        // curl sends 2 MiB a second and gives up after 1.5 s: the proxy has spooled past 1 MiB by then.
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-s", "-o", "/dev/null", "--limit-rate", "2M", "-m", "1.5", "--data-binary", "@" + body.path, proxy.url + "/api/credits/balance/simple"]
+        try curl.run()
+        curl.waitUntilExit()
+        try await Task.sleep(for: .milliseconds(500))
+        let own = "\(Spool.prefix)\(getpid())-"
+        let left = try FileManager.default.contentsOfDirectory(atPath: Spool.folder.path).filter { $0.hasPrefix(own) }
+        #expect(left.isEmpty, "spool files left: \(left)")
+        try await proxy.stop()
+        await upstream.stop()
     }
 }

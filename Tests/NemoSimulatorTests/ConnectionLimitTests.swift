@@ -84,6 +84,8 @@ struct ConnectionLimitTests {
             $0.replyDurationSeconds = SecondsRange(3000, 3000)
             $0.heartbeatIntervalSeconds = 100
             $0.temporaryIssueRatio = 0
+            // The steps before the stream take seconds of real time: hours at 1000x.
+            $0.sessionIdleTTLSeconds = 1_000_000
         }
         let idle = try #require(HeldSocket(port: live.server.port))
         #expect(await idle.closedByServer(within: 10), "an idle connection stayed open")
@@ -111,7 +113,7 @@ struct ConnectionLimitTests {
         // The stream outlives both timeouts and ends with its text.
         let stream = await live.send("hello there")
         #expect(stream.curlCode == 0, "the stream was cut: curl \(stream.curlCode)")
-        #expect(stream.agentEvents.last?.kind == "text")
+        #expect(stream.agentEvents.last?.kind == "text", "\(stream.status): \(stream.text.prefix(300))")
         #expect(stream.agentEvents.filter { $0.kind == "heartbeat" }.count >= 10)
         await live.server.stop()
     }

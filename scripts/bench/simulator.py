@@ -171,15 +171,81 @@ def bench_upload(megabytes):
     return ok, base / 1024, peak / 1024, (peak - base) / 1024, megabytes / seconds
 
 
+async def hostile(host, port, token, idle, slow, idle_timeout):
+    """Holds `idle` connections that send nothing and `slow` that send a request
+    head one header every 0.5 s (slowloris), measures a normal client's
+    requests meanwhile, then how many of the held connections the server
+    closed after its idle timeout."""
+    closed = {"idle": 0, "slow": 0}
+    writers = []
+
+    async def held(kind):
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            closed[kind] += 1
+            return
+        writers.append(writer)
+        try:
+            if kind == "slow":
+                writer.write(b"GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\n")
+                while True:
+                    await writer.drain()
+                    try:
+                        if not await asyncio.wait_for(reader.read(1024), timeout=0.5):
+                            break
+                    except asyncio.TimeoutError:
+                        writer.write(b"X-Slow: 1\r\n")
+                        continue
+            else:
+                while await reader.read(1024):
+                    pass
+        except (ConnectionError, OSError):
+            pass
+        closed[kind] += 1
+
+    tasks = [asyncio.create_task(held("idle")) for _ in range(idle)]
+    tasks += [asyncio.create_task(held("slow")) for _ in range(slow)]
+    await asyncio.sleep(2)
+    # A normal client meanwhile: a new connection per request, as curl does.
+    headers = {"Authorization": "Bearer " + token, **ATTRIBUTION}
+    latencies = []
+    loop = asyncio.get_running_loop()
+    for _ in range(200):
+        begin = time.perf_counter()
+        await loop.run_in_executor(None, call, f"http://{host}:{port}/api/credits/balance/simple", "GET", headers)
+        latencies.append((time.perf_counter() - begin) * 1000)
+    await asyncio.sleep(2 * idle_timeout + 5)
+    result = dict(closed)
+    for task in tasks:
+        task.cancel()
+    for writer in writers:
+        writer.close()
+    return statistics.median(latencies), max(latencies), result
+
+
+def bench_hostile(idle, slow, idle_timeout):
+    process, url, _ = start_server("--idle-timeout", str(idle_timeout), "--request-timeout", str(idle_timeout))
+    try:
+        token, _ = sign_in(url)
+        host, port = re.match(r"http://([^:]+):(\d+)", url).groups()
+        return asyncio.run(hostile(host, int(port), token, idle, slow, idle_timeout))
+    finally:
+        stop_server(process)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["startup", "wrk", "streams", "upload"], action="append")
+    parser.add_argument("--only", choices=["startup", "wrk", "streams", "upload", "hostile"], action="append")
+    parser.add_argument("--idle", type=int, default=1000, help="hostile: idle connections held")
+    parser.add_argument("--slow", type=int, default=1000, help="hostile: slowloris connections held")
+    parser.add_argument("--idle-timeout", type=float, default=10, help="hostile: the server's --idle-timeout and --request-timeout")
     parser.add_argument("--streams", type=int, default=10000)
     parser.add_argument("--hold", type=float, default=5)
     parser.add_argument("--wrk-seconds", type=int, default=10)
     parser.add_argument("--upload-mb", type=int, default=500)
     args = parser.parse_args()
-    only = set(args.only or ["startup", "wrk", "streams", "upload"])
+    only = set(args.only or ["startup", "wrk", "streams", "upload", "hostile"])
     print(f"machine: {os.cpu_count()} cores; nemosim release build")
     if "startup" in only:
         median, low, high = bench_startup(15)
@@ -195,6 +261,11 @@ def main():
         print(f"event streams with 1 s heartbeats: {counted:,} of {args.streams:,} held and beating after {args.hold:.0f} s; "
               f"server RSS {base:.0f} MiB idle -> {held:.0f} MiB = {held * 1.048576:.0f} MB holding them (peak {peak:.0f} MiB); "
               f"aim: under 300 MB")
+    if "hostile" in only:
+        median, worst, closed = bench_hostile(args.idle, args.slow, args.idle_timeout)
+        print(f"with {args.idle:,} idle and {args.slow:,} slowloris connections held: a normal client's credits requests "
+              f"median {median:.1f} ms (max {worst:.1f} ms) over 200 (aim: median under 5 ms); "
+              f"closed by the server within {2 * args.idle_timeout + 5:.0f} s: {closed['idle']:,} of {args.idle:,} idle, {closed['slow']:,} of {args.slow:,} slowloris")
     if "upload" in only:
         ok, base, peak, growth, rate = bench_upload(args.upload_mb)
         print(f"{args.upload_mb} MB streamed multipart upload: {'ok' if ok else 'FAILED'}, server RSS {base:.0f} MiB before, "

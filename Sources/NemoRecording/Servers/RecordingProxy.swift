@@ -37,6 +37,8 @@ public final class RecordingProxy: Sendable {
             throw RecordingError("--upstream must be an http(s) URL, got \(upstream)")
         }
         let upstreamBase = upstream.hasSuffix("/") ? String(upstream.dropLast()) : upstream
+        // A proxy killed before it could clean up left its spool files: gone now.
+        Spool.removeLeftovers()
         let rewriting = RewritingTransport(base: transport ?? CurlTransport(), from: upstreamBase)
         let forward = RecordingTransport(base: rewriting, writer: writer)
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
@@ -87,12 +89,14 @@ public final class RecordingProxy: Sendable {
     /// Stops accepting, lets open exchanges finish, and writes the HAR.
     public func stop() async throws {
         await server.stop()
+        Spool.removeLeftovers(includingOwn: true)
         try writer.close()
     }
 
     /// Waits for SIGINT/SIGTERM (when started with `handleSignals`), then writes the HAR.
     public func wait() async throws {
         _ = try? await server.wait()
+        Spool.removeLeftovers(includingOwn: true)
         try writer.close()
     }
 }
@@ -113,9 +117,46 @@ enum Spool: Sendable {
 
     static let memoryLimit = 1 << 20
 
+    /// The folder spool files go to.
+    static var folder: URL { FileManager.default.temporaryDirectory }
+    static let prefix = "nemosim-proxy-"
+
+    /// A new spool file's URL: `nemosim-proxy-PID-UUID.body` (the process id
+    /// tells a later proxy whether its maker is still alive).
+    static func newFileURL() -> URL {
+        folder.appendingPathComponent("\(prefix)\(getpid())-\(UUID().uuidString).body")
+    }
+
+    /// Removes spool files whose proxy is gone (killed before it could
+    /// remove them), and this process's own when `includingOwn`.
+    static func removeLeftovers(includingOwn: Bool = false) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+        let own = getpid()
+        for name in names where name.hasPrefix(prefix) && name.hasSuffix(".body") {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }) else { continue }
+            let alive = pid != own && (kill(pid, 0) == 0 || errno == EPERM)
+            if (pid == own && includingOwn) || (pid != own && !alive) {
+                try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+            }
+        }
+    }
+
+    /// Reads the body; a body cut off (the client went away) leaves no file.
     static func collect(_ body: RequestBody) async throws -> Spool {
-        var data = Data()
         var file: (url: URL, handle: FileHandle)?
+        do {
+            return try await collect(body, into: &file)
+        } catch {
+            if let file {
+                try? file.handle.close()
+                try? FileManager.default.removeItem(at: file.url)
+            }
+            throw error
+        }
+    }
+
+    private static func collect(_ body: RequestBody, into file: inout (url: URL, handle: FileHandle)?) async throws -> Spool {
+        var data = Data()
         for try await chunk in body {
             if let file {
                 try file.handle.write(contentsOf: Data(chunk.readableBytesView))
@@ -123,7 +164,7 @@ enum Spool: Sendable {
             }
             data.append(contentsOf: chunk.readableBytesView)
             if data.count > memoryLimit {
-                let url = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-proxy-\(UUID().uuidString).body")
+                let url = newFileURL()
                 guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
                     throw RecordingError("cannot spool a request body to \(url.path)")
                 }
