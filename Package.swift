@@ -1,5 +1,6 @@
 // swift-tools-version: 6.0
 import PackageDescription
+import class Foundation.ProcessInfo
 
 let package = Package(
     name: "nemosim",
@@ -115,3 +116,17 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Fuzz targets (`scripts/fuzz`): static libraries built only when
+// NEMOSIM_FUZZ=1, in their own scratch path with the fuzzer sanitizer, and
+// linked by swiftc with libFuzzer's main. A normal build never sees them.
+if ProcessInfo.processInfo.environment["NEMOSIM_FUZZ"] == "1" {
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("FuzzEventStream", ["ServerSentEvents"]), ("FuzzMultipart", ["NemoSimulator"]), ("FuzzHAR", ["NemoRecording"]),
+        ("FuzzScenario", ["NemoScenarios"]), ("FuzzProfile", ["NemoSimulator"]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(.target(name: name, dependencies: dependencies, path: "Fuzz/\(name)"))
+        package.products.append(.library(name: name, type: .static, targets: [name]))
+    }
+}
