@@ -4,11 +4,15 @@ messages whose streams the client drops, uploads, renders with polls and
 downloads, idle sockets, slow senders) against `nemosim serve --time-scale 1000`,
 sampling the server's memory and open descriptors every --every seconds. Then the
 clients leave and the descriptors are counted again. Memory should flatten after
-the first minute (eviction and limits), and descriptors return to where they began."""
+the first minute (eviction and limits), and descriptors return to where they began.
+The default time scale, 10,000, makes the 7-day lifetimes of tokens and rate
+windows and the 7-day retention of renders 60 s of real time, so that eviction
+reaches its steady state within the first minute."""
 import argparse, json, os, random, re, signal, socket, subprocess, sys, threading, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.path.join(ROOT, ".build", "release", "nemosim")
+DROP_RATIO = 0.5
 ATTRIBUTION = {"X-Skill-Source": "nemosim-soak", "X-Skill-Version": "1.0.0", "X-Skill-Platform": "soak"}
 
 
@@ -53,7 +57,10 @@ class Worker(threading.Thread):
                 time.sleep(0.1)
 
     def session(self, rounds):
-        client = f"soak-{self.index}-{rounds}-{random.random()}"
+        # A pool of client ids per worker, as returning users: accounts stay
+        # bounded (new client ids are limited per IP; the soak lifts that only
+        # for its own pool).
+        client = f"soak-{self.index}-{rounds % 16}"
         token = json.loads(call(self.url + "/api/auth/anonymous-token", "POST", {"X-Client-Id": client}, b""))["data"]["token"]
         auth = {"Authorization": "Bearer " + token, **ATTRIBUTION}
         json_auth = {**auth, "Content-Type": "application/json"}
@@ -71,16 +78,21 @@ class Worker(threading.Thread):
             head = f"POST /run_sse HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {len(message)}\r\n" \
                 + "".join(f"{k}: {v}\r\n" for k, v in auth.items()) + "Connection: close\r\n\r\n"
             sock.sendall(head.encode() + message)
-            drop = random.random() < 0.5
+            drop = random.random() < DROP_RATIO
             while True:
                 chunk = sock.recv(65536)
                 if not chunk or drop:
                     break
         self.count("messages_dropped" if drop else "messages")
-        time.sleep(0.4)  # the generation (100-300 s simulated) ends
+        time.sleep(0.05)
+        for _ in range(100):  # until the generation (100-300 s simulated) has made the draft
+            state = json.loads(call(f"{self.url}/api/state/nemo_agent/me/{session}/latest", headers=auth))["data"]["state"]
+            if any(track.get("sg") for track in (state.get("draft") or {}).get("t", [])):
+                break
+            time.sleep(0.05)
         state = json.loads(call(f"{self.url}/api/state/nemo_agent/me/{session}/latest", headers=auth))["data"]["state"]
         draft = state.get("draft")
-        if draft and draft.get("tracks"):
+        if draft and any(track.get("sg") for track in draft.get("t", [])):
             render_id = f"soak-{self.index}-{rounds}"
             call(self.url + "/api/render/proxy/lambda", "POST", json_auth, json.dumps({"id": render_id, "sessionId": session, "draft": draft}).encode())
             for _ in range(20):
@@ -126,19 +138,24 @@ def main():
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--every", type=float, default=30, help="seconds between samples")
+    parser.add_argument("--time-scale", type=float, default=10000, help="the server's time scale")
+    parser.add_argument("--drop-ratio", type=float, default=0.5, help="share of message streams the client drops after the first bytes")
     args = parser.parse_args()
+    global DROP_RATIO
+    DROP_RATIO = args.drop_ratio
     profile = os.path.join(ROOT, ".build", "soak-profile.json")
     with open(profile, "w") as file:
         # Many new accounts from one address (loopback): the per-IP limits lifted.
-        json.dump({"tokens_per_ip_per_hour": 1000000, "tokens_per_ip_per_window": 1000000, "render_duration_seconds": [30, 60],
-                   "initial_credits": 1000}, file)
-    process = subprocess.Popen([BINARY, "serve", "--port", "0", "--time-scale", "1000", "--profile", profile,
+        # Sessions idle for 10 h (3.6 s at 10,000x) so that none expires between a client's steps.
+        json.dump({"tokens_per_ip_per_hour": 1000000, "tokens_per_ip_per_window": 1000000, "tokens_per_client": 1000000,
+                   "render_duration_seconds": [30, 60], "initial_credits": 1000000000, "session_idle_ttl_seconds": 36000}, file)
+    process = subprocess.Popen([BINARY, "serve", "--port", "0", "--time-scale", str(args.time_scale), "--profile", profile,
                                 "--idle-timeout", "5", "--request-timeout", "5"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     url = re.match(r"nemosim listening on (\S+)", process.stdout.readline()).group(1)
     pid = process.pid
     time.sleep(0.5)
     base_fds, base_rss = descriptors(pid), rss_mib(pid)
-    print(f"machine: {os.cpu_count()} cores; server {url} pid {pid}; {args.workers} workers and a hostile client for {args.minutes:g} min")
+    print(f"machine: {os.cpu_count()} cores; server {url} pid {pid} at time scale {args.time_scale:g}; {args.workers} workers and a hostile client for {args.minutes:g} min")
     print(f"{'t (s)':>6} {'RSS MiB':>8} {'fds':>5}  counts")
     print(f"{0:>6} {base_rss:>8.1f} {base_fds:>5}")
     stop = threading.Event()
