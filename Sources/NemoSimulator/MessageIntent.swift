@@ -91,11 +91,40 @@ struct MessageIntent: Sendable, Equatable {
 
     /// The first duration in the message (1 to 600 s) that is not of a
     /// title, an intro, a fade or a transition.
+    // The duration readings, compiled once: compiling them on every
+    // message cost about 570 bytes that Foundation never gave back (found
+    // by `scripts/bench/soak`). NSRegularExpression is immutable and safe
+    // to share between threads.
+    private typealias Reading = @Sendable ([String]) -> Double?
+    private static let minutesPattern: String = #"(?<![\d:.])"# + number
+        + #"\s*(?:min|mins|minute|minutes)(?:\s*(?:and\s*)?(\d+)\s*(?:s|sec|secs|second|seconds))?\b"#
+    private static let secondsPattern: String = #"(?<![\d:.\w])"# + number + #"[\s-]*(?:s|sec|secs|second|seconds)\b"#
+    private static let minutes: Reading = { groups in
+        guard let minutes = value(groups[0]) else { return nil }
+        return minutes * 60 + (Double(groups[1]) ?? 0)
+    }
+    private static let seconds: Reading = { groups in value(groups[0]) }
+    private static let chineseMinutes: Reading = { groups in value(groups[0]).map { $0 * 60 } }
+
+    /// A pattern of this file (one that does not compile is a programming error).
+    private static func compiled(_ pattern: String) -> NSRegularExpression {
+        try! NSRegularExpression(pattern: pattern)
+    }
+
+    private static let durationReadings: [(NSRegularExpression, Reading)] = [
+        (compiled(minutesPattern), minutes),
+        (compiled(secondsPattern), seconds),
+        (compiled(#"\bhalf[\s-](?:a[\s-])?minute\b"#), { _ in 30 }),
+        (compiled(#"\b(?:a|one) minute and a half\b"#), { _ in 90 }),
+        (compiled(#"\b(?:one|1) and a half minutes?\b"#), { _ in 90 }),
+        (compiled(#"(\d+(?:\.\d+)?)\s*秒"#), seconds),
+        (compiled(#"(\d+(?:\.\d+)?)\s*分钟"#), chineseMinutes),
+    ]
+
     static func duration(in lower: String) -> Double? {
         var candidates: [(position: Int, seconds: Double)] = []
-        func add(_ pattern: String, _ seconds: ([String]) -> Double?) {
-            guard let expression = try? NSRegularExpression(pattern: pattern) else { return }
-            let text = lower as NSString
+        let text = lower as NSString
+        for (expression, seconds) in durationReadings {
             for match in expression.matches(in: lower, range: NSRange(location: 0, length: text.length)) {
                 let groups = (1..<match.numberOfRanges).map { match.range(at: $0).location == NSNotFound ? "" : text.substring(with: match.range(at: $0)) }
                 let after = text.substring(from: match.range.location + match.range.length).trimmingCharacters(in: .whitespaces)
@@ -103,16 +132,6 @@ struct MessageIntent: Sendable, Equatable {
                 if let value = seconds(groups) { candidates.append((match.range.location, value)) }
             }
         }
-        add(#"(?<![\d:.])"# + number + #"\s*(?:min|mins|minute|minutes)(?:\s*(?:and\s*)?(\d+)\s*(?:s|sec|secs|second|seconds))?\b"#) { groups in
-            guard let minutes = value(groups[0]) else { return nil }
-            return minutes * 60 + (Double(groups[1]) ?? 0)
-        }
-        add(#"(?<![\d:.\w])"# + number + #"[\s-]*(?:s|sec|secs|second|seconds)\b"#) { groups in value(groups[0]) }
-        add(#"\bhalf[\s-](?:a[\s-])?minute\b"#) { _ in 30 }
-        add(#"\b(?:a|one) minute and a half\b"#) { _ in 90 }
-        add(#"\b(?:one|1) and a half minutes?\b"#) { _ in 90 }
-        add(#"(\d+(?:\.\d+)?)\s*秒"#) { groups in value(groups[0]) }
-        add(#"(\d+(?:\.\d+)?)\s*分钟"#) { groups in value(groups[0]).map { $0 * 60 } }
         // "a minute and a half" starts where "a minute" does: the longest reading wins at a position.
         let sorted = candidates.sorted { $0.position < $1.position || ($0.position == $1.position && $0.seconds > $1.seconds) }
         return sorted.first { (1...600).contains($0.seconds) }?.seconds
