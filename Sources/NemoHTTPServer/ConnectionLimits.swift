@@ -89,7 +89,6 @@ enum DescriptorLimit {
 final class ConnectionBudget: Sendable {
     let limit: Int
     private let open = Atomic<Int>(0)
-    private let refused = Atomic<Int>(0)
 
     init(limit: Int) { self.limit = limit }
 
@@ -101,14 +100,10 @@ final class ConnectionBudget: Sendable {
             if exchanged { return true }
             current = original
         }
-        refused.add(1, ordering: .relaxed)
         return false
     }
 
     func release() { open.subtract(1, ordering: .relaxed) }
-
-    var count: Int { open.load(ordering: .relaxed) }
-    var refusedCount: Int { refused.load(ordering: .relaxed) }
 }
 
 /// Told before each chunk of raw bytes by ``ByteArrivalHandler``.

@@ -226,3 +226,17 @@ public struct ServerSentEventParser: Sendable {
         emit(.event(ServerSentEvent(type: type, data: data, lastEventID: lastEventIDString)))
     }
 }
+
+extension ServerSentEventParser {
+    /// Whether `bytes` give the same items whole and cut in two (at the
+    /// place the first byte picks), with a 4 KiB limit: the property the
+    /// fuzz target checks, and the test that replays its corpus.
+    package static func sameItemsInAnyChunking(_ bytes: [UInt8]) -> Bool {
+        var whole = ServerSentEventParser(maximumEventBytes: 4096)
+        let all = whole.feed(bytes)
+        var split = ServerSentEventParser(maximumEventBytes: 4096)
+        let cut = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
+        let parts = split.feed(bytes[..<cut]) + split.feed(bytes[cut...])
+        return whole.exceededLimit || split.exceededLimit || all == parts
+    }
+}

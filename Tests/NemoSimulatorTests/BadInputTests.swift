@@ -8,45 +8,6 @@ import Testing
 import Glibc
 #endif
 
-/// Sends raw bytes on a new TCP connection and reads until the server closes
-/// or `timeout` passes. For requests no well-behaved client would send.
-func rawExchange(port: Int, _ bytes: [UInt8], closeWriteAfterSend: Bool = false, timeout: Double = 3) async -> String {
-    await withCheckedContinuation { continuation in
-        Thread {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else {
-                continuation.resume(returning: "")
-                return
-            }
-            var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            var sent = 0
-            while sent < bytes.count {
-                let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                if n <= 0 { break }
-                sent += n
-            }
-            if closeWriteAfterSend { shutdown(fd, Int32(SHUT_WR)) }
-            var received = [UInt8]()
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = recv(fd, &buffer, buffer.count, 0)
-                if n <= 0 { break }
-                received += buffer[0..<n]
-            }
-            continuation.resume(returning: String(decoding: received, as: UTF8.self))
-        }.start()
-    }
-}
-
 /// Bytes on the wire no client would send (the rest of bad input goes
 /// through the router: RouterFrontTests).
 @Suite("Bad input gets a clear error and the server keeps serving")

@@ -10,18 +10,14 @@ windows and the 7-day retention of renders 60 s of real time, so that eviction
 reaches its steady state within the first minute."""
 import argparse, json, os, random, re, signal, socket, subprocess, sys, threading, time, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.path.join(ROOT, ".build", "release", "nemosim")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from simulator import ATTRIBUTION, BINARY, ROOT, rss_kib  # noqa: E402 (the simulator benchmark's helpers)
+
 DROP_RATIO = 0.5
-ATTRIBUTION = {"X-Skill-Source": "nemosim-soak", "X-Skill-Version": "1.0.0", "X-Skill-Platform": "soak"}
 
 
 def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0
+    return rss_kib(pid) / 1024
 
 
 def descriptors(pid):
