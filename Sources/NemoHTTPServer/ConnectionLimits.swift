@@ -106,23 +106,6 @@ final class ConnectionBudget: Sendable {
     func release() { open.subtract(1, ordering: .relaxed) }
 }
 
-/// Told before each chunk of raw bytes by ``ByteArrivalHandler``.
-struct BytesArrived: Sendable {}
-
-/// The first handler of a connection (before NIO's HTTP parser): one user
-/// event per socket read, so ``ConnectionDeadlineHandler`` (after the
-/// parser, which emits nothing until a head is complete) knows that bytes
-/// came.
-final class ByteArrivalHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireUserInboundEventTriggered(BytesArrived())
-        context.fireChannelRead(data)
-    }
-}
-
 /// Closes a connection that is idle between requests for
 /// ``ConnectionLimits/idleSeconds``, whose request head is not complete
 /// ``ConnectionLimits/requestSeconds`` after its first byte (slowloris), or
@@ -131,13 +114,16 @@ final class ByteArrivalHandler: ChannelInboundHandler, RemovableChannelHandler {
 /// response is being written (event streams, downloads), and does not
 /// blame the client when the server itself stops reading (back-pressure).
 /// First of the extra handlers, so it sees the requests and answers of the
-/// event loop's own handlers too.
+/// event loop's own handlers too; it learns that raw bytes came from
+/// `channelReadComplete`, which NIO fires after every socket read and the
+/// HTTP parser passes on even when the bytes made no complete part.
 ///
-/// Cheap per request: a state change only bumps a counter; one timer per
-/// connection looks every ``checkInterval`` (a quarter of the shorter
-/// limit) at whether anything happened since it last looked, so a
-/// connection is closed between its limit and its limit plus two intervals
-/// after its last activity, and a request costs no timer and no clock read.
+/// Cheap per connection and per request: a state change only bumps a
+/// counter, and no connection has a timer of its own: one
+/// ``DeadlineSweeper`` timer per event loop looks every ``DeadlineSweeper/interval``
+/// (a quarter of the shorter limit) at whether anything happened on each
+/// connection since it last looked, so a connection is closed between its
+/// limit and its limit plus two intervals after its last activity.
 final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -150,65 +136,79 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     private var responsesOwed = 0
     /// The server asked for bytes and none came since.
     private var waitingForClient = true
+    /// A request part came in the current socket read (so the read's
+    /// bytes are accounted for by the parts).
+    private var partsThisRead = false
     /// The limit of the current phase (`nil` while a response is being
     /// written: no limit then).
     private var limit: TimeAmount?
-    /// Bumped by every state change; the check timer notes when it last
-    /// saw it change (so a request reads no clock).
+    /// Bumped by every state change; the sweeper notes when it last saw it
+    /// change (so a request reads no clock).
     private var activity: UInt64 = 0
     private var seenActivity: UInt64 = .max
     private var quietSince = NIODeadline.now()
-    private var timer: Scheduled<Void>?
     private let idle: TimeAmount
     private let request: TimeAmount
-    private let checkInterval: TimeAmount
+    private let sweeper: DeadlineSweeper
+    /// Set while the connection is in its loop's sweep.
+    private var context: ChannelHandlerContext?
+    private var sweep: DeadlineSweeper.LoopSweep?
+    /// This handler's place in `sweep.members` (for an O(1) removal).
+    fileprivate var sweepIndex = -1
 
-    init(_ limits: ConnectionLimits) {
+    init(_ limits: ConnectionLimits, sweeper: DeadlineSweeper) {
         idle = .nanoseconds(Int64(limits.idleSeconds * 1e9))
         request = .nanoseconds(Int64(limits.requestSeconds * 1e9))
-        checkInterval = .nanoseconds(max(min(idle, request).nanoseconds / 4, 1_000_000))
+        self.sweeper = sweeper
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { arm(context, idle) }
+        if context.channel.isActive { join(context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        arm(context, idle)
+        join(context)
         context.fireChannelActive()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+    func channelInactive(context: ChannelHandlerContext) {
+        leave()
+        context.fireChannelInactive()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is BytesArrived else { return context.fireUserInboundEventTriggered(event) }
-        waitingForClient = false
-        switch phase {
-        case .idle:
-            phase = .head  // a request started: its head has `request` in all
-            arm(context, request)
-        case .body:
-            arm(context, request)  // progress on the body
-        case .head, .responding:
-            break
-        }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        leave()
+    }
+
+    private func join(_ context: ChannelHandlerContext) {
+        guard self.context == nil else { return }
+        self.context = context
+        let sweep = sweeper.sweep(for: context.eventLoop)
+        self.sweep = sweep
+        arm(idle)
+        sweep.add(self)
+    }
+
+    private func leave() {
+        sweep?.remove(self)
+        sweep = nil
+        context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        partsThisRead = true
+        waitingForClient = false
         switch unwrapInboundIn(data) {
         case .head:
             responsesOwed += 1
             phase = .body
-            arm(context, request)
+            arm(request)
         case .body:
-            break
+            if phase == .body { arm(request) }  // progress on the body
         case .end:
             if responsesOwed == 0 {
                 phase = .idle  // answered before its body ended
-                arm(context, idle)
+                arm(idle)
             } else {
                 phase = .responding  // the response takes what it takes
                 limit = nil
@@ -216,6 +216,26 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
             }
         }
         context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Bytes came. When they made no part, they are a request head in
+        // the making (its limit starts at its first byte) or a body's bytes
+        // the parser holds back.
+        if !partsThisRead {
+            waitingForClient = false
+            switch phase {
+            case .idle:
+                phase = .head
+                arm(request)
+            case .body:
+                arm(request)
+            case .head, .responding:
+                break
+            }
+        }
+        partsThisRead = false
+        context.fireChannelReadComplete()
     }
 
     func read(context: ChannelHandlerContext) {
@@ -228,39 +248,116 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
             responsesOwed = max(0, responsesOwed - 1)
             if responsesOwed == 0, phase == .responding {
                 phase = .idle
-                arm(context, idle)
+                arm(idle)
             }
         }
         context.write(data, promise: promise)
     }
 
-    /// Starts the phase's limit (`delay`); starts the check timer if none runs.
-    private func arm(_ context: ChannelHandlerContext, _ delay: TimeAmount) {
+    /// Starts the phase's limit.
+    private func arm(_ delay: TimeAmount) {
         limit = delay
         activity &+= 1
-        if timer == nil { scheduleCheck(context) }
     }
 
-    private func scheduleCheck(_ context: ChannelHandlerContext) {
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: checkInterval) { [self] in
-            timer = nil
+    /// Called by the sweep: whether the connection went quiet for longer
+    /// than its phase allows.
+    fileprivate func isOverdue(_ now: NIODeadline) -> Bool {
+        if activity != seenActivity {
+            seenActivity = activity
+            quietSince = now
+        }
+        guard let limit else { return false }  // responding
+        return now - quietSince >= limit
+    }
+
+    /// Called by the sweep for an overdue connection.
+    fileprivate func expire() {
+        switch phase {
+        case .idle, .head:
+            context?.close(promise: nil)
+        case .body where waitingForClient:
+            context?.close(promise: nil)
+        case .body:
+            arm(request)  // the server is not reading: not the client's fault
+        case .responding:
+            break
+        }
+    }
+}
+
+/// The deadline checks of one server's connections: one timer per event
+/// loop, running while the loop has connections, that walks them every
+/// ``interval``. A connection costs a place in an array, not a timer (a
+/// scheduled task, its promise and closures: about 0.5 KiB each).
+final class DeadlineSweeper: Sendable {
+    let interval: TimeAmount
+    private let sweeps = Mutex<[ObjectIdentifier: NIOLoopBound<LoopSweep>]>([:])
+
+    init(_ limits: ConnectionLimits) {
+        let shorter = min(limits.idleSeconds, limits.requestSeconds)
+        interval = .nanoseconds(max(Int64(shorter * 1e9) / 4, 1_000_000))
+    }
+
+    /// The sweep of `loop` (made on first use; on the loop).
+    func sweep(for loop: any EventLoop) -> LoopSweep {
+        let interval = interval
+        return sweeps.withLock { sweeps in
+            let key = ObjectIdentifier(loop)
+            if let existing = sweeps[key] { return existing }
+            let made = NIOLoopBound(LoopSweep(loop: loop, interval: interval), eventLoop: loop)
+            sweeps[key] = made
+            return made
+        }.value
+    }
+
+    /// The connections of one event loop; used on that loop only.
+    final class LoopSweep {
+        private let loop: any EventLoop
+        private let interval: TimeAmount
+        private var members: [ConnectionDeadlineHandler] = []
+        private var running = false
+
+        init(loop: any EventLoop, interval: TimeAmount) {
+            self.loop = loop
+            self.interval = interval
+        }
+
+        fileprivate func add(_ handler: ConnectionDeadlineHandler) {
+            handler.sweepIndex = members.count
+            members.append(handler)
+            if !running {
+                running = true
+                schedule()
+            }
+        }
+
+        fileprivate func remove(_ handler: ConnectionDeadlineHandler) {
+            let index = handler.sweepIndex
+            guard members.indices.contains(index), members[index] === handler else { return }
+            let last = members.removeLast()
+            if last !== handler {
+                members[index] = last
+                last.sweepIndex = index
+            }
+            handler.sweepIndex = -1
+        }
+
+        private func schedule() {
+            loop.assumeIsolated().scheduleTask(in: interval) { [self] in tick() }
+        }
+
+        private func tick() {
+            guard !members.isEmpty else {
+                running = false  // the next connection starts it again
+                return
+            }
             let now = NIODeadline.now()
-            if activity != seenActivity {
-                seenActivity = activity
-                quietSince = now
-            }
-            guard let limit else { return }  // responding: the next arm starts the timer again
-            guard now - quietSince >= limit else { return scheduleCheck(context) }
-            switch phase {
-            case .idle, .head:
-                context.close(promise: nil)
-            case .body where waitingForClient:
-                context.close(promise: nil)
-            case .body:
-                arm(context, request)  // the server is not reading: not the client's fault
-            case .responding:
-                break
-            }
+            // Closing removes members; decide first, then close.
+            var overdue: [ConnectionDeadlineHandler] = []
+            for member in members where member.isOverdue(now) { overdue.append(member) }
+            for member in overdue { member.expire() }
+            schedule()
         }
     }
 }

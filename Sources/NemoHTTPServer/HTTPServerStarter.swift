@@ -98,11 +98,12 @@ struct LeanHTTP1Channel: ServerChildChannel {
         limits: ConnectionLimits = ConnectionLimits(), channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }
     ) -> HTTPServerBuilder {
         let budget = ConnectionBudget(limit: limits.effectiveMaximumConnections)
+        let sweeper = DeadlineSweeper(limits)
         return HTTPServerBuilder { responder in
             LeanHTTP1Channel(
                 base: HTTP1Channel(
                     responder: responder,
-                    configuration: .init(additionalChannelHandlers: [ConnectionDeadlineHandler(limits)] + channelHandlers())),
+                    configuration: .init(additionalChannelHandlers: [ConnectionDeadlineHandler(limits, sweeper: sweeper)] + channelHandlers())),
                 budget: budget)
         }
     }
@@ -118,7 +119,6 @@ struct LeanHTTP1Channel: ServerChildChannel {
         let budget = self.budget
         channel.closeFuture.whenComplete { _ in budget.release() }
         return channel.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
-            .flatMapThrowing { try channel.pipeline.syncOperations.addHandler(ByteArrivalHandler()) }
             .flatMap { base.setup(channel: channel, logger: logger) }
             .flatMapErrorThrowing { error in
                 channel.close(promise: nil)
