@@ -21,21 +21,9 @@ public final class Redactor: Sendable {
         }
     }
 
-    static let secretHeaders: Set<String> = ["authorization", "proxy-authorization", "x-client-id", "cookie", "set-cookie", "x-api-key"]
-    static let secretJSONKeys: Set<String> = [
-        "token", "access_token", "refresh_token", "api_key", "apikey", "secret", "password", "client_secret", "claim_token",
-    ]
-    static let signedQueryParameters: Set<String> = [
-        "signature", "sig", "token", "x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
-        "x-goog-credential", "key-pair-id", "policy", "expires", "se", "sp", "sv", "skoid", "sktid",
-        // Credentials some APIs and proxies accept in a query string.
-        "access_token", "refresh_token", "id_token", "auth", "authorization", "api_key", "apikey", "api-key", "key", "secret",
-        "client_secret", "password", "passwd", "session_token", "jwt", "bearer",
-    ]
-
-    /// The prefixes of this API's secrets (API and claim tokens): any word
-    /// starting with one is a secret wherever it appears.
-    static let tokenPrefixes = ["nmv_", "clm_"]
+    static let secretHeaders = SecretShapes.headers
+    static let secretJSONKeys = SecretShapes.jsonKeys
+    static let signedQueryParameters = SecretShapes.queryParameters
 
     public let rules: Rules
     private struct State {
@@ -118,39 +106,9 @@ public final class Redactor: Sendable {
         return result
     }
 
-    /// Replaces each word that starts with one of ``tokenPrefixes`` and
-    /// goes on for 8 or more token characters (letters, digits, `_`, `-`,
-    /// `.`) with its placeholder.
+    /// Replaces each word shaped like this API's tokens with its placeholder.
     private func redactTokenShapedWords(_ value: String) -> String {
-        guard Self.tokenPrefixes.contains(where: { value.contains($0) }) else { return value }
-        let bytes = Array(value.utf8)
-        func isTokenByte(_ byte: UInt8) -> Bool {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."): true
-            default: false
-            }
-        }
-        let prefixes = Self.tokenPrefixes.map { Array($0.utf8) }
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var index = 0
-        while index < bytes.count {
-            let startsWord = index == 0 || !isTokenByte(bytes[index - 1])
-            if startsWord, let prefix = prefixes.first(where: { bytes[index...].starts(with: $0) }) {
-                var end = index + prefix.count
-                while end < bytes.count, isTokenByte(bytes[end]) { end += 1 }
-                if end - index - prefix.count >= 8 {
-                    let word = String(decoding: bytes[index..<end], as: UTF8.self)
-                    out.append(contentsOf: placeholder(for: word, kind: word.hasPrefix(claimTokenPrefix) ? "claim" : "token").utf8)
-                    index = end
-                    continue
-                }
-            }
-            out.append(bytes[index])
-            index += 1
-        }
-        return String(decoding: out, as: UTF8.self)
+        SecretShapes.replacingTokenWords(in: value) { placeholder(for: $0, kind: $0.hasPrefix(claimTokenPrefix) ? "claim" : "token") }
     }
 
     private func redact(_ value: JSONValue, path: [String]) -> JSONValue {

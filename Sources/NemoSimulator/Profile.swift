@@ -160,6 +160,10 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
     public var maxPartsPerUpload: Int = 100
     /// The longest message text, in bytes.
     public var maxMessageBytes: Int = 64 * 1024
+    /// The request journal's limits: entries kept, and their bytes (the
+    /// oldest are dropped first; `GET /_nemosim/journal` counts them).
+    public var journalEntries: Int = RequestJournal.defaultEntries
+    public var journalBytes: Int = RequestJournal.defaultBytes
     // Renders
     public var renderDurationSeconds = SecondsRange(30, 90)
     public var renderQueueSeconds: Double = 2
@@ -265,6 +269,12 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
         Key("max_uploads_per_session", \.maxUploadsPerSession, check: limit),
         Key("max_parts_per_upload", \.maxPartsPerUpload, check: limit),
         Key("max_message_bytes", \.maxMessageBytes, check: { (1...(16 << 20)).contains($0) ? nil : "must be 1 to 16777216 bytes, got \($0)" }),
+        Key("journal_entries", \.journalEntries, check: {
+            RequestJournal.entriesRange.contains($0) ? nil : "must be 1 to \(RequestJournal.entriesRange.upperBound) entries, got \($0)"
+        }),
+        Key("journal_bytes", \.journalBytes, check: {
+            RequestJournal.bytesRange.contains($0) ? nil : "must be \(RequestJournal.bytesRange.lowerBound) to \(RequestJournal.bytesRange.upperBound) bytes, got \($0)"
+        }),
         Key("render_duration_seconds", \.renderDurationSeconds, check: range),
         Key("render_queue_seconds", \.renderQueueSeconds, check: secondsOrZero),
         Key("render_failure_ratio", \.renderFailureRatio, check: ratio),

@@ -38,15 +38,18 @@ extension Simulation {
     @discardableResult
     public nonisolated func setProfile(_ profile: BehaviourProfile) -> BehaviourProfile {
         profileStorage.withLock { $0 = profile }
+        journal.setLimits(capacity: profile.journalEntries, maximumBytes: profile.journalBytes)
         return profile
     }
 
     /// Replaces the profile with `patch` merged in (validated).
     public nonisolated func patchProfile(_ patch: JSONValue) throws -> BehaviourProfile {
-        try profileStorage.withLock { profile in
+        let profile = try profileStorage.withLock { profile in
             profile = try profile.merging(patch)
             return profile
         }
+        journal.setLimits(capacity: profile.journalEntries, maximumBytes: profile.journalBytes)
+        return profile
     }
 
     /// Sets an account's available credits.

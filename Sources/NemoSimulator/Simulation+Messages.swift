@@ -23,6 +23,9 @@ public struct StreamPlan: Sendable {
     public var resumed: Bool
     /// Whether events carry `id:` lines.
     public var eventIDs: Bool
+    /// Whether the stream ends before the work does, saying nothing (the
+    /// operation's silent close).
+    public var silentClose = false
 
     /// The absolute simulated time of an event.
     public func time(of event: PlannedEvent) -> Double { startedAt + event.offset }
@@ -85,9 +88,11 @@ extension Simulation {
         if kind == .edit && cost > 0 && profile.editCharge == .perSession { sessions[sessionID]!.editCharge = .pending(messageIndex) }
         scheduleEffects(of: operation, sessionID: sessionID)
         freeze(cost, userID: userID)
-        return StreamPlan(
+        var plan = StreamPlan(
             sessionID: sessionID, messageIndex: operation.messageIndex, startedAt: operation.startedAt, schedule: operation.schedule, skip: 0,
             dialect: profile.sseDialect, resumed: false, eventIDs: profile.sseEventIDs)
+        plan.silentClose = operation.silentClose
+        return plan
     }
 
     private func resumePlan(sessionID: String, lastEventID: String) -> StreamPlan? {
@@ -96,9 +101,11 @@ extension Simulation {
             let operations = sessions[sessionID]?.operations, operations.indices.contains(index - 1)
         else { return nil }
         let operation = operations[index - 1]
-        return StreamPlan(
+        var plan = StreamPlan(
             sessionID: sessionID, messageIndex: index, startedAt: operation.startedAt,
             schedule: operation.schedule, skip: max(0, number), dialect: profile.sseDialect, resumed: true, eventIDs: profile.sseEventIDs)
+        plan.silentClose = operation.silentClose
+        return plan
     }
 
     /// An event that waited for the work: as the applied edit tells it.

@@ -23,7 +23,7 @@ public actor Simulation {
     /// Armed faults.
     public nonisolated let faults = FaultBoard()
     /// Requests seen.
-    public nonisolated let journal = RequestJournal()
+    public nonisolated let journal: RequestJournal
     /// The base URL clients reach the server at (for `cdn_url`, `outputUrl`).
     public internal(set) var publicBaseURL = "http://127.0.0.1"
 
@@ -136,6 +136,7 @@ public actor Simulation {
         self.seed = seed
         self.clock = clock
         self.profileStorage = Mutex(profile)
+        journal = RequestJournal(capacity: profile.journalEntries, maximumBytes: profile.journalBytes, seed: seed)
     }
 
     /// Sets the base URL the server is reachable at (known once it is bound).
@@ -168,11 +169,13 @@ public actor Simulation {
         sessions[id] = SessionRecord(id: id, taskID: taskID, taskName: String(request.taskName.prefix(200)), userID: userID, lastActivity: now)
         accounts[userID]!.liveSessions += 1
         scheduleExpiry(.session, id, at: now + profile.sessionIdleTTLSeconds)
+        JournalNote.current?.session(id)
         return SessionInfo(taskID: taskID, sessionID: id, userID: userID)
     }
 
     /// The session, owned by `userID`, not idle-expired; refreshes its activity.
     func touchSession(_ sessionID: String, userID: String) throws(SimulatorFailure) -> String {
+        JournalNote.current?.session(sessionID)
         guard let lastActivity = sessions[sessionID]?.lastActivity, sessions[sessionID]?.userID == userID else {
             throw .sessionNotFound(sessionID)
         }

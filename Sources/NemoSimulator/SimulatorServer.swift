@@ -152,6 +152,22 @@ public final class SimulatorServer: Sendable {
     public func wait() async throws {
         try await server.wait()
     }
+
+    /// The request journal's entries a query wants (as
+    /// `GET /_nemosim/journal?...`), oldest first, secrets redacted.
+    public func journal(_ query: JournalQuery = JournalQuery()) -> JournalPage {
+        simulation.journal.page(query, clock: simulation.clock)
+    }
+
+    /// How many journal entries a query matches (as `GET /_nemosim/journal/count`).
+    public func journalCount(_ query: JournalQuery = JournalQuery()) -> Int {
+        simulation.journal.count(query).count
+    }
+
+    /// Forgets the journal's entries (as `DELETE /_nemosim/journal`).
+    public func clearJournal() {
+        simulation.journal.clear()
+    }
 }
 
 /// The server's idle and request timeouts and connection limit (see

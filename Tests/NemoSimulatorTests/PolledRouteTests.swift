@@ -165,7 +165,7 @@ struct PolledRouteTests {
         #expect(answer.hasPrefix("HTTP/1.1 200"))
         #expect(live.server.eventLoopAnswerCount == before + 1)
         let journal = await live.admin("GET", "/journal")
-        let entries = journal.json.arrayValue?.filter { $0["path"] == "/api/credits/balance/simple" } ?? []
+        let entries = journal.json["entries"]?.arrayValue?.filter { $0["path"] == "/api/credits/balance/simple" } ?? []
         #expect(entries.count == 1, "one entry per answer: \(entries)")
         let entry = try #require(entries.first)
         // Strict: no attribution headers, a 1001 (in an HTTP 200 envelope).

@@ -63,7 +63,7 @@ struct RouterFrontTests {
         #expect(response.status == 200 && response.code == 2001)
         #expect(response.headers["content-type"]?.hasPrefix("application/json") == true)
         #expect(response.json["message"]?.stringValue?.contains("bind=\(user)") == true)
-        let journal = try await client.admin(.get, "/journal").json.arrayValue ?? []
+        let journal = try await client.admin(.get, "/journal").json["entries"]?.arrayValue ?? []
         #expect(journal.last?["path"] == "/run_sse" && journal.last?["code"] == 2001 && journal.last?["status"] == 200)
     }
 
@@ -83,7 +83,7 @@ struct RouterFrontTests {
         let noClient = try await client.request(.post, "/api/auth/anonymous-token")
         #expect(noClient.status == 400 && noClient.code == 400 && noClient.text.contains("X-Client-Id"))
         // The journal holds each answer's code, from the failure itself.
-        let codes = (try await client.admin(.get, "/journal").json.arrayValue ?? []).map { $0["code"]?.intValue }
+        let codes = (try await client.admin(.get, "/journal").json["entries"]?.arrayValue ?? []).map { $0["code"]?.intValue }
         #expect(codes.suffix(4) == [1001, 1002, 1001, 400])
     }
 
@@ -92,7 +92,7 @@ struct RouterFrontTests {
         let client = try RouterClient()
         let answer = try await client.get("/api/nothing/here")
         #expect(answer.status == 404 && answer.code == 404)
-        let journal = try await client.admin(.get, "/journal").json.arrayValue ?? []
+        let journal = try await client.admin(.get, "/journal").json["entries"]?.arrayValue ?? []
         #expect(journal.last?["path"] == "/api/nothing/here" && journal.last?["status"] == 404)
     }
 
@@ -122,7 +122,7 @@ struct RouterFrontTests {
             headers: ["Authorization": "Bearer \(token)", "X-Skill-Source": "s", "X-Skill-Version": ""])
         _ = try await client.get("/api/credits/balance/simple?complete", token: token)
         let journal = try await client.admin(.get, "/journal")
-        let entries = try #require(journal.json.arrayValue)
+        let entries = try #require(journal.json["entries"]?.arrayValue)
         #expect(entries.contains { $0["path"] == "/api/render/proxy/lambda" && $0["status"] == 402 && $0["missing_attribution"]?.arrayValue?.count == 3 })
         let credits = entries.filter { $0["path"] == "/api/credits/balance/simple" }
         #expect(credits.count == 2)
@@ -170,7 +170,7 @@ struct RouterFrontTests {
         #expect(badArm.status == 400 && badArm.code == 400 && badArm.text.contains("1001"))
         _ = try await client.admin(.delete, "/faults")
         #expect(try await client.get(credits, token: token).code == 0)
-        let journal = try await client.admin(.get, "/journal").json.arrayValue ?? []
+        let journal = try await client.admin(.get, "/journal").json["entries"]?.arrayValue ?? []
         #expect(journal.contains { $0["fault"] == "disconnect" && $0["status"] == 0 })
         #expect(journal.contains { $0["fault"] == "delay 100.0s" && $0["code"] == 0 })
     }
@@ -207,9 +207,9 @@ struct RouterFrontTests {
         let unknown = try await client.admin(.post, "/tokens/revoke", ["token": "nmv_usr_unknown"])
         #expect(unknown.status == 404 && unknown.code == 404)
 
-        #expect(try await client.admin(.get, "/journal").json.arrayValue?.isEmpty == false)
+        #expect(try await client.admin(.get, "/journal").json["entries"]?.arrayValue?.isEmpty == false)
         #expect(try await client.admin(.delete, "/journal").status == 200)
-        #expect(try await client.admin(.get, "/journal").json.arrayValue?.isEmpty == true)
+        #expect(try await client.admin(.get, "/journal").json["entries"]?.arrayValue?.isEmpty == true)
         #expect(try await client.admin(.post, "/reset").status == 200)
         #expect(try await client.get("/api/credits/balance/simple", token: other).code == 1001)
     }

@@ -234,9 +234,35 @@ def bench_hostile(idle, slow, idle_timeout):
         stop_server(process)
 
 
+def bench_journal(requests, entries, pad_bytes):
+    """Fills the journal with `requests` credits calls (wrk) under the profile's
+    `journal_entries` = entries and default `journal_bytes`; returns the
+    server's RSS before and after (MiB) and the journal's counts."""
+    process, url, _ = start_server()
+    try:
+        token, _ = sign_in(url)
+        call(url + "/_nemosim/profile", "PATCH", {"Content-Type": "application/json"}, json.dumps({"journal_entries": entries}).encode())
+        base = rss_kib(process.pid)
+        headers = ["-H", f"Authorization: Bearer {token}"] + [arg for name, value in ATTRIBUTION.items() for arg in ("-H", f"{name}: {value}")]
+        if pad_bytes:
+            headers += ["-H", "X-Pad: " + "p" * pad_bytes]
+        began = time.perf_counter()
+        while True:
+            page = call(url + "/_nemosim/journal?limit=0")
+            if page["last_seq"] >= requests:
+                break
+            subprocess.run(["wrk", "-t2", "-c64", "-d3s", *headers, url + "/api/credits/balance/simple"], capture_output=True, check=True)
+        seconds = time.perf_counter() - began
+        held = rss_kib(process.pid)
+        page = call(url + "/_nemosim/journal?limit=0")
+    finally:
+        stop_server(process)
+    return base / 1024, held / 1024, page, seconds
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["startup", "wrk", "streams", "upload", "hostile"], action="append")
+    parser.add_argument("--only", choices=["startup", "wrk", "streams", "upload", "hostile", "journal"], action="append")
     parser.add_argument("--idle", type=int, default=1000, help="hostile: idle connections held")
     parser.add_argument("--slow", type=int, default=1000, help="hostile: slowloris connections held")
     parser.add_argument("--idle-timeout", type=float, default=10, help="hostile: the server's --idle-timeout and --request-timeout")
@@ -244,8 +270,9 @@ def main():
     parser.add_argument("--hold", type=float, default=5)
     parser.add_argument("--wrk-seconds", type=int, default=10)
     parser.add_argument("--upload-mb", type=int, default=500)
+    parser.add_argument("--journal-requests", type=int, default=1_000_000, help="journal: requests sent to fill it")
     args = parser.parse_args()
-    only = set(args.only or ["startup", "wrk", "streams", "upload", "hostile"])
+    only = set(args.only or ["startup", "wrk", "streams", "upload", "hostile", "journal"])
     print(f"machine: {os.cpu_count()} cores; nemosim release build")
     if "startup" in only:
         median, low, high = bench_startup(15)
@@ -266,6 +293,13 @@ def main():
         print(f"with {args.idle:,} idle and {args.slow:,} slowloris connections held: a normal client's credits requests "
               f"median {median:.1f} ms (max {worst:.1f} ms) over 200 (aim: median under 5 ms); "
               f"closed by the server within {2 * args.idle_timeout + 5:.0f} s: {closed['idle']:,} of {args.idle:,} idle, {closed['slow']:,} of {args.slow:,} slowloris")
+    if "journal" in only:
+        for entries, pad in [(10_000, 0), (1_000_000, 0), (1_000_000, 8192)]:
+            base, held, page, seconds = bench_journal(args.journal_requests, entries, pad)
+            print(f"journal after {page['last_seq']:,} credits requests ({seconds:.0f} s){' with an 8 KiB header each' if pad else ''}, "
+                  f"journal_entries {entries:,}, journal_bytes {page['maximum_bytes'] >> 20} MiB: {page['kept']:,} kept, {page['dropped']:,} dropped; "
+                  f"server RSS {base:.0f} -> {held:.0f} MiB (+{held - base:.0f} MiB; the README's bound: journal_bytes x 1.15 + 10 MiB = "
+                  f"{(page['maximum_bytes'] >> 20) * 1.15 + 10:.0f} MiB)")
     if "upload" in only:
         ok, base, peak, growth, rate = bench_upload(args.upload_mb)
         print(f"{args.upload_mb} MB streamed multipart upload: {'ok' if ok else 'FAILED'}, server RSS {base:.0f} MiB before, "

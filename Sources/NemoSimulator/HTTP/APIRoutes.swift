@@ -166,6 +166,7 @@ struct APIRoutes {
                 "Content-Type must be multipart/form-data with a boundary (parts named \"files\") or application/json ({\"urls\": [...], \"source_type\": \"url\"}); got \"\(contentType)\"")
         }
         var receiver = UploadReceiver(boundary: boundary, maximumParts: simulation.profile.maxPartsPerUpload)
+        defer { JournalNote.current?.parts(receiver.partSummaries, size: receiver.bodyBytes, count: receiver.partCount) }
         do {
             for try await chunk in request.body {
                 try receiver.consume(chunk)

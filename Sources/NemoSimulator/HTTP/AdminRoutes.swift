@@ -75,8 +75,14 @@ struct AdminRoutes {
             simulation.faults.clear()
             return Responses.json(["status": "cleared"])
         }
-        admin.get("journal") { _, _ in
-            Responses.json((try? JSONValue(encoding: simulation.journal.entries(clock: simulation.clock))) ?? .array([]))
+        admin.get("journal") { request, _ in
+            let query = try JournalQuery(parameters: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+            return Responses.json((try? JSONValue(encoding: simulation.journal.page(query, clock: simulation.clock))) ?? .null)
+        }
+        admin.get("journal/count") { request, _ in
+            let query = try JournalQuery(parameters: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+            let (count, dropped) = simulation.journal.count(query)
+            return Responses.json(["count": .number(Double(count)), "dropped": .number(Double(dropped))])
         }
         admin.delete("journal") { _, _ in
             simulation.journal.clear()

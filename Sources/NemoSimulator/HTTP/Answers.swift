@@ -186,6 +186,7 @@ extension Request {
     /// Decodes a collected body as JSON of type `T` (parsed once), or
     /// throws a 400 that says what is wrong and gives an example.
     static func decodeJSON<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer, example: String) throws(SimulatorFailure) -> T {
+        JournalNote.current?.body(buffer)
         if buffer.readableBytes == 0 {
             throw .badRequest("request body is empty: expected JSON like \(example)")
         }

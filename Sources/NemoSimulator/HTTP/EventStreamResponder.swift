@@ -47,6 +47,7 @@ struct EventStreamResponder {
         let clock = simulation.clock
         let heartbeatInterval = simulation.profile.heartbeatIntervalSeconds
         let simulation = self.simulation
+        let note = JournalNote.current
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
             .cacheControl: "no-cache",
@@ -67,8 +68,16 @@ struct EventStreamResponder {
             let dropAfter = fault?.dropsAfterEvents ?? Int.max
             var sent = 0
             while let (event, time, id) = nextEvent() {
-                if sent >= dropAfter { throw DroppedStream() }
-                try await clock.sleep(untilElapsed: time)
+                if sent >= dropAfter {
+                    note?.streamEnded(.fault)
+                    throw DroppedStream()
+                }
+                do {
+                    try await clock.sleep(untilElapsed: time)
+                } catch {
+                    note?.streamEnded(.client)  // cancelled: the client went away
+                    throw error
+                }
                 var event = event
                 if let deferred = event.deferred {
                     // What the work did is known now: the work was due before this event.
@@ -77,9 +86,16 @@ struct EventStreamResponder {
                     await simulation.settle()
                 }
                 let text = ServerSentEventEncoder.encode(data: plan.data(for: event, clock: clock), id: plan.eventIDs ? id : nil)
-                try await writer.write(ByteBuffer(string: text))
+                do {
+                    try await writer.write(ByteBuffer(string: text))
+                } catch {
+                    note?.streamEnded(.client)
+                    throw error
+                }
                 sent += 1
+                note?.streamEvent()
             }
+            note?.streamEnded(stall != nil ? .fault : plan.silentClose ? .silent : .server)
             try await writer.finish(nil)
         })
     }

@@ -53,14 +53,21 @@ struct FrontMiddleware: RouterMiddleware {
         /// The API route; nil for the simulator's media and unknown paths.
         let route: Route?
         let started = ContinuousClock.now
+        let wall = Date().timeIntervalSince1970
         let arrival: Double
         let method: String
         let path: String
+        let query: String?
+        /// The request's headers (shared storage; redacted when read).
+        let headers: HTTPFields
+        let remote: SocketAddress?
         let missingAttribution: [String]
+        /// What the handlers and the domain learn about the request.
+        let note = JournalNote()
 
         init(
-            simulation: Simulation, fault: FaultResponse?, route: Route?, arrival: Double, method: String, path: String,
-            missingAttribution: [String]
+            simulation: Simulation, fault: FaultResponse?, route: Route?, arrival: Double, method: String, path: String, query: String? = nil,
+            headers: HTTPFields, remote: SocketAddress?, missingAttribution: [String]
         ) {
             self.simulation = simulation
             self.fault = fault
@@ -68,14 +75,18 @@ struct FrontMiddleware: RouterMiddleware {
             self.arrival = arrival
             self.method = method
             self.path = path
+            self.query = query
+            self.headers = headers
+            self.remote = remote
             self.missingAttribution = missingAttribution
         }
 
         func journal(status: Int, code: Int?) {
             let ms = (ContinuousClock.now - started).inSeconds * 1000
             simulation.journal.append(.init(
-                elapsed: arrival, method: method, path: path, status: status, code: code, durationMs: (ms * 1000).rounded() / 1000,
-                missingAttribution: missingAttribution, fault: fault?.description))
+                elapsed: arrival, wall: wall, remote: remote, method: method, path: path, query: query, headers: headers, status: status,
+                code: code, durationMs: (ms * 1000).rounded() / 1000, missingAttribution: missingAttribution, fault: fault?.description,
+                note: note))
         }
 
         /// The answer to a failure, in the route's envelope and the
@@ -124,7 +135,9 @@ struct FrontMiddleware: RouterMiddleware {
             var context = context
             context.fault = plan.fault
             do {
-                guard plan.route?.body == .eventStream else { return plan.finish(try await next(request, context)) }
+                guard plan.route?.body == .eventStream else {
+                    return plan.finish(try await JournalNote.$current.withValue(plan.note) { try await next(request, context) })
+                }
                 // An event stream's request is answered in a child task: a
                 // task keeps the memory of its deepest async frames for as
                 // long as it lives (the task allocator keeps its slabs), and
@@ -135,7 +148,7 @@ struct FrontMiddleware: RouterMiddleware {
                     // The child is awaited before this returns: `next` and
                     // `context` are never used by two tasks at once.
                     let call = UncheckedCall(next: next, request: request, context: context)
-                    async let answer = call.run()
+                    async let answer = JournalNote.$current.withValue(plan.note) { try await call.run() }
                     return try await answer
                 })
             } catch {
@@ -160,8 +173,9 @@ struct FrontMiddleware: RouterMiddleware {
                 fault = try JSONDecoder().decode(FaultResponse.self, from: Data(header.utf8))
             } catch {
                 simulation.journal.append(.init(
-                    elapsed: arrival, method: method, path: path, status: 400, code: 400, durationMs: 0,
-                    missingAttribution: headers.missingAttribution, fault: "invalid X-Nemosim-Fault"))
+                    elapsed: arrival, remote: context.channel.remoteAddress, method: method, path: path, query: request.uri.query,
+                    headers: request.headers, status: 400, code: 400, durationMs: 0, missingAttribution: headers.missingAttribution,
+                    fault: "invalid X-Nemosim-Fault"))
                 let message = "X-Nemosim-Fault is not a valid fault: \(BehaviourProfile.describe(error)). Example: {\"code\": 1001}"
                 return .respond(JSONAnswer.error(status: .badRequest, code: 400, message: message, envelope: route?.envelope ?? .standard).response)
             }
@@ -169,10 +183,11 @@ struct FrontMiddleware: RouterMiddleware {
             fault = simulation.faults.take(method: method, path: path)
         }
         let plan = Plan(
-            simulation: simulation, fault: fault, route: route, arrival: arrival, method: method, path: path,
-            missingAttribution: headers.missingAttribution)
+            simulation: simulation, fault: fault, route: route, arrival: arrival, method: method, path: path, query: request.uri.query,
+            headers: request.headers, remote: context.channel.remoteAddress, missingAttribution: headers.missingAttribution)
         if let failure = fault?.failure { return .respond(plan.failure(failure)) }
         if fault?.disconnects == true {
+            if route?.body == .eventStream { plan.note.streamEnded(.fault) }
             plan.journal(status: 0, code: nil)
             context.channel.close(promise: nil)
             throw Disconnected()

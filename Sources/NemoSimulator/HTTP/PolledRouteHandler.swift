@@ -45,6 +45,8 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The `Date` header of this connection's answers, made once a second.
     private var date = (second: -1, text: "")
+    /// The client's address (for the journal), read once.
+    private var remote: SocketAddress?
 
     private let simulation: Simulation
     private let counter: Counter
@@ -61,6 +63,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if remote == nil { remote = context.channel.remoteAddress }
         run(machine.inbound(.part(unwrapInboundIn(data)), local: local(context), hold: hold), context: context)
     }
 
@@ -96,7 +99,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .forwardReadComplete: context.fireChannelReadComplete()
             case .leavePipeline: context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             case .answerNow(let held):
-                write(simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: held.token, missingAttribution: held.plan.missingAttribution) }, for: held, context: context)
+                write(answer(held), for: held, context: context)
             case .answerLater(let held):
                 answerElsewhere(held, context: context)
             }
@@ -111,12 +114,22 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let home = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: home)
         domainLoop.execute {
-            let answer = simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: held.token, missingAttribution: held.plan.missingAttribution) }
+            let answer = Self.answer(held, simulation: simulation)
             home.execute {
                 let (handler, context) = bound.value
                 handler.write(answer, for: held, context: context)
                 handler.run(handler.machine.answerWritten(local: handler.local(context), hold: handler.hold), context: context)
             }
+        }
+    }
+
+    private func answer(_ held: Held) -> JSONAnswer { Self.answer(held, simulation: simulation) }
+
+    /// The domain's answer (on the domain's loop), with the request's
+    /// journal note in scope.
+    private static func answer(_ held: Held, simulation: Simulation) -> JSONAnswer {
+        JournalNote.$current.withValue(held.plan.note) {
+            simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: held.token, missingAttribution: held.plan.missingAttribution) }
         }
     }
 
@@ -130,7 +143,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard scan.fault == nil, !scan.hasBody, !scan.repeatsFields, !simulation.faults.matches(method: "GET", path: path) else { return nil }
         let plan = FrontMiddleware.Plan(
             simulation: simulation, fault: nil, route: route, arrival: simulation.clock.elapsed, method: "GET", path: path,
-            missingAttribution: scan.missingAttribution)
+            headers: head.headerFields, remote: remote, missingAttribution: scan.missingAttribution)
         return Held(route: route, parameters: parameters, token: scan.token, closes: scan.closes, plan: plan)
     }
 

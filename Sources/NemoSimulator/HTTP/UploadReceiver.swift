@@ -7,10 +7,14 @@ import NIOCore
 struct UploadReceiver {
     var parser: MultipartStreamParser
     var files: [ReceivedFile] = []
+    /// Every part seen so far (for the journal), and the bytes of the body.
+    private(set) var partSummaries: [JournalEntry.Part] = []
+    private(set) var bodyBytes = 0
     private var current: (name: String, filename: String, hasher: SHA256, size: Int, head: [UInt8])?
     /// The most parts one upload may carry (the profile's `max_parts_per_upload`).
     let maximumParts: Int
     private var parts = 0
+    var partCount: Int { parts }
 
     /// Too many parts: the upload is refused before more are read.
     struct TooManyParts: Error { let limit: Int }
@@ -21,6 +25,7 @@ struct UploadReceiver {
     }
 
     mutating func consume(_ chunk: ByteBuffer) throws {
+        bodyBytes += chunk.readableBytes
         var events: [MultipartStreamParser.Event] = []
         try parser.feed(chunk.readableBytesView) { events.append($0) }
         for event in events {
@@ -31,16 +36,19 @@ struct UploadReceiver {
                 let disposition = ContentDisposition(headers.first { $0.name.lowercased() == "content-disposition" }?.value ?? "")
                 current = (disposition.name ?? "", disposition.filename ?? "", SHA256(), 0, [])
             case .partData(let bytes):
-                guard current != nil, current!.name == "files" else { continue }
+                guard current != nil else { continue }
                 bytes.withUnsafeBytes { current!.hasher.update(bufferPointer: $0) }
                 current!.size += bytes.count
-                if current!.head.count < 65536 { current!.head.append(contentsOf: bytes.prefix(65536 - current!.head.count)) }
+                if current!.name == "files", current!.head.count < 65536 { current!.head.append(contentsOf: bytes.prefix(65536 - current!.head.count)) }
             case .partEnd:
-                if let part = current, part.name == "files" {
+                guard let part = current else { continue }
+                let sha256 = SHA256Hex.hex(part.hasher.finalize())
+                if partSummaries.count < RequestJournal.maximumParts {
+                    partSummaries.append(.init(name: part.name, filename: part.filename.isEmpty ? nil : part.filename, size: part.size, sha256: sha256))
+                }
+                if part.name == "files" {
                     let dimensions = ImageProbe.dimensions(of: part.head)
-                    files.append(ReceivedFile(
-                        filename: part.filename, size: part.size, sha256: SHA256Hex.hex(part.hasher.finalize()),
-                        width: dimensions?.width, height: dimensions?.height))
+                    files.append(ReceivedFile(filename: part.filename, size: part.size, sha256: sha256, width: dimensions?.width, height: dimensions?.height))
                 }
                 current = nil
             }
