@@ -32,7 +32,11 @@ if [ -z "${NEMO_TOKEN:-}" ]; then
     CLIENT_ID=$(uuidgen 2>/dev/null || echo "client-$(date +%s)-$RANDOM")
     mkdir -p ~/.config/nemovideo && echo "$CLIENT_ID" > ~/.config/nemovideo/client_id
   fi
-  R=$(curl -s -X POST "$API/api/auth/anonymous-token" -H "X-Client-Id: $CLIENT_ID"); ok "$R" token
+  R=$(curl -s -X POST "$API/api/auth/anonymous-token" -H "X-Client-Id: $CLIENT_ID")
+  if [ "$(jq -r .code <<<"$R" 2>/dev/null)" = 429 ]; then   # §7: 429, retry in 30 s once
+    nap 30; R=$(curl -s -X POST "$API/api/auth/anonymous-token" -H "X-Client-Id: $CLIENT_ID")
+  fi
+  ok "$R" token
   NEMO_TOKEN=$(jq -r .data.token <<<"$R")
 fi
 TOKEN=$NEMO_TOKEN
@@ -78,8 +82,14 @@ elif [ -z "$TEXTS" ]; then                    # a silent close: query the state,
 else echo "$TEXTS"; fi
 
 step "6. credits (§3.3)"
-R=$(curl -s "$API/api/credits/balance/simple" -H "Authorization: Bearer $TOKEN" \
-  -H "X-Skill-Source: $SKILL_NAME" -H "X-Skill-Version: $SKILL_VERSION" -H "X-Skill-Platform: $SKILL_SOURCE"); ok "$R" credits
+credits() { curl -s "$API/api/credits/balance/simple" -H "Authorization: Bearer $TOKEN" \
+  -H "X-Skill-Source: $SKILL_NAME" -H "X-Skill-Version: $SKILL_VERSION" -H "X-Skill-Platform: $SKILL_SOURCE"; }
+R=$(credits)
+if [ "$(jq -r .code <<<"$R" 2>/dev/null)" = 1001 ]; then   # §7: 1001, re-auth via anonymous-token, then again
+  R=$(curl -s -X POST "$API/api/auth/anonymous-token" -H "X-Client-Id: $CLIENT_ID"); ok "$R" token
+  TOKEN=$(jq -r .data.token <<<"$R"); R=$(credits)
+fi
+ok "$R" credits
 echo "credits: $(jq -c .data <<<"$R")"
 
 step "7. state and the export pre-check (§3.4, §3.5a)"

@@ -24,6 +24,9 @@ public actor NemoClient {
     /// The user id of the current token, when known.
     public private(set) var userID: String?
     private let onAction: @Sendable (ClientAction) -> Void
+    /// Whether the time scale was asked for (or a clock given): the first
+    /// wait asks, so that a command that never waits sends no extra request.
+    private var scaleKnown: Bool
 
     public init(
         configuration: ClientConfiguration, transport: (any HTTPTransport)? = nil, policy: RecoveryPolicy = RecoveryPolicy(),
@@ -35,6 +38,7 @@ public actor NemoClient {
         self.transport = transport ?? CurlTransport(options: configuration.transport)
         self.policy = policy
         self.clock = clock ?? ScaledClock()
+        self.scaleKnown = clock != nil
         self.token = configuration.token
         self.sessionID = sessionID
         self.onAction = onAction
@@ -46,6 +50,7 @@ public actor NemoClient {
     /// Returns the scale in force.
     @discardableResult
     public func discoverTimeScale() async -> Double {
+        scaleKnown = true
         let request = ClientRequest(method: "GET", url: configuration.baseURL + "/_nemosim/health", timeout: 10)
         guard let response = try? await transport.send(request), response.status == 200, let health = try? JSONValue.parse(response.body),
             let scale = health["time_scale"]?.doubleValue, (0.001...1_000_000).contains(scale)
@@ -58,6 +63,8 @@ public actor NemoClient {
     nonisolated func record(_ action: ClientAction) { onAction(action) }
 
     func wait(_ seconds: Double, reason: String) async throws {
+        // A simulator may run faster than real time: ask before the first wait.
+        if !scaleKnown { await discoverTimeScale() }
         record(.waited(seconds: seconds, reason: reason))
         try await clock.sleep(seconds: seconds)
     }

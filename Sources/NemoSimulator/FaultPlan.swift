@@ -160,14 +160,18 @@ public struct FaultRule: Sendable, Hashable, Codable {
     public var respond: FaultResponse
     /// How many more requests it applies to; nil = every matching request.
     public var times: Int?
+    /// How many matching requests it lets through before it applies (0:
+    /// the next one), so that a plan can aim at the second message.
+    public var skip: Int
 
-    private enum CodingKeys: String, CodingKey { case id, match, respond, times }
+    private enum CodingKeys: String, CodingKey { case id, match, respond, times, skip }
 
-    public init(id: Int = 0, match: Match, respond: FaultResponse, times: Int? = 1) {
+    public init(id: Int = 0, match: Match, respond: FaultResponse, times: Int? = 1, skip: Int = 0) {
         self.id = id
         self.match = match
         self.respond = respond
         self.times = times
+        self.skip = skip
     }
 
     public init(from decoder: any Decoder) throws {
@@ -178,6 +182,10 @@ public struct FaultRule: Sendable, Hashable, Codable {
         times = try container.decodeIfPresent(Int.self, forKey: .times) ?? 1
         if let times, times < 1 {
             throw DecodingError.dataCorruptedError(forKey: .times, in: container, debugDescription: "times must be 1 or more (omit it for once)")
+        }
+        skip = try container.decodeIfPresent(Int.self, forKey: .skip) ?? 0
+        guard (0...1_000_000).contains(skip) else {
+            throw DecodingError.dataCorruptedError(forKey: .skip, in: container, debugDescription: "skip must be 0 to 1000000 (matching requests let through first)")
         }
     }
 }
@@ -234,6 +242,12 @@ public final class FaultBoard: Sendable {
             guard !state.rules.isEmpty,
                 let index = state.rules.firstIndex(where: { $0.match.matches(method: method, path: path) })
             else { return nil }
+            // The first matching rule takes the request; while it skips, it
+            // lets the request through untouched.
+            if state.rules[index].skip > 0 {
+                state.rules[index].skip -= 1
+                return nil
+            }
             let response = state.rules[index].respond
             if let times = state.rules[index].times {
                 if times <= 1 { state.rules.remove(at: index) } else { state.rules[index].times = times - 1 }

@@ -19,6 +19,9 @@ public struct JournalEntry: Sendable, Hashable, Codable {
     public var time: String
     /// Simulated seconds since the simulation's origin at arrival.
     public var simulatedSeconds: Double
+    /// Simulated seconds when the answer was complete (an event stream:
+    /// when it ended).
+    public var simulatedEndSeconds: Double
     /// Real (wall clock) time of arrival (ISO 8601).
     public var wallTime: String
     /// The client's address (`127.0.0.1:54321`), when known.
@@ -40,6 +43,9 @@ public struct JournalEntry: Sendable, Hashable, Codable {
     public var durationMs: Double
     /// For an event stream: how it ended and how many events it sent.
     public var stream: Stream?
+    /// For a message that started an operation: the simulated second its
+    /// work ends (a stream may end before, silently or cut).
+    public var operationEndsSeconds: Double?
     /// The account (user id) the request's token belongs to.
     public var account: String?
     /// The session the request named (created, used or not found).
@@ -59,6 +65,14 @@ public struct JournalEntry: Sendable, Hashable, Codable {
         public var parts: [Part]?
 
         enum CodingKeys: String, CodingKey { case size, truncated, text, json, parts }
+
+        public init(size: Int, truncated: Bool, text: String?, json: JSONValue?, parts: [Part]?) {
+            self.size = size
+            self.truncated = truncated
+            self.text = text
+            self.json = json
+            self.parts = parts
+        }
     }
 
     /// One part of a multipart body.
@@ -67,6 +81,13 @@ public struct JournalEntry: Sendable, Hashable, Codable {
         public var filename: String?
         public var size: Int
         public var sha256: String
+
+        public init(name: String, filename: String?, size: Int, sha256: String) {
+            self.name = name
+            self.filename = filename
+            self.size = size
+            self.sha256 = sha256
+        }
     }
 
     /// How an event stream ended.
@@ -77,15 +98,50 @@ public struct JournalEntry: Sendable, Hashable, Codable {
         public var ended: String
         /// Events sent (heartbeats included).
         public var events: Int
+
+        public init(ended: String, events: Int) {
+            self.ended = ended
+            self.events = events
+        }
+    }
+
+    public init(
+        seq: Int, time: String, simulatedSeconds: Double, simulatedEndSeconds: Double, wallTime: String, remote: String?, method: String, path: String,
+        query: String?, headers: [String: String], body: Body?, status: Int, code: Int?, durationMs: Double, stream: Stream?,
+        operationEndsSeconds: Double?, account: String?, session: String?, missingAttribution: [String], fault: String?
+    ) {
+        self.seq = seq
+        self.time = time
+        self.simulatedSeconds = simulatedSeconds
+        self.simulatedEndSeconds = simulatedEndSeconds
+        self.wallTime = wallTime
+        self.remote = remote
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.status = status
+        self.code = code
+        self.durationMs = durationMs
+        self.stream = stream
+        self.operationEndsSeconds = operationEndsSeconds
+        self.account = account
+        self.session = session
+        self.missingAttribution = missingAttribution
+        self.fault = fault
     }
 
     enum CodingKeys: String, CodingKey {
         case seq, time
         case simulatedSeconds = "simulated_seconds"
+        case simulatedEndSeconds = "simulated_end_seconds"
         case wallTime = "wall_time"
         case remote, method, path, query, headers, body, status, code
         case durationMs = "duration_ms"
-        case stream, account, session
+        case stream
+        case operationEndsSeconds = "operation_ends_seconds"
+        case account, session
         case missingAttribution = "missing_attribution"
         case fault
     }
@@ -106,6 +162,7 @@ public final class JournalNote: Sendable {
         var body: JournalBodyCapture?
         var streamEnd: StreamEnd?
         var events = 0
+        var operationEnds: Double?
     }
 
     let state = Mutex(State())
@@ -127,6 +184,9 @@ public final class JournalNote: Sendable {
     }
 
     func streamEvent() { state.withLock { $0.events += 1 } }
+
+    /// A message started an operation whose work ends at `ends` (simulated).
+    func operation(endsAt ends: Double) { state.withLock { $0.operationEnds = ends } }
 
     /// The first reason a stream ended is the one kept.
     func streamEnded(_ end: StreamEnd) { state.withLock { if $0.streamEnd == nil { $0.streamEnd = end } } }
@@ -279,6 +339,7 @@ public final class RequestJournal: Sendable {
     struct Record: Sendable {
         var seq = 0
         var elapsed: Double
+        var endElapsed: Double
         var wall: Double
         var remote: SocketAddress?
         var method: String
@@ -296,6 +357,7 @@ public final class RequestJournal: Sendable {
         var session: String?
         var body: JournalBodyCapture?
         var stream: (end: JournalNote.StreamEnd, events: Int)?
+        var operationEnds: Double?
         var bytes = 0
 
         static func pack(_ fields: HTTPFields) -> String {
@@ -322,11 +384,13 @@ public final class RequestJournal: Sendable {
         }
 
         init(
-            elapsed: Double, wall: Double = Date().timeIntervalSince1970, remote: SocketAddress? = nil, method: String, path: String,
+            elapsed: Double, endElapsed: Double? = nil, wall: Double = Date().timeIntervalSince1970, remote: SocketAddress? = nil, method: String,
+            path: String,
             query: String? = nil, headers: HTTPFields = [:], status: Int, code: Int?, durationMs: Double, missingAttribution: [String],
             fault: String?, note: JournalNote? = nil
         ) {
             self.elapsed = elapsed
+            self.endElapsed = endElapsed ?? elapsed
             self.wall = wall
             self.remote = remote
             self.method = method
@@ -344,6 +408,7 @@ public final class RequestJournal: Sendable {
                 session = state.session
                 body = state.body
                 if let end = state.streamEnd { stream = (end, state.events) }
+                operationEnds = state.operationEnds
             }
         }
     }
@@ -540,11 +605,12 @@ public final class RequestJournal: Sendable {
         }
         return JournalEntry(
             seq: record.seq, time: ISO8601.string(from: clock.origin.addingTimeInterval(record.elapsed)),
-            simulatedSeconds: (record.elapsed * 1000).rounded() / 1000,
+            simulatedSeconds: (record.elapsed * 1000).rounded() / 1000, simulatedEndSeconds: (record.endElapsed * 1000).rounded() / 1000,
             wallTime: ISO8601.string(from: Date(timeIntervalSince1970: record.wall)), remote: record.remote.map(Self.describe),
             method: record.method, path: redactor.text(record.path), query: record.query.map(redactor.query), headers: headers,
             body: record.body.map(redactor.body), status: record.status, code: record.code, durationMs: record.durationMs,
             stream: record.stream.map { JournalEntry.Stream(ended: $0.end.rawValue, events: $0.events) },
+            operationEndsSeconds: record.operationEnds.map { ($0 * 1000).rounded() / 1000 },
             account: record.account, session: record.session, missingAttribution: record.missingAttribution, fault: record.fault)
     }
 

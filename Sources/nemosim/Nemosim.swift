@@ -26,7 +26,7 @@ struct Nemosim: AsyncParsableCommand {
             """,
         version: NemosimVersion.current,
         groupedSubcommands: [
-            CommandGroup(name: "Conformance", subcommands: [ConformanceCommand.self, RunCommand.self, ReportCommand.self]),
+            CommandGroup(name: "Conformance", subcommands: [ConformanceCommand.self, RunCommand.self, CheckClientCommand.self, ReportCommand.self]),
             CommandGroup(name: "Simulator", subcommands: [Serve.self, ProfilesCommand.self]),
             CommandGroup(
                 name: "API client",

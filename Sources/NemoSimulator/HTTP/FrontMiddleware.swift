@@ -84,7 +84,7 @@ struct FrontMiddleware: RouterMiddleware {
         func journal(status: Int, code: Int?) {
             let ms = (ContinuousClock.now - started).inSeconds * 1000
             simulation.journal.append(.init(
-                elapsed: arrival, wall: wall, remote: remote, method: method, path: path, query: query, headers: headers, status: status,
+                elapsed: arrival, endElapsed: simulation.clock.elapsed, wall: wall, remote: remote, method: method, path: path, query: query, headers: headers, status: status,
                 code: code, durationMs: (ms * 1000).rounded() / 1000, missingAttribution: missingAttribution, fault: fault?.description,
                 note: note))
         }

@@ -1,0 +1,213 @@
+import Foundation
+import NemoCore
+import NemoReports
+import NemoSimulator
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `nemosim check-client`: runs a program against a simulator armed with
+/// the challenge plan (so that the situations the client rules are about
+/// actually happen), then grades the journal with ``ClientRules``.
+public enum ClientCheck {
+    /// The situations a check makes happen: a profile patch and faults.
+    public struct ChallengePlan: Sendable {
+        public var profilePatch: JSONValue
+        public var faults: [FaultRule]
+
+        /// The default plan. A client that follows the rules meets, in
+        /// order: a 429 on its first token request; a 1001 on its first
+        /// credits call (a token that expired mid-session); a first message
+        /// whose generation streams heartbeats for more than 2 minutes;
+        /// its second message's stream cut after 2 events; edits whose
+        /// streams close silently; and credits for one generation and one
+        /// edit charge only (150), so a later generation gets 2001.
+        public static let standard = ChallengePlan(
+            profilePatch: [
+                "initial_credits": 150,
+                "generation_cost": 100,
+                "edit_cost": 50,
+                "edit_charge": "per_session",
+                "generation_duration_seconds": [150, 170],
+                "edit_duration_seconds": [20, 30],
+                "heartbeat_interval_seconds": 15,
+                "silent_close_ratio": 1,
+                "silent_generation_ratio": 0,
+                "operation_failure_ratio": 0,
+                "temporary_issue_ratio": 0,
+                // A token request after the 1001 challenge must not meet the
+                // one-token-per-week limit: that token "expired".
+                "tokens_per_client": 10,
+            ],
+            faults: [
+                FaultRule(match: .init(method: "POST", path: "/api/auth/anonymous-token"), respond: .httpStatus(429), times: 1),
+                FaultRule(match: .init(method: "GET", path: "/api/credits/balance/simple"), respond: .code(1001), times: 1),
+                FaultRule(match: .init(method: "POST", path: "/run_sse"), respond: .dropAfterEvents(2), times: 1, skip: 1),
+            ])
+
+        public init(profilePatch: JSONValue, faults: [FaultRule]) {
+            self.profilePatch = profilePatch
+            self.faults = faults
+        }
+
+        /// Arms the plan on an embedded simulation.
+        public func arm(on simulation: Simulation) throws {
+            _ = try simulation.patchProfile(profilePatch)
+            for fault in faults { _ = try simulation.faults.arm(fault) }
+        }
+    }
+
+    /// A graded check.
+    public struct Report: Sendable, Codable {
+        public var command: [String]
+        /// The command's exit status (nil: it was stopped at the time limit).
+        public var exitStatus: Int32?
+        public var timedOut: Bool
+        public var seconds: Double
+        public var results: [ClientRules.Result]
+        public var passed: Int { results.filter { $0.verdict == .passed }.count }
+        public var failed: Int { results.filter { $0.verdict == .failed }.count }
+        public var notExercised: Int { results.filter { $0.verdict == .notExercised }.count }
+
+        enum CodingKeys: String, CodingKey {
+            case command
+            case exitStatus = "exit_status"
+            case timedOut = "timed_out"
+            case seconds, results
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(command, forKey: .command)
+            try container.encode(exitStatus, forKey: .exitStatus)
+            try container.encode(timedOut, forKey: .timedOut)
+            try container.encode(seconds, forKey: .seconds)
+            try container.encode(results, forKey: .results)
+        }
+
+        /// As a run of scenarios (one per rule), for the JUnit and Markdown writers.
+        public func runResult(target: String, toolVersion: String, startedAt: String) -> RunResult {
+            let scenarios = results.map { result -> ScenarioResult in
+                let outcome: ScenarioOutcome
+                switch result.verdict {
+                case .passed: outcome = .passed
+                case .notExercised: outcome = .skipped(result.detail)
+                case .failed:
+                    outcome = .failed(StepFailure(
+                        step: "journal entries " + result.evidence.map { "#\($0)" }.joined(separator: ", "), expected: result.title,
+                        actual: result.detail, message: "\(result.detail) (\(result.source))"))
+                }
+                return ScenarioResult(name: result.rule, tags: ["client-rule"], outcome: outcome, duration: 0, log: [result.title, result.source])
+            }
+            return RunResult(
+                target: target, toolVersion: toolVersion, startedAt: startedAt, files: [ScenarioFileResult(file: "check-client", scenarios: scenarios)])
+        }
+    }
+
+    /// Why a command could not be run.
+    public struct LaunchError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The environment a checked command gets: this one, with the
+    /// variables the vendor's texts name for clients pointing at the
+    /// simulator (`NEMO_API_URL`, `NEMO_WEB_URL`) or removed so the client
+    /// starts as a new one would (`NEMO_TOKEN`, `NEMO_CLIENT_ID`).
+    public static func environment(apiURL: String, base: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+        var environment = base
+        environment["NEMO_API_URL"] = apiURL
+        environment["NEMO_WEB_URL"] = apiURL
+        environment["NEMO_TOKEN"] = nil
+        environment["NEMO_CLIENT_ID"] = nil
+        return environment
+    }
+
+    /// Runs `command` (its output goes to this process's standard error)
+    /// until it exits or `timeLimit` real seconds pass (then it is
+    /// terminated). Returns its exit status (nil when it was stopped).
+    public static func run(_ command: [String], environment: [String: String], timeLimit: Double) async throws -> (status: Int32?, seconds: Double) {
+        guard let executable = command.first else { throw LaunchError(description: "no command given: nemosim check-client -- COMMAND ARGS...") }
+        let process = Process()
+        if executable.contains("/") {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = Array(command.dropFirst())
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = command
+        }
+        process.environment = environment
+        process.standardOutput = FileHandle.standardError
+        process.standardError = FileHandle.standardError
+        let started = ContinuousClock.now
+        do {
+            try process.run()
+        } catch {
+            throw LaunchError(description: "could not start \(executable): \(error.localizedDescription)")
+        }
+        let deadline = started + .seconds(timeLimit)
+        while process.isRunning {
+            if ContinuousClock.now >= deadline {
+                process.terminate()
+                try? await Task.sleep(for: .seconds(2))
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                process.waitUntilExit()
+                return (nil, (ContinuousClock.now - started).inSeconds)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let status = process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
+        if status == 127, !executable.contains("/") {
+            throw LaunchError(description: "could not start \(executable): not found on PATH")
+        }
+        return (status, (ContinuousClock.now - started).inSeconds)
+    }
+
+    /// Checks `command` against an embedded simulator: starts it (with
+    /// `configuration`), arms `plan`, runs the command, grades the journal.
+    public static func check(
+        _ command: [String], configuration: SimulatorConfiguration, plan: ChallengePlan = .standard, timeLimit: Double = 600
+    ) async throws -> Report {
+        let server = try await SimulatorServer.start(configuration)
+        do {
+            try plan.arm(on: server.simulation)
+            let (status, seconds) = try await run(command, environment: environment(apiURL: server.url), timeLimit: timeLimit)
+            // A stream the command left open is journaled once it ends.
+            try? await Task.sleep(for: .milliseconds(200))
+            let entries = journalEntries(server)
+            await server.stop()
+            return Report(command: command, exitStatus: status, timedOut: status == nil, seconds: seconds, results: ClientRules.grade(entries))
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
+    /// Every journal entry, page by page.
+    static func journalEntries(_ server: SimulatorServer) -> [JournalEntry] {
+        var entries: [JournalEntry] = []
+        var since = 0
+        while true {
+            let page = server.journal(JournalQuery(since: since))
+            entries += page.entries
+            guard page.more, let last = page.entries.last else { return entries }
+            since = last.seq
+        }
+    }
+
+    /// The report as lines for a terminal: one per rule.
+    public static func lines(_ report: Report) -> [String] {
+        var lines = report.results.map { result -> String in
+            let mark = switch result.verdict {
+            case .passed: "PASS"
+            case .failed: "FAIL"
+            case .notExercised: "----"
+            }
+            return "\(mark) \(result.rule): \(result.detail)"
+        }
+        let exit = report.timedOut ? "stopped at the time limit" : "exited \(report.exitStatus ?? -1)"
+        lines.append(
+            "\(report.passed) passed, \(report.failed) failed, \(report.notExercised) not exercised; the command \(exit) after \(String(format: "%.1f", report.seconds)) s")
+        return lines
+    }
+}
