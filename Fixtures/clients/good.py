@@ -199,6 +199,48 @@ class Client:
         log("no change after 5 state queries: offer the user a retry")
 
 
+def export(client, session):
+    """§3.5: render the draft (a fresh id per job; one retry with a new id
+    after a failure), poll every 30 s at most 10 times, download the output
+    URL, and if that fails the download endpoint with the token."""
+    draft = client.state(session).get("state", {}).get("draft")
+    render_id = None
+    for attempt in (1, 2):
+        if render_id is None or BREAK != "render-fresh-id":
+            render_id = "render_" + uuid.uuid4().hex
+        body = {"id": render_id, "sessionId": session, "draft": draft, "output": {"format": "mp4", "quality": "high"}}
+        status, answer, _ = client.api("POST", "/api/render/proxy/lambda", body)
+        if status >= 400 or (answer or {}).get("success") is False:
+            raise SystemExit(f"render: {status} {answer}")
+        job = {}
+        interval = 5 if BREAK == "render-poll-pace" else 30
+        for poll in range(10):
+            nap(interval)
+            _, answer, _ = client.api("GET", f"/api/render/proxy/lambda/{render_id}")
+            job = (answer or {}).get("data") or answer or {}
+            if job.get("status") in ("completed", "failed", "cancelled"):
+                break
+        log(f"render {attempt}: {job.get('status')}")
+        if job.get("status") == "completed":
+            break
+        if BREAK == "render-retry-once" or attempt == 2:
+            raise SystemExit("render failed")
+    url = job.get("outputUrl") or (job.get("output") or {}).get("url")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            video = response.read()
+    except urllib.error.HTTPError as error:
+        log(f"output URL failed ({error.code})")
+        if BREAK == "download-fallback":
+            raise SystemExit("no video")
+        request = urllib.request.Request(API + f"/api/render/proxy/{render_id}/download", headers=client.headers())
+        with urllib.request.urlopen(request, timeout=60) as response:
+            video = response.read()
+    if video[4:8] != b"ftyp":
+        raise SystemExit("the download is not an MP4")
+    log(f"exported {len(video)} bytes")
+
+
 def main():
     client = Client()
     client.get_token()
@@ -256,6 +298,7 @@ def main():
             broken = {"attribution-headers": {"attributed": False}, "bearer-token": {"bearer": False}}.get(BREAK, {})
             draft = client.state(session, **broken).get("state", {}).get("draft")
             log("silent close:", "the draft changed" if draft != before else "no change seen")
+    export(client, session)
     log("done")
 
 

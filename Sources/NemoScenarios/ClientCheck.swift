@@ -1,4 +1,5 @@
 import Foundation
+import NemoClient
 import NemoCore
 import NemoReports
 import NemoSimulator
@@ -21,8 +22,10 @@ public enum ClientCheck {
         /// credits call (a token that expired mid-session); a first message
         /// whose generation streams heartbeats for more than 2 minutes;
         /// its second message's stream cut after 2 events; edits whose
-        /// streams close silently; and credits for one generation and one
-        /// edit charge only (150), so a later generation gets 2001.
+        /// streams close silently; credits for one generation and one
+        /// edit charge only (150), so a later generation gets 2001; the first
+        /// render failing; and output URLs that expire a second after the
+        /// render ends.
         public static let standard = ChallengePlan(
             profilePatch: [
                 "initial_credits": 150,
@@ -39,11 +42,16 @@ public enum ClientCheck {
                 // A token request after the 1001 challenge must not meet the
                 // one-token-per-week limit: that token "expired".
                 "tokens_per_client": 10,
+                // The output URL expires a second after the render ends: a
+                // client polling every 30 s finds it expired.
+                "download_url_ttl_seconds": 1,
+                "render_failure_ratio": 0,
             ],
             faults: [
                 FaultRule(match: .init(method: "POST", path: "/api/auth/anonymous-token"), respond: .httpStatus(429), times: 1),
                 FaultRule(match: .init(method: "GET", path: "/api/credits/balance/simple"), respond: .code(1001), times: 1),
                 FaultRule(match: .init(method: "POST", path: "/run_sse"), respond: .dropAfterEvents(2), times: 1, skip: 1),
+                FaultRule(match: .init(method: "POST", path: "/api/render/proxy/lambda"), respond: .renderFails, times: 1),
             ])
 
         public init(profilePatch: JSONValue, faults: [FaultRule]) {
@@ -175,10 +183,85 @@ public enum ClientCheck {
             // A stream the command left open is journaled once it ends.
             try? await Task.sleep(for: .milliseconds(200))
             let entries = journalEntries(server)
+            let documented = ClientRules.Documented(server.simulation.profile)
             await server.stop()
-            return Report(command: command, exitStatus: status, timedOut: status == nil, seconds: seconds, results: ClientRules.grade(entries))
+            return Report(
+                command: command, exitStatus: status, timedOut: status == nil, seconds: seconds, results: ClientRules.grade(entries, documented: documented))
         } catch {
             await server.stop()
+            throw error
+        }
+    }
+
+    /// Why a simulator elsewhere could not be used.
+    public struct RemoteError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Checks `command` against a simulator started elsewhere (`nemosim
+    /// serve`, in a team's own harness), through its admin API: arms `plan`
+    /// there (the profile keys it patches are put back afterwards, and its
+    /// faults cleared when none were armed before), runs the command, and
+    /// grades the journal entries made while it ran (earlier ones are left
+    /// alone, not cleared).
+    public static func check(
+        _ command: [String], apiURL: String, adminToken: String?, plan: ChallengePlan = .standard, timeLimit: Double = 600,
+        transport: any HTTPTransport = CurlTransport()
+    ) async throws -> Report {
+        let base = apiURL.hasSuffix("/") ? String(apiURL.dropLast()) : apiURL
+        func admin(_ method: String, _ path: String, _ body: JSONValue? = nil) async throws -> JSONValue {
+            var headers: [(name: String, value: String)] = []
+            if let adminToken { headers.append(("Authorization", "Bearer \(adminToken)")) }
+            let request = ClientRequest(
+                method: method, url: base + "/_nemosim/" + path, headers: headers,
+                body: body.map { .data(Data($0.jsonString().utf8), contentType: "application/json") } ?? .none, timeout: 30)
+            let response: ClientResponse
+            do {
+                response = try await transport.send(request, progress: nil)
+            } catch {
+                throw RemoteError(description: "\(apiURL) did not answer \(method) /_nemosim/\(path): \(error)")
+            }
+            let answer = (try? JSONValue.parse(response.body)) ?? .null
+            switch response.status {
+            case 200..<300: return answer
+            case 401, 403:
+                throw RemoteError(
+                    description: "\(apiURL) refused its admin API (HTTP \(response.status)): pass the simulator's admin token (--admin-token-file, or NEMOSIM_ADMIN_TOKEN)")
+            case 404 where path == "health":
+                throw RemoteError(description: "\(apiURL) is not a nemosim simulator (no /_nemosim/health): check-client --api needs one")
+            default:
+                throw RemoteError(description: "\(apiURL): \(method) /_nemosim/\(path) answered HTTP \(response.status): \(answer["message"]?.stringValue ?? "")")
+            }
+        }
+        _ = try await admin("GET", "health")
+        let before = try await admin("GET", "profile")
+        let faultsBefore = try await admin("GET", "faults").arrayValue?.count ?? 0
+        let start = try await admin("GET", "journal?limit=0")["last_seq"]?.intValue ?? 0
+        let patched = try await admin("PATCH", "profile", plan.profilePatch)
+        let documented = ClientRules.Documented(
+            renderPollIntervalSeconds: patched["render_poll_interval_seconds"]?.doubleValue ?? 30, renderMaxPolls: patched["render_max_polls"]?.intValue ?? 10)
+        var restore: [String: JSONValue] = [:]
+        for key in plan.profilePatch.objectValue?.keys ?? [:].keys { restore[key] = before[key] ?? .null }
+        do {
+            for fault in plan.faults { _ = try await admin("POST", "faults", try JSONValue(encoding: fault)) }
+            let (status, seconds) = try await run(command, environment: environment(apiURL: apiURL), timeLimit: timeLimit)
+            try? await Task.sleep(for: .milliseconds(200))
+            var entries: [JournalEntry] = []
+            var since = start
+            while true {
+                let page = try await admin("GET", "journal?since=\(since)")
+                let decoded = try JSONDecoder().decode(JournalPage.self, from: Data(page.jsonString().utf8))
+                entries += decoded.entries
+                guard decoded.more, let last = decoded.entries.last else { break }
+                since = last.seq
+            }
+            _ = try? await admin("PATCH", "profile", .object(restore))
+            if faultsBefore == 0 { _ = try? await admin("DELETE", "faults") }
+            return Report(
+                command: command, exitStatus: status, timedOut: status == nil, seconds: seconds, results: ClientRules.grade(entries, documented: documented))
+        } catch {
+            _ = try? await admin("PATCH", "profile", .object(restore))
+            if faultsBefore == 0 { _ = try? await admin("DELETE", "faults") }
             throw error
         }
     }

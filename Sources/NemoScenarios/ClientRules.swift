@@ -51,10 +51,29 @@ public enum ClientRules {
         static let notExercised = Grade(verdict: .notExercised, detail: "", evidence: [])
     }
 
+    /// What the server documented for the client, where rules depend on it.
+    public struct Documented: Sendable, Hashable {
+        /// Render status polls at most this often (simulated seconds)...
+        public var renderPollIntervalSeconds: Double
+        /// ...and at most this many per job.
+        public var renderMaxPolls: Int
+
+        public init(renderPollIntervalSeconds: Double = 30, renderMaxPolls: Int = 10) {
+            self.renderPollIntervalSeconds = renderPollIntervalSeconds
+            self.renderMaxPolls = renderMaxPolls
+        }
+
+        /// The values of a profile.
+        public init(_ profile: BehaviourProfile) {
+            self.init(renderPollIntervalSeconds: profile.renderPollIntervalSeconds, renderMaxPolls: profile.renderMaxPolls)
+        }
+    }
+
     /// The journal in arrival order, with each entry's route.
     struct Timeline {
         let entries: [JournalEntry]
         let routes: [Int: String]
+        var documented = Documented()
 
         init(_ entries: [JournalEntry]) {
             self.entries = entries.sorted { ($0.simulatedSeconds, $0.wallTime, $0.seq) < ($1.simulatedSeconds, $1.wallTime, $1.seq) }
@@ -275,11 +294,72 @@ public enum ClientRules {
                 }
                 return .passed("\(count(long.count, "long stream")) read to the end", long)
             }),
+        Rule(
+            id: "render-fresh-id", title: "A fresh id for every render job",
+            source: "skill 1.9 §3.5b (a unique id per render; a retry uses a new one)", challenge: "an export (a render submission)",
+            grade: { timeline in
+                let submits = timeline.calls("render_submit")
+                guard !submits.isEmpty else { return .notExercised }
+                var seen: [String: JournalEntry] = [:]
+                for submit in submits {
+                    guard let id = submit.body?.json?["id"]?.stringValue else { continue }
+                    if let earlier = seen[id] { return .failed("\(describe(submit)) reused the render id of \(describe(earlier))", [earlier, submit]) }
+                    seen[id] = submit
+                }
+                return .passed("\(count(submits.count, "submission")), each with a new id", submits)
+            }),
+        Rule(
+            id: "render-retry-once", title: "After a failed render, exactly one retry",
+            source: "skill 1.9 §3.5b (on failure, retry once with a new id)", challenge: "a render that fails (the first one)",
+            grade: { timeline in
+                let failures = timeline.calls("render_status").filter { $0.render?.status == "failed" }
+                let failedIDs = Set(failures.compactMap { $0.render?.id })
+                guard !failedIDs.isEmpty else { return .notExercised }
+                for id in failedIDs.sorted() {
+                    let seen = failures.first { $0.render?.id == id }!
+                    // The submissions after the failure, until a render completes.
+                    let retries = timeline.after(seen).prefix { $0.render?.status != "completed" }.filter { timeline.route($0) == "render_submit" }
+                    if retries.isEmpty { return .failed("render \(id) failed (\(describe(seen))) and was not retried", [seen]) }
+                    if retries.count > 1 { return .failed("render \(id) failed and was submitted again \(retries.count) times (once)", [seen] + retries) }
+                }
+                return .passed("\(count(failedIDs.count, "failed render")), each retried once", failures)
+            }),
+        Rule(
+            id: "render-poll-pace", title: "Render status polled no faster than documented, and no more often",
+            source: "skill 1.9 §3.5c (poll every 30 s, at most 10 times); the simulator's profile gives the values", challenge: "an export",
+            grade: { timeline in
+                let polls = timeline.calls("render_status")
+                guard !polls.isEmpty else { return .notExercised }
+                let interval = timeline.documented.renderPollIntervalSeconds
+                for (id, jobPolls) in Dictionary(grouping: polls, by: { $0.render?.id ?? $0.path }).sorted(by: { $0.key < $1.key }) {
+                    for (previous, poll) in zip(jobPolls, jobPolls.dropFirst()) where poll.simulatedSeconds - previous.simulatedSeconds < interval - 0.5 {
+                        return .failed("render \(id) polled \(Int(poll.simulatedSeconds - previous.simulatedSeconds)) s apart (every \(Int(interval)) s)", [previous, poll])
+                    }
+                    if jobPolls.count > timeline.documented.renderMaxPolls {
+                        return .failed("render \(id) polled \(jobPolls.count) times (at most \(timeline.documented.renderMaxPolls))", jobPolls)
+                    }
+                }
+                return .passed("\(count(polls.count, "poll")), every \(Int(interval)) s or slower", polls)
+            }),
+        Rule(
+            id: "download-fallback", title: "When the output URL fails, the download endpoint with the token",
+            source: "skill 1.9 §3.5d (download the URL; if it fails, GET /api/render/proxy/{id}/download)", challenge: "an output URL that expired before the download",
+            grade: { timeline in
+                let failed = timeline.entries.filter { $0.path.hasPrefix("/_nemosim/media/renders/") && $0.status >= 400 }
+                guard !failed.isEmpty else { return .notExercised }
+                for download in failed {
+                    let id = download.render?.id
+                    let fallback = timeline.after(download).first { timeline.route($0) == "render_download" && (id == nil || $0.render?.id == id) }
+                    if fallback == nil { return .failed("the output URL failed (\(describe(download))) and the download endpoint was not tried", [download]) }
+                }
+                return .passed("\(count(failed.count, "failed output URL")), each followed by the download endpoint", failed)
+            }),
     ]
 
     /// Grades a journal against every rule.
-    public static func grade(_ entries: [JournalEntry], rules: [Rule] = all) -> [Result] {
-        let timeline = Timeline(entries)
+    public static func grade(_ entries: [JournalEntry], documented: Documented = Documented(), rules: [Rule] = all) -> [Result] {
+        var timeline = Timeline(entries)
+        timeline.documented = documented
         return rules.map { rule in
             var grade = rule.grade(timeline)
             if grade.verdict == .notExercised { grade.detail = "not exercised: needs \(rule.challenge)" }

@@ -4,7 +4,7 @@ import Synchronization
 /// What an armed fault does to a matching request. A fault kind lives in
 /// this file alone: its case, how it is read and written, and what it does
 /// (``failure``, ``delaySeconds``, ``disconnects``, ``stalledStream(_:)``,
-/// ``dropsAfterEvents``), which the HTTP front only carries out.
+/// ``dropsAfterEvents``, ``failsRender``), which the HTTP front only carries out.
 public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Answer with this envelope code (any documented code).
     case code(Int)
@@ -18,10 +18,12 @@ public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible 
     case stall(seconds: Double)
     /// Event stream: cut the connection after this many events.
     case dropAfterEvents(Int)
+    /// Render submission: the job is accepted and then fails.
+    case renderFails
 
     private enum CodingKeys: String, CodingKey {
         case code, httpStatus = "http_status", delaySeconds = "delay_seconds", disconnect
-        case stallSeconds = "stall_seconds", dropAfterEvents = "drop_after_events"
+        case stallSeconds = "stall_seconds", dropAfterEvents = "drop_after_events", renderFails = "render_fails"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -30,7 +32,7 @@ public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible 
         guard present.count == 1, let key = present.first else {
             throw DecodingError.dataCorrupted(.init(
                 codingPath: [], debugDescription:
-                    "respond must have exactly one of code, http_status, delay_seconds, disconnect, stall_seconds, drop_after_events"))
+                    "respond must have exactly one of code, http_status, delay_seconds, disconnect, stall_seconds, drop_after_events, render_fails"))
         }
         switch key {
         case .code:
@@ -60,6 +62,11 @@ public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible 
                 throw DecodingError.dataCorruptedError(forKey: .dropAfterEvents, in: container, debugDescription: "drop_after_events must be 0 or more")
             }
             self = .dropAfterEvents(count)
+        case .renderFails:
+            guard try container.decode(Bool.self, forKey: .renderFails) else {
+                throw DecodingError.dataCorruptedError(forKey: .renderFails, in: container, debugDescription: "render_fails must be true")
+            }
+            self = .renderFails
         }
     }
 
@@ -84,6 +91,7 @@ public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible 
         case .disconnect: try container.encode(true, forKey: .disconnect)
         case .stall(let seconds): try container.encode(seconds, forKey: .stallSeconds)
         case .dropAfterEvents(let count): try container.encode(count, forKey: .dropAfterEvents)
+        case .renderFails: try container.encode(true, forKey: .renderFails)
         }
     }
 
@@ -122,6 +130,9 @@ public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible 
         return nil
     }
 
+    /// A render submission accepted, then failing.
+    var failsRender: Bool { self == .renderFails }
+
     public var description: String {
         switch self {
         case .code(let code): return "code \(code)"
@@ -130,6 +141,7 @@ public enum FaultResponse: Sendable, Hashable, Codable, CustomStringConvertible 
         case .disconnect: return "disconnect"
         case .stall(let seconds): return "stall \(seconds)s"
         case .dropAfterEvents(let count): return "drop after \(count) events"
+        case .renderFails: return "render fails"
         }
     }
 }

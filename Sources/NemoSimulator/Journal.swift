@@ -46,6 +46,9 @@ public struct JournalEntry: Sendable, Hashable, Codable {
     /// For a message that started an operation: the simulated second its
     /// work ends (a stream may end before, silently or cut).
     public var operationEndsSeconds: Double?
+    /// For a render call or a render download: the job, and its status as
+    /// the answer gave it.
+    public var render: Render?
     /// The account (user id) the request's token belongs to.
     public var account: String?
     /// The session the request named (created, used or not found).
@@ -90,6 +93,18 @@ public struct JournalEntry: Sendable, Hashable, Codable {
         }
     }
 
+    /// The render job a call acted on.
+    public struct Render: Sendable, Hashable, Codable {
+        public var id: String
+        /// `pending`, `processing`, `completed`, `failed`, `cancelled` (nil for downloads).
+        public var status: String?
+
+        public init(id: String, status: String?) {
+            self.id = id
+            self.status = status
+        }
+    }
+
     /// How an event stream ended.
     public struct Stream: Sendable, Hashable, Codable {
         /// `server` (the operation's events were all sent), `silent` (the
@@ -108,7 +123,7 @@ public struct JournalEntry: Sendable, Hashable, Codable {
     public init(
         seq: Int, time: String, simulatedSeconds: Double, simulatedEndSeconds: Double, wallTime: String, remote: String?, method: String, path: String,
         query: String?, headers: [String: String], body: Body?, status: Int, code: Int?, durationMs: Double, stream: Stream?,
-        operationEndsSeconds: Double?, account: String?, session: String?, missingAttribution: [String], fault: String?
+        operationEndsSeconds: Double?, render: Render? = nil, account: String?, session: String?, missingAttribution: [String], fault: String?
     ) {
         self.seq = seq
         self.time = time
@@ -126,6 +141,7 @@ public struct JournalEntry: Sendable, Hashable, Codable {
         self.durationMs = durationMs
         self.stream = stream
         self.operationEndsSeconds = operationEndsSeconds
+        self.render = render
         self.account = account
         self.session = session
         self.missingAttribution = missingAttribution
@@ -141,7 +157,7 @@ public struct JournalEntry: Sendable, Hashable, Codable {
         case durationMs = "duration_ms"
         case stream
         case operationEndsSeconds = "operation_ends_seconds"
-        case account, session
+        case render, account, session
         case missingAttribution = "missing_attribution"
         case fault
     }
@@ -163,6 +179,7 @@ public final class JournalNote: Sendable {
         var streamEnd: StreamEnd?
         var events = 0
         var operationEnds: Double?
+        var render: JournalEntry.Render?
     }
 
     let state = Mutex(State())
@@ -184,6 +201,9 @@ public final class JournalNote: Sendable {
     }
 
     func streamEvent() { state.withLock { $0.events += 1 } }
+
+    /// A render call acted on job `id`, whose status it answered.
+    func render(id: String, status: String?) { state.withLock { $0.render = JournalEntry.Render(id: id, status: status) } }
 
     /// A message started an operation whose work ends at `ends` (simulated).
     func operation(endsAt ends: Double) { state.withLock { $0.operationEnds = ends } }
@@ -358,6 +378,7 @@ public final class RequestJournal: Sendable {
         var body: JournalBodyCapture?
         var stream: (end: JournalNote.StreamEnd, events: Int)?
         var operationEnds: Double?
+        var render: JournalEntry.Render?
         var bytes = 0
 
         static func pack(_ fields: HTTPFields) -> String {
@@ -409,6 +430,7 @@ public final class RequestJournal: Sendable {
                 body = state.body
                 if let end = state.streamEnd { stream = (end, state.events) }
                 operationEnds = state.operationEnds
+                render = state.render
             }
         }
     }
@@ -538,7 +560,7 @@ public final class RequestJournal: Sendable {
         if let query = record.query { record.query = Self.truncated(query, to: Self.maximumPathBytes) }
         if let fault = record.fault { record.fault = Self.truncated(fault, to: Self.maximumPathBytes) }
         var bytes = Self.recordOverhead
-        for text in [record.path, record.method, record.query, record.headers, record.fault, record.account, record.session] {
+        for text in [record.path, record.method, record.query, record.headers, record.fault, record.account, record.session, record.render?.id, record.render?.status] {
             bytes += Self.heapBytes(text)
         }
         if !record.missingAttribution.isEmpty { bytes += 48 + record.missingAttribution.reduce(0) { $0 + 16 + Self.heapBytes($1) } }
@@ -610,7 +632,7 @@ public final class RequestJournal: Sendable {
             method: record.method, path: redactor.text(record.path), query: record.query.map(redactor.query), headers: headers,
             body: record.body.map(redactor.body), status: record.status, code: record.code, durationMs: record.durationMs,
             stream: record.stream.map { JournalEntry.Stream(ended: $0.end.rawValue, events: $0.events) },
-            operationEndsSeconds: record.operationEnds.map { ($0 * 1000).rounded() / 1000 },
+            operationEndsSeconds: record.operationEnds.map { ($0 * 1000).rounded() / 1000 }, render: record.render,
             account: record.account, session: record.session, missingAttribution: record.missingAttribution, fault: record.fault)
     }
 

@@ -7,7 +7,8 @@ extension Simulation {
     /// missing (or the profile blocks export); an error for a reused id, an
     /// unknown session or an empty draft. One active render per session:
     /// later ones queue behind it.
-    public func submitRender(token: String?, missingAttribution: [String] = [], request: RenderRequest) throws(SimulatorFailure) -> RenderJob {
+    /// - Parameter fails: the job fails whatever the profile's failure ratio (the `render_fails` fault).
+    public func submitRender(token: String?, missingAttribution: [String] = [], request: RenderRequest, fails: Bool = false) throws(SimulatorFailure) -> RenderJob {
         settle()
         let userID = try authenticate(token, scope: Route.renderSubmit.scope, missingAttribution: missingAttribution, export: true)
         if profile.exportBlocked || accounts[userID]?.freePlan == true {
@@ -35,7 +36,7 @@ extension Simulation {
         let job = RenderJobState(
             id: id, sessionID: request.sessionID, userID: userID, draft: request.draft, submittedAt: now,
             startsAt: max(now, queueEnd) + profile.renderQueueSeconds, duration: duration,
-            fails: random.chance(profile.renderFailureRatio), downloadToken: random.hex(32))
+            fails: random.chance(profile.renderFailureRatio) || fails, downloadToken: random.hex(32))
         renders[id] = job
         rendersBySession[request.sessionID, default: []].insert(id)
         accounts[userID]?.heldRenders += 1
@@ -65,12 +66,14 @@ extension Simulation {
 
     /// The render a download may serve: `GET /api/render/proxy/{id}/download` (bearer token).
     public func authorizeDownload(token: String?, missingAttribution: [String] = [], id: String) throws(SimulatorFailure) {
+        JournalNote.current?.render(id: id, status: nil)
         let job = try ownedRender(token: token, missingAttribution: missingAttribution, id: id, scope: Route.renderDownload.scope)
         try requireCompleted(job)
     }
 
     /// Checks a signed `outputUrl`: valid for the profile's TTL after completion.
     public func authorizeSignedDownload(id: String, signature: String?, expires: String?) throws(SimulatorFailure) {
+        JournalNote.current?.render(id: id, status: nil)
         guard let job = renders[id], let signature, let expires, let deadline = Double(expires),
             signature == downloadSignature(job, expires: expires)
         else {
@@ -108,6 +111,7 @@ extension Simulation {
     func report(_ job: RenderJobState) -> RenderJob {
         let now = self.now
         let status = job.status(at: now)
+        JournalNote.current?.render(id: job.id, status: status.rawValue)
         var outputURL: String?
         var completedAt: Int64?
         if status == .completed {

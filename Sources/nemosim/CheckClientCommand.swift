@@ -31,7 +31,14 @@ struct CheckClientCommand: AsyncParsableCommand {
             Examples:
               nemosim check-client -- python3 my_client.py
               nemosim check-client --time-scale 1000 --junit rules.xml -- ./flow.sh
+              nemosim check-client --api http://127.0.0.1:8080 -- npm test
             """)
+
+    @Option(help: "A simulator already running (nemosim serve), instead of one started here: the plan is armed through its admin API and the journal entries made while the command runs are graded.")
+    var api: String?
+
+    @Option(help: "With --api: a file holding the simulator's admin token (else $NEMOSIM_ADMIN_TOKEN).")
+    var adminTokenFile: String?
 
     @Option(help: "Behaviour profile of the simulator: strict (the default), reference, skill, lenient, or a JSON or YAML file.")
     var profile = "strict"
@@ -68,15 +75,29 @@ struct CheckClientCommand: AsyncParsableCommand {
         guard timeout.isFinite, (1...86_400).contains(timeout) else {
             throw fail("nemosim check-client", "--timeout must be 1 to 86400 seconds, got \(timeout)", code: 2)
         }
-        let behaviour = try orExit("nemosim check-client", code: 2) { try BehaviourProfile.named(profile) }
-        var configuration = SimulatorConfiguration(seed: seed, timeScale: timeScale, profile: behaviour)
-        configuration.port = 0
         let startedAt = Date().formatted(.iso8601)
         let report: ClientCheck.Report
         do {
-            report = try await ClientCheck.check(command, configuration: configuration, timeLimit: timeout)
+            if let api {
+                guard let url = URL(string: api), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                    throw fail("nemosim check-client", "--api must be an http(s) URL like http://127.0.0.1:8080, got \(api)", code: 2)
+                }
+                let adminToken = try orExit("nemosim check-client", code: 2) {
+                    try adminTokenFile.map(readAdminTokenFile) ?? ProcessInfo.processInfo.environment["NEMOSIM_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+                }
+                report = try await ClientCheck.check(command, apiURL: api, adminToken: adminToken, timeLimit: timeout)
+            } else {
+                let behaviour = try orExit("nemosim check-client", code: 2) { try BehaviourProfile.named(profile) }
+                var configuration = SimulatorConfiguration(seed: seed, timeScale: timeScale, profile: behaviour)
+                configuration.port = 0
+                report = try await ClientCheck.check(command, configuration: configuration, timeLimit: timeout)
+            }
         } catch let error as ClientCheck.LaunchError {
             throw fail("nemosim check-client", error.description, code: 2)
+        } catch let error as ClientCheck.RemoteError {
+            throw fail("nemosim check-client", error.description, code: 2)
+        } catch let error as ExitCode {
+            throw error
         } catch {
             throw fail("nemosim check-client", "\(error)", code: 2)
         }

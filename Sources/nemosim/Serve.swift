@@ -76,19 +76,7 @@ struct Serve: AsyncParsableCommand {
             guard !adminToken.isEmpty else { throw ValidationError("--admin-token is empty: give a secret of 16 or more characters") }
             return adminToken
         }
-        if let adminTokenFile {
-            let url = URL(fileURLWithPath: adminTokenFile)
-            guard let handle = try? FileHandle(forReadingFrom: url) else {
-                throw ValidationError("--admin-token-file \(adminTokenFile): cannot read it (does it exist, and may this user read it?)")
-            }
-            defer { try? handle.close() }
-            let head = (try? handle.read(upToCount: 4097)) ?? Data()
-            guard head.count <= 4096 else { throw ValidationError("--admin-token-file \(adminTokenFile): over 4 KiB; the file should hold the token only") }
-            let token = String(decoding: head, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init)?
-                .trimmingCharacters(in: .whitespaces) ?? ""
-            guard !token.isEmpty else { throw ValidationError("--admin-token-file \(adminTokenFile): the file is empty; write the token on its first line") }
-            return token
-        }
+        if let adminTokenFile { return try readAdminTokenFile(adminTokenFile) }
         if let token = environment["NEMOSIM_ADMIN_TOKEN"], !token.isEmpty { return token }
         return nil
     }
@@ -137,4 +125,19 @@ struct Serve: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()
     }
+}
+
+/// The admin token in a file (its first line), for `--admin-token-file`.
+func readAdminTokenFile(_ path: String) throws -> String {
+    let url = URL(fileURLWithPath: path)
+    guard let handle = try? FileHandle(forReadingFrom: url) else {
+        throw ValidationError("--admin-token-file \(path): cannot read it (does it exist, and may this user read it?)")
+    }
+    defer { try? handle.close() }
+    let head = (try? handle.read(upToCount: 4097)) ?? Data()
+    guard head.count <= 4096 else { throw ValidationError("--admin-token-file \(path): over 4 KiB; the file should hold the token only") }
+    let token = String(decoding: head, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init)?
+        .trimmingCharacters(in: .whitespaces) ?? ""
+    guard !token.isEmpty else { throw ValidationError("--admin-token-file \(path): the file is empty; write the token on its first line") }
+    return token
 }

@@ -126,6 +126,48 @@ struct ClientCheckTests {
         #expect(two["attribution-headers"]?.verdict == .passed)
     }
 
+    @Test("Renders: a reused id, no retry or two after a failure, polls too close or too many, and no fallback after a failed URL each fail")
+    func renders() {
+        func submit(_ seq: Int, at: Double, id: String) -> JournalEntry {
+            var entry = Self.entry(seq, "POST", "/api/render/proxy/lambda", at: at)
+            let json: JSONValue = ["id": .string(id), "sessionId": "s1"]
+            entry.body = JournalEntry.Body(size: 10, truncated: false, text: json.jsonString(), json: json, parts: nil)
+            entry.render = .init(id: id, status: "pending")
+            return entry
+        }
+        func poll(_ seq: Int, at: Double, id: String, status: String) -> JournalEntry {
+            var entry = Self.entry(seq, "GET", "/api/render/proxy/lambda/\(id)", at: at)
+            entry.render = .init(id: id, status: status)
+            return entry
+        }
+        let good = [
+            submit(1, at: 0, id: "r1"), poll(2, at: 30, id: "r1", status: "failed"),
+            submit(3, at: 31, id: "r2"), poll(4, at: 61, id: "r2", status: "processing"), poll(5, at: 91, id: "r2", status: "completed"),
+        ]
+        var verdicts = Self.verdicts(good)
+        for rule in ["render-fresh-id", "render-retry-once", "render-poll-pace"] { #expect(verdicts[rule]?.verdict == .passed, "\(rule)") }
+        #expect(verdicts["download-fallback"]?.verdict == .notExercised)
+
+        verdicts = Self.verdicts([submit(1, at: 0, id: "r1"), poll(2, at: 30, id: "r1", status: "failed"), submit(3, at: 31, id: "r1")])
+        #expect(verdicts["render-fresh-id"]?.verdict == .failed && verdicts["render-fresh-id"]?.evidence == [1, 3])
+        verdicts = Self.verdicts([submit(1, at: 0, id: "r1"), poll(2, at: 30, id: "r1", status: "failed")])
+        #expect(verdicts["render-retry-once"]?.verdict == .failed)
+        verdicts = Self.verdicts([submit(1, at: 0, id: "r1"), poll(2, at: 30, id: "r1", status: "failed"), submit(3, at: 31, id: "r2"), submit(4, at: 32, id: "r3")])
+        #expect(verdicts["render-retry-once"]?.verdict == .failed)
+        verdicts = Self.verdicts([submit(1, at: 0, id: "r1"), poll(2, at: 30, id: "r1", status: "processing"), poll(3, at: 35, id: "r1", status: "completed")])
+        #expect(verdicts["render-poll-pace"]?.verdict == .failed && verdicts["render-poll-pace"]?.evidence == [2, 3])
+        let many = [submit(1, at: 0, id: "r1")] + (0..<11).map { poll($0 + 2, at: Double(30 * ($0 + 1)), id: "r1", status: "processing") }
+        #expect(Self.verdicts(many)["render-poll-pace"]?.verdict == .failed)
+        #expect(ClientRules.grade(many, documented: .init(renderPollIntervalSeconds: 30, renderMaxPolls: 20)).first { $0.rule == "render-poll-pace" }?.verdict == .passed)
+
+        var expired = Self.entry(9, "GET", "/_nemosim/media/renders/r2.mp4", at: 100, code: nil, status: 403, token: nil)
+        expired.render = .init(id: "r2", status: nil)
+        var fallback = Self.entry(10, "GET", "/api/render/proxy/r2/download", at: 101, code: nil)
+        fallback.render = .init(id: "r2", status: nil)
+        #expect(Self.verdicts(good + [expired, fallback])["download-fallback"]?.verdict == .passed)
+        #expect(Self.verdicts(good + [expired])["download-fallback"]?.verdict == .failed)
+    }
+
     @Test("A fault with skip lets that many matching requests through first")
     func faultSkip() throws {
         let board = FaultBoard()

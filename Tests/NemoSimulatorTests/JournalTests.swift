@@ -223,6 +223,24 @@ struct JournalTests {
         #expect(live.server.journalCount() == 0)
     }
 
+    @Test("The render_fails fault: the job is accepted, then fails; render calls are journaled with the job and its status")
+    func renderFails() async throws {
+        let client = try RouterClient()
+        let (token, _, session) = try await client.signIn()
+        let draft: JSONValue = ["t": [["tt": 0, "sg": [["s": 0, "d": 1000]]]]]
+        let submitted = try await client.post(
+            "/api/render/proxy/lambda", ["id": "r-fails", "sessionId": .string(session), "draft": draft], token: token,
+            headers: ["X-Nemosim-Fault": #"{"render_fails": true}"#])
+        #expect(submitted.status == 200 && submitted.json["success"]?.boolValue != false, "\(submitted.text)")
+        try await client.simulation.advanceClock(by: 600)
+        let status = try await client.get("/api/render/proxy/lambda/r-fails", token: token)
+        #expect(status.text.contains("failed"), "\(status.text)")
+        let renders = client.simulation.journal.page(.init(path: "/api/render/*"), clock: client.clock).entries
+        #expect(renders.map { $0.render?.id } == ["r-fails", "r-fails"])
+        #expect(renders.first?.fault == "render fails" && renders.last?.render?.status == "failed")
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(FaultResponse.self, from: Data(#"{"render_fails": false}"#.utf8)) }
+    }
+
     @Test("The journal's limits are profile keys, range-checked")
     func profileKeys() throws {
         let simulation = Simulation(clock: ManualSimulationClock())

@@ -84,7 +84,8 @@ struct APIRoutes {
     func submitRender(_ request: Request, context: SimulatorRequestContext) async throws -> Response {
         let example = #"{"id": "render_<unique>", "sessionId": "<session_id>", "draft": <draft from state>, "output": {"format": "mp4", "quality": "high"}}"#
         let body = try await request.decodeJSON(RenderRequest.self, context: context, example: example)
-        let job = try await simulation.submitRender(token: request.bearerToken, missingAttribution: request.missingAttribution, request: body)
+        let job = try await simulation.submitRender(
+            token: request.bearerToken, missingAttribution: request.missingAttribution, request: body, fails: context.fault?.failsRender == true)
         return Responses.render(job, shape: simulation.profile.renderShape)
     }
 
