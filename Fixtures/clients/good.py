@@ -71,6 +71,7 @@ class Client:
     def __init__(self):
         self.client_id = client_id()
         self.token = None
+        self.session = None
 
     def request(self, method, path, body=None, headers=None, timeout=60):
         """Sends a request; returns (HTTP status, the JSON answer or None, the response for streams)."""
@@ -128,10 +129,16 @@ class Client:
             if BREAK == "token-refresh-1001":
                 return status, answer, stream
             log("1001: a new token with the same client id")
+            earlier = self.token
             self.get_token(client_id=str(uuid.uuid4()) if BREAK == "client-id" else None)
             headers = self.headers()
             headers["Accept"] = accept
             status, answer, stream = self.request(method, path, body, headers, timeout)
+            if BREAK == "client-id":
+                # A new client id is a new account: back to the first token
+                # (still valid: the 1001 was the simulator's), so that only
+                # this rule breaks.
+                self.token = earlier
         return status, answer, stream
 
     def state(self, session, **options):
@@ -143,12 +150,27 @@ class Client:
             raise SystemExit(f"state: {status} {answer}")
         return answer["data"]
 
+    def new_session(self):
+        """§3.0: a session (once per project, and again after a 1002)."""
+        status, answer, _ = self.api("POST", "/api/tasks/me/with-session/nemo_agent", {"task_name": "fixture", "language": "en"})
+        if (answer or {}).get("code") != 0:
+            raise SystemExit(f"session: {status} {answer}")
+        self.session = answer["data"]["session_id"]
+        return self.session
+
     def send(self, session, text, deadline=None):
         """§3.1: a message over SSE. Returns ("refused", answer), ("dropped", texts),
         ("silent", []) or ("answered", texts)."""
         body = {"app_name": "nemo_agent", "user_id": "me", "session_id": session, "new_message": {"parts": [{"text": text}]}}
         # --max-time 900 in the vendor's curl: a stream is never cut short.
         status, answer, stream = self.api("POST", "/run_sse", body, accept="text/event-stream", timeout=900)
+        if stream is None and (answer or {}).get("code") == 1002:
+            # §7: the session is gone: a new one, and the message there.
+            if BREAK != "new-session-1002":
+                log("1002: a new session")
+                session = self.new_session()
+            body["session_id"] = session
+            status, answer, stream = self.api("POST", "/run_sse", body, accept="text/event-stream", timeout=900)
         if stream is None:
             return "refused", answer
         texts = []
@@ -244,10 +266,7 @@ def export(client, session):
 def main():
     client = Client()
     client.get_token()
-    status, answer, _ = client.api("POST", "/api/tasks/me/with-session/nemo_agent", {"task_name": "fixture", "language": "en"})
-    if (answer or {}).get("code") != 0:
-        raise SystemExit(f"session: {status} {answer}")
-    session = answer["data"]["session_id"]
+    client.new_session()
     status, answer, _ = client.api("GET", "/api/credits/balance/simple")
     log("credits:", (answer or {}).get("data"))
 
@@ -263,7 +282,7 @@ def main():
         # The draft before the message, to compare with after a drop (a
         # client that breaks the silent-close rule asks nothing after one).
         if not (BREAK == "state-after-silent-close" and previous == "silent"):
-            before = client.state(session).get("state", {}).get("draft")
+            before = client.state(client.session).get("state", {}).get("draft")
         deadline = 100 if BREAK == "stream-timeout" and index == 0 else None
         duplicate = None
         if BREAK == "no-resend-while-running" and index == 0:
@@ -271,10 +290,10 @@ def main():
             # retry on a slow answer): what the rule forbids.
             def resend():
                 nap(20)
-                client.send(session, text)
+                client.send(client.session, text)
             duplicate = threading.Thread(target=resend)
             duplicate.start()
-        outcome, detail = client.send(session, text, deadline=deadline)
+        outcome, detail = client.send(client.session, text, deadline=deadline)
         if duplicate:
             duplicate.join()
         log(f"message {index + 1}: {outcome}")
@@ -285,20 +304,20 @@ def main():
                 log("2001: out of credits:", (detail or {}).get("message"))
                 if BREAK == "no-retry-2001":
                     for _ in range(2):
-                        client.send(session, text)
+                        client.send(client.session, text)
                 break
             raise SystemExit(f"message refused: {detail}")
         if outcome == "dropped":
             if BREAK == "dropped-stream":
-                client.state(session)  # at once: the rule asks for 30 s first
-            client.recover_dropped(session, before)
+                client.state(client.session)  # at once: the rule asks for 30 s first
+            client.recover_dropped(client.session, before)
         elif outcome == "silent":
             if BREAK == "state-after-silent-close":
                 continue
             broken = {"attribution-headers": {"attributed": False}, "bearer-token": {"bearer": False}}.get(BREAK, {})
-            draft = client.state(session, **broken).get("state", {}).get("draft")
+            draft = client.state(client.session, **broken).get("state", {}).get("draft")
             log("silent close:", "the draft changed" if draft != before else "no change seen")
-    export(client, session)
+    export(client, client.session)
     log("done")
 
 

@@ -72,6 +72,18 @@ curl -s -X POST "$API/run_sse" \
   -H "Accept: text/event-stream" -H "X-Skill-Source: $SKILL_NAME" -H "X-Skill-Version: $SKILL_VERSION" -H "X-Skill-Platform: $SKILL_SOURCE" --max-time 900 \
   -d "{\"app_name\":\"nemo_agent\",\"user_id\":\"me\",\"session_id\":\"$SID\",\"new_message\":{\"parts\":[{\"text\":\"$MSG\"}]}}" > stream.txt
 RC=$?
+if [ "$(head -c1 stream.txt)" = "{" ] && [ "$(jq -r .code stream.txt 2>/dev/null)" = 1002 ]; then   # §7: 1002, a new session (§3.0), then again
+  R=$(curl -s -X POST "$API/api/tasks/me/with-session/nemo_agent" \
+    -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
+    -H "X-Skill-Source: $SKILL_NAME" -H "X-Skill-Version: $SKILL_VERSION" -H "X-Skill-Platform: $SKILL_SOURCE" \
+    -d '{"task_name":"project","language":"en"}'); ok "$R" session
+  SID=$(jq -r .data.session_id <<<"$R"); BEFORE=$(draft)
+  curl -s -X POST "$API/run_sse" \
+    -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
+    -H "Accept: text/event-stream" -H "X-Skill-Source: $SKILL_NAME" -H "X-Skill-Version: $SKILL_VERSION" -H "X-Skill-Platform: $SKILL_SOURCE" --max-time 900 \
+    -d "{\"app_name\":\"nemo_agent\",\"user_id\":\"me\",\"session_id\":\"$SID\",\"new_message\":{\"parts\":[{\"text\":\"$MSG\"}]}}" > stream.txt
+  RC=$?
+fi
 [ "$(head -c1 stream.txt)" = "{" ] && die "message refused: $(cat stream.txt)"   # an envelope, no stream
 TEXTS=$(sed -n 's/^data: *//p' stream.txt | jq -r 'select(.type=="text") | .content' 2>/dev/null | grep -v 'encountered a temporary issue')
 if [ $RC -ne 0 ]; then                        # §3.6: never re-send; 30 s, then every 60 s, at most 5 queries

@@ -19,7 +19,8 @@ public enum ClientCheck {
 
         /// The default plan. A client that follows the rules meets, in
         /// order: a 429 on its first token request; a 1001 on its first
-        /// credits call (a token that expired mid-session); a first message
+        /// credits call (a token that expired mid-session); a 1002 on its
+        /// first message (a session that is gone); a first message
         /// whose generation streams heartbeats for more than 2 minutes;
         /// its second message's stream cut after 2 events; edits whose
         /// streams close silently; credits for one generation and one
@@ -50,6 +51,9 @@ public enum ClientCheck {
             faults: [
                 FaultRule(match: .init(method: "POST", path: "/api/auth/anonymous-token"), respond: .httpStatus(429), times: 1),
                 FaultRule(match: .init(method: "GET", path: "/api/credits/balance/simple"), respond: .code(1001), times: 1),
+                // Taken first (the first matching rule takes a request): the
+                // first message finds its session gone.
+                FaultRule(match: .init(method: "POST", path: "/run_sse"), respond: .code(1002), times: 1),
                 FaultRule(match: .init(method: "POST", path: "/run_sse"), respond: .dropAfterEvents(2), times: 1, skip: 1),
                 FaultRule(match: .init(method: "POST", path: "/api/render/proxy/lambda"), respond: .renderFails, times: 1),
             ])

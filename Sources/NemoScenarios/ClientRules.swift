@@ -244,6 +244,28 @@ public enum ClientRules {
                 return .passed("\(count(failures.count, "1001")), each followed by a new token and the call again", failures)
             }),
         Rule(
+            id: "new-session-1002", title: "1002: a new session, and the old one not used again",
+            source: "skill 1.9 §7 (1002: new session §3.0)", challenge: "a 1002 on the first message (a session that is gone)",
+            grade: { timeline in
+                let gone = timeline.apiCalls.filter { $0.code == 1002 }
+                guard !gone.isEmpty else { return .notExercised }
+                for answer in gone {
+                    let later = timeline.after(answer)
+                    // The session it named: known to the journal, or (a fault
+                    // answered before the body was read) the client's latest.
+                    let earlier = timeline.entries.prefix { $0.seq != answer.seq }
+                    if let session = answer.session ?? earlier.last(where: { $0.session != nil })?.session,
+                        let reuse = later.first(where: { $0.session == session && timeline.route($0) != "create_session" })
+                    {
+                        return .failed("after 1002 on \(describe(answer)), session \(session) was used again (\(describe(reuse)))", [answer, reuse])
+                    }
+                    guard later.contains(where: { timeline.route($0) == "create_session" }) else {
+                        return .failed("after 1002 on \(describe(answer)), no new session was created", [answer])
+                    }
+                }
+                return .passed("\(count(gone.count, "1002")), each followed by a new session", gone)
+            }),
+        Rule(
             id: "wait-after-429", title: "429: wait at least 30 s, then retry once",
             source: "skill 1.9 §7 (429: retry in 30 s once)", challenge: "a 429 on the first token request",
             grade: { timeline in

@@ -168,6 +168,18 @@ struct ClientCheckTests {
         #expect(Self.verdicts(good + [expired])["download-fallback"]?.verdict == .failed)
     }
 
+    @Test("1002: a new session and the old one left passes; using the old one again, or no new session, fails")
+    func sessionGone() {
+        let message = Self.entry(2, "POST", "/run_sse", at: 1, code: 1002, session: nil)
+        let before = Self.entry(1, "GET", Self.state, at: 0)
+        let created = Self.entry(3, "POST", "/api/tasks/me/with-session/nemo_agent", at: 2, session: "s2")
+        let again = Self.entry(4, "POST", "/run_sse", at: 3, code: nil, text: "hi", session: "s2")
+        #expect(Self.verdicts([before, message, created, again])["new-session-1002"]?.verdict == .passed)
+        let reused = Self.entry(4, "POST", "/run_sse", at: 3, code: nil, text: "hi", session: "s1")
+        #expect(Self.verdicts([before, message, created, reused])["new-session-1002"]?.evidence == [2, 4])
+        #expect(Self.verdicts([before, message])["new-session-1002"]?.verdict == .failed)
+    }
+
     @Test("A fault with skip lets that many matching requests through first")
     func faultSkip() throws {
         let board = FaultBoard()
