@@ -15,7 +15,7 @@ import Darwin
 public struct ConnectionLimits: Sendable, Hashable {
     /// A keep-alive connection with no request in progress is closed after
     /// this long (nginx's default is 75 s), or up to half the shorter of
-    /// the two limits later (one timer per connection checks them).
+    /// the two limits later (one sweep per event loop checks them).
     public var idleSeconds: Double
     /// A request's head (request line and headers) must be complete this
     /// long after its first byte (slowloris), and a request body may go

@@ -47,6 +47,10 @@ public enum ClientCheck {
                 // client polling every 30 s finds it expired.
                 "download_url_ttl_seconds": 1,
                 "render_failure_ratio": 0,
+                // Renders done by the first poll (30 s), so that the plan
+                // stays a few minutes long at time scale 1.
+                "render_duration_seconds": [20, 25],
+                "render_queue_seconds": 1,
             ],
             faults: [
                 FaultRule(match: .init(method: "POST", path: "/api/auth/anonymous-token"), respond: .httpStatus(429), times: 1),
@@ -136,18 +140,17 @@ public enum ClientCheck {
     }
 
     /// Runs `command` (its output goes to this process's standard error)
-    /// until it exits or `timeLimit` real seconds pass (then it is
-    /// terminated). Returns its exit status (nil when it was stopped).
+    /// until it exits or `timeLimit` real seconds pass (then it and every
+    /// process it started are terminated). Returns its exit status (nil
+    /// when it was stopped).
     public static func run(_ command: [String], environment: [String: String], timeLimit: Double) async throws -> (status: Int32?, seconds: Double) {
-        guard let executable = command.first else { throw LaunchError(description: "no command given: nemosim check-client -- COMMAND ARGS...") }
-        let process = Process()
-        if executable.contains("/") {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = Array(command.dropFirst())
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = command
+        guard let name = command.first else { throw LaunchError(description: "no command given: nemosim check-client -- COMMAND ARGS...") }
+        guard let executable = resolve(name, path: environment["PATH"]) else {
+            throw LaunchError(description: "could not start \(name): " + (name.contains("/") ? "no executable file there" : "not found on PATH"))
         }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = Array(command.dropFirst())
         process.environment = environment
         process.standardOutput = FileHandle.standardError
         process.standardError = FileHandle.standardError
@@ -155,24 +158,67 @@ public enum ClientCheck {
         do {
             try process.run()
         } catch {
-            throw LaunchError(description: "could not start \(executable): \(error.localizedDescription)")
+            throw LaunchError(description: "could not start \(name): \(error.localizedDescription)")
         }
         let deadline = started + .seconds(timeLimit)
-        while process.isRunning {
-            if ContinuousClock.now >= deadline {
-                process.terminate()
-                try? await Task.sleep(for: .seconds(2))
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                process.waitUntilExit()
-                return (nil, (ContinuousClock.now - started).inSeconds)
+        do {
+            while process.isRunning {
+                if ContinuousClock.now >= deadline {
+                    await stop(process)
+                    return (nil, (ContinuousClock.now - started).inSeconds)
+                }
+                try await Task.sleep(for: .milliseconds(20))
             }
-            try await Task.sleep(for: .milliseconds(20))
+        } catch {
+            await stop(process)  // cancelled: nothing is left running
+            throw error
         }
         let status = process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
-        if status == 127, !executable.contains("/") {
-            throw LaunchError(description: "could not start \(executable): not found on PATH")
-        }
         return (status, (ContinuousClock.now - started).inSeconds)
+    }
+
+    /// The executable a command name stands for: a path as given, or the
+    /// first match on `path` (the command's own PATH).
+    static func resolve(_ name: String, path: String?) -> String? {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        for folder in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") where !folder.isEmpty {
+            let candidate = "\(folder)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Terminates a process and everything it started (a shell script's
+    /// curl included): SIGTERM, then SIGKILL two seconds later.
+    static func stop(_ process: Process) async {
+        let pid = process.processIdentifier
+        let tree = [pid] + descendants(of: pid)
+        for member in tree { kill(member, SIGTERM) }
+        for _ in 0..<100 where process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        for member in tree { kill(member, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// The processes below `pid`, from /proc (empty where there is none).
+    static func descendants(of pid: Int32) -> [Int32] {
+        var children: [Int32: [Int32]] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let child = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, let parent = Int32(fields[1]) else { continue }
+            children[parent, default: []].append(child)
+        }
+        var found: [Int32] = []
+        var queue = [pid]
+        while let next = queue.popLast() {
+            for child in children[next] ?? [] {
+                found.append(child)
+                queue.append(child)
+            }
+        }
+        return found
     }
 
     /// Checks `command` against an embedded simulator: starts it (with

@@ -83,9 +83,10 @@ public struct JournalEntry: Sendable, Hashable, Codable {
         public var name: String
         public var filename: String?
         public var size: Int
-        public var sha256: String
+        /// For file parts only (a field's value may be a secret).
+        public var sha256: String?
 
-        public init(name: String, filename: String?, size: Int, sha256: String) {
+        public init(name: String, filename: String?, size: Int, sha256: String?) {
             self.name = name
             self.filename = filename
             self.size = size
@@ -275,7 +276,9 @@ public struct JournalQuery: Sendable, Hashable {
             }
             switch name {
             case "method": method = value
-            case "path": path = value
+            case "path":
+                guard value.utf8.count <= 512 else { throw .badRequest("journal query: path must be at most 512 bytes, got \(value.utf8.count)") }
+                path = value
             case "since": since = try number(0...Int(Int64.max / 2))
             case "limit": limit = try number(0...RequestJournal.maximumPageEntries)
             case "session": session = value
@@ -300,7 +303,8 @@ public struct JournalQuery: Sendable, Hashable {
     }
 
     /// Whether `text` matches `pattern`, where `*` stands for any run of
-    /// characters (linear: the last star is the only backtracking point).
+    /// characters (the last star is the only backtracking point: at most
+    /// pattern × text steps, both bounded: 512 and 2 KiB bytes).
     static func glob(_ pattern: String, matches text: String) -> Bool {
         let p = Array(pattern.utf8), t = Array(text.utf8)
         var i = 0, j = 0, star = -1, mark = 0
@@ -352,9 +356,9 @@ public struct JournalPage: Sendable, Hashable, Codable {
 /// The request journal: a ring of the latest entries, bounded by count
 /// (the profile's `journal_entries`) and by bytes (`journal_bytes`),
 /// written from the HTTP front without a hop to the simulation actor.
-/// Writing an entry keeps references (the request's header storage, the
-/// body's first 64 KiB) and reads no clock but the wall clock; redaction
-/// happens when entries are read.
+/// Writing an entry packs the headers into one string and keeps the body's
+/// first 64 KiB; redaction happens when entries are read, and a read holds
+/// the lock only to copy the ring's references.
 public final class RequestJournal: Sendable {
     struct Record: Sendable {
         var seq = 0
@@ -577,19 +581,19 @@ public final class RequestJournal: Sendable {
     /// whether others matched). Only the page's entries are copied.
     public func page(_ query: JournalQuery = JournalQuery(), clock: any SimulationClock) -> JournalPage {
         let limit = min(query.limit ?? Self.maximumPageEntries, Self.maximumPageEntries)
-        let (matching, more, dropped, kept, capacity, maximumBytes, lastSeq) = ring.withLock { ring in
-            var matching: [Stored] = []
-            var more = false
-            for index in 0..<ring.count {
-                let stored = ring.slots[(ring.head + index) % ring.slots.count]!
-                guard query.matches(stored.record) else { continue }
-                guard matching.count < limit else {
-                    more = true
-                    break
-                }
-                matching.append(stored)
+        // The lock is held to copy references only: every request takes it
+        // to write its entry, so the filter runs outside it.
+        let (stored, dropped, kept, capacity, maximumBytes, lastSeq) = ring.withLock { ring in
+            (ring.ordered, ring.dropped, ring.count, ring.capacity, ring.maximumBytes, ring.nextSeq - 1)
+        }
+        var matching: [Stored] = []
+        var more = false
+        for entry in stored where query.matches(entry.record) {
+            guard matching.count < limit else {
+                more = true
+                break
             }
-            return (matching, more, ring.dropped, ring.count, ring.capacity, ring.maximumBytes, ring.nextSeq - 1)
+            matching.append(entry)
         }
         return JournalPage(
             entries: matching.map { entry(for: $0.record, clock: clock) }, dropped: dropped, kept: kept, capacity: capacity,
@@ -598,13 +602,8 @@ public final class RequestJournal: Sendable {
 
     /// How many entries a query matches (`limit` ignored).
     public func count(_ query: JournalQuery = JournalQuery()) -> (count: Int, dropped: Int) {
-        var query = query
-        query.limit = nil
-        return ring.withLock { ring in
-            var count = 0
-            for index in 0..<ring.count where query.matches(ring.slots[(ring.head + index) % ring.slots.count]!.record) { count += 1 }
-            return (count, ring.dropped)
-        }
+        let (stored, dropped) = ring.withLock { ($0.ordered, $0.dropped) }
+        return (stored.reduce(0) { $0 + (query.matches($1.record) ? 1 : 0) }, dropped)
     }
 
     /// The entries, oldest first, with times as ISO 8601 on `clock`.
@@ -612,9 +611,13 @@ public final class RequestJournal: Sendable {
         page(clock: clock).entries
     }
 
+    /// Forgets the entries; sequence numbers go on from where they were,
+    /// so a reader paging with `since` never misses what comes next.
     public func clear() {
         ring.withLock { ring in
+            let next = ring.nextSeq
             ring = Ring(capacity: ring.capacity, maximumBytes: ring.maximumBytes)
+            ring.nextSeq = next
         }
     }
 
@@ -670,9 +673,9 @@ struct JournalRedactor: Sendable {
         return placeholder(for: value)
     }
 
-    /// Any text: token-shaped words replaced.
+    /// Any text: token-shaped words replaced (placeholders left as they are).
     func text(_ value: String) -> String {
-        SecretShapes.replacingTokenWords(in: value, with: placeholder)
+        SecretShapes.replacingTokenWords(in: value) { $0.contains("REDACTED-") ? $0 : placeholder(for: $0) }
     }
 
     /// A query string with credential-shaped parameters' values replaced.
@@ -688,6 +691,14 @@ struct JournalRedactor: Sendable {
         return text(pairs.joined(separator: "&"))
     }
 
+    /// A secret JSON key in any spelling: `access_token`, `accessToken`, `Access-Token`.
+    static func isSecretKey(_ key: String) -> Bool {
+        let plain = key.lowercased().filter { $0 != "_" && $0 != "-" }
+        return normalisedSecretKeys.contains(plain)
+    }
+
+    static let normalisedSecretKeys = Set(SecretShapes.jsonKeys.map { $0.filter { $0 != "_" && $0 != "-" } })
+
     func body(_ capture: JournalBodyCapture) -> JournalEntry.Body {
         switch capture {
         case .bytes(let bytes, let size):
@@ -697,7 +708,9 @@ struct JournalRedactor: Sendable {
                 let redacted = redact(json)
                 return .init(size: size, truncated: false, text: redacted.jsonString(), json: redacted, parts: nil)
             }
-            return .init(size: size, truncated: truncated, text: text(raw), json: nil, parts: nil)
+            // A form body (`a=b&c=d`) has its credential fields redacted as a query string would.
+            let form = !raw.contains(" ") && raw.contains("=") && !raw.contains("\n")
+            return .init(size: size, truncated: truncated, text: form ? query(raw) : text(raw), json: nil, parts: nil)
         case .parts(let parts, let size, let count):
             return .init(size: size, truncated: count > parts.count, text: nil, json: nil, parts: parts)
         }
@@ -708,7 +721,7 @@ struct JournalRedactor: Sendable {
         case .object(let object):
             var out: [String: JSONValue] = [:]
             for (key, member) in object {
-                if case .string(let secret) = member, SecretShapes.jsonKeys.contains(key.lowercased()) {
+                if case .string(let secret) = member, Self.isSecretKey(key) {
                     out[key] = .string(placeholder(for: secret))
                 } else {
                     out[key] = redact(member)

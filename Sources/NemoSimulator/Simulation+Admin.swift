@@ -37,19 +37,20 @@ extension Simulation {
     /// Puts `profile` in force (a shipped one, or one read from a file).
     @discardableResult
     public nonisolated func setProfile(_ profile: BehaviourProfile) -> BehaviourProfile {
-        profileStorage.withLock { $0 = profile }
-        journal.setLimits(capacity: profile.journalEntries, maximumBytes: profile.journalBytes)
+        profileStorage.withLock {
+            $0 = profile
+            journal.setLimits(capacity: profile.journalEntries, maximumBytes: profile.journalBytes)
+        }
         return profile
     }
 
     /// Replaces the profile with `patch` merged in (validated).
     public nonisolated func patchProfile(_ patch: JSONValue) throws -> BehaviourProfile {
-        let profile = try profileStorage.withLock { profile in
+        try profileStorage.withLock { profile in
             profile = try profile.merging(patch)
+            journal.setLimits(capacity: profile.journalEntries, maximumBytes: profile.journalBytes)
             return profile
         }
-        journal.setLimits(capacity: profile.journalEntries, maximumBytes: profile.journalBytes)
-        return profile
     }
 
     /// Sets an account's available credits.

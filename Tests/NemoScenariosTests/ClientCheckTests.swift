@@ -3,6 +3,10 @@ import NemoCore
 import NemoSimulator
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @testable import NemoScenarios
 
 /// `check-client`'s grading on made-up journals (each rule passes, fails
@@ -206,5 +210,22 @@ struct ClientCheckTests {
         }
         let (stopped, seconds) = try await ClientCheck.run(["sleep", "30"], environment: ["PATH": "/usr/bin:/bin"], timeLimit: 1)
         #expect(stopped == nil && seconds < 10)
+
+        // What the command started goes too (a script's background curl).
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("check-client-\(UUID().uuidString).pid").path
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        _ = try await ClientCheck.run(["sh", "-c", "sleep 30 & echo $! > \(pidFile); wait"], environment: ["PATH": "/usr/bin:/bin"], timeLimit: 1)
+        let grandchild = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        // Gone, or a zombie waiting for a parent that does not reap (PID 1 here).
+        let stat = try? String(contentsOfFile: "/proc/\(grandchild)/stat", encoding: .utf8)
+        let running = stat.map { text -> Bool in
+            guard let close = text.lastIndex(of: ")") else { return false }
+            return !text[text.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+        } ?? false
+        #expect(!running, "the command's child outlived the time limit: \(stat ?? "")")
+
+        // A command's own exit status 127 is its status, not "not found".
+        let (own, _) = try await ClientCheck.run(["sh", "-c", "exit 127"], environment: ["PATH": "/usr/bin:/bin"], timeLimit: 30)
+        #expect(own == 127)
     }
 }

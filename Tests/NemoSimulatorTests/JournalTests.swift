@@ -44,7 +44,7 @@ struct JournalTests {
         #expect(page.entries.count == 36 && page.entries.first?.path == "/p/5" && page.entries.last?.seq == 40)
         journal.clear()
         page = journal.page(clock: clock)
-        #expect(page.entries.isEmpty && page.dropped == 0)
+        #expect(page.entries.isEmpty && page.dropped == 0 && page.lastSeq == 40)
     }
 
     @Test("Queries filter by method, path pattern, session and status, page with since and limit, and count")
@@ -135,6 +135,31 @@ struct JournalTests {
         }
         #expect(again.page(clock: clock).entries[0].headers["authorization"] == placeholder)
         #expect(elsewhere.page(clock: clock).entries[0].headers["authorization"] != placeholder)
+    }
+
+    @Test("A token reads back as one placeholder wherever it is (header, query, body); camelCase keys and form bodies are redacted; clearing keeps numbering")
+    func redactionEverywhere() {
+        let clock = ManualSimulationClock()
+        let journal = RequestJournal(seed: 9)
+        let token = "nmv_usr_aaaaaaaaaaaaaaaaSECRET"
+        let note = JournalNote()
+        note.body(.init(string: #"{"accessToken": "camel-secret", "clientSecret": "other-secret", "note": "ok"}"#))
+        journal.append(RequestJournal.Record(
+            elapsed: 0, method: "GET", path: "/p", query: "token=\(token)", headers: [.authorization: "Bearer \(token)"], status: 200, code: 0,
+            durationMs: 1, missingAttribution: [], fault: nil, note: note))
+        let form = JournalNote()
+        form.body(.init(string: "user=me&password=hunter2&api_key=k-1"))
+        journal.append(RequestJournal.Record(elapsed: 0, method: "POST", path: "/f", status: 200, code: 0, durationMs: 1, missingAttribution: [], fault: nil, note: form))
+        let entries = journal.page(clock: clock).entries
+        let placeholder = String(entries[0].headers["authorization"]!.dropFirst("Bearer ".count))
+        #expect(entries[0].query == "token=" + placeholder, "\(entries[0].query ?? "")")
+        let text = String(decoding: try! JSONEncoder().encode(entries), as: UTF8.self)
+        for secret in ["camel-secret", "other-secret", "hunter2", "k-1", token] { #expect(!text.contains(secret), "\(secret)") }
+        #expect(entries[0].body?.json?["note"]?.stringValue == "ok" && entries[1].body?.text?.hasPrefix("user=me&password=") == true)
+
+        journal.clear()
+        journal.append(Self.record("/after"))
+        #expect(journal.page(clock: clock).entries.map(\.seq) == [3])
     }
 
     @Test("Through the front: the account and session acted on, the body, multipart parts with their SHA-256, and how streams ended")

@@ -44,7 +44,9 @@ struct UploadReceiver {
                 guard let part = current else { continue }
                 let sha256 = SHA256Hex.hex(part.hasher.finalize())
                 if partSummaries.count < RequestJournal.maximumParts {
-                    partSummaries.append(.init(name: part.name, filename: part.filename.isEmpty ? nil : part.filename, size: part.size, sha256: sha256))
+                    // A field's value (no file name) may be a secret: its hash is not kept.
+                    partSummaries.append(.init(
+                        name: part.name, filename: part.filename.isEmpty ? nil : part.filename, size: part.size, sha256: part.filename.isEmpty ? nil : sha256))
                 }
                 if part.name == "files" {
                     let dimensions = ImageProbe.dimensions(of: part.head)
