@@ -210,7 +210,7 @@ struct JournalTests {
         let live = try await LiveSession.start { $0.heartbeatIntervalSeconds = 1 }
         defer { Task { await live.server.stop() } }
         // A stream that takes an hour, cut by the client after 2 s.
-        try live.server.simulation.patchProfile(["generation_duration_seconds": [3600, 3600]])
+        _ = try live.server.simulation.patchProfile(["generation_duration_seconds": [3600, 3600]])
         let message: JSONValue = ["app_name": "nemo_agent", "user_id": "me", "session_id": .string(live.session), "new_message": ["parts": [["text": "make a video"]]]]
         _ = await CurlTestClient.request(
             "POST", live.url + "/run_sse", headers: live.auth.merging(["Accept": "text/event-stream", "Content-Type": "application/json"]) { a, _ in a },
