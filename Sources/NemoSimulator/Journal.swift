@@ -402,8 +402,8 @@ public final class RequestJournal: Sendable {
         /// The headers as (name, value) pairs (a value never holds a line
         /// break, a name never a colon).
         var headerPairs: [(name: Substring, value: Substring)] {
-            headers.split(separator: "\n").map { line in
-                let colon = line.firstIndex(of: ":")!
+            headers.split(separator: "\n").compactMap { line in
+                guard let colon = line.firstIndex(of: ":") else { return nil }
                 return (line[..<colon], line[line.index(after: colon)...])
             }
         }
