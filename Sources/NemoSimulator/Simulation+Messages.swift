@@ -85,7 +85,7 @@ extension Simulation {
             kind: kind, text: text, intent: intent, messageIndex: messageIndex, startedAt: now, cost: cost, draftIsEmpty: draftIsEmpty,
             profile: profile, random: &random)
         sessions[sessionID]!.operations.append(operation)
-        JournalNote.current?.operation(endsAt: operation.startedAt + (operation.secondStageEnd ?? operation.workDuration))
+        journalNote?.operation(endsAt: operation.startedAt + (operation.secondStageEnd ?? operation.workDuration))
         if kind == .edit && cost > 0 && profile.editCharge == .perSession { sessions[sessionID]!.editCharge = .pending(messageIndex) }
         scheduleEffects(of: operation, sessionID: sessionID)
         freeze(cost, userID: userID)

@@ -66,14 +66,14 @@ extension Simulation {
 
     /// The render a download may serve: `GET /api/render/proxy/{id}/download` (bearer token).
     public func authorizeDownload(token: String?, missingAttribution: [String] = [], id: String) throws(SimulatorFailure) {
-        JournalNote.current?.render(id: id, status: nil)
+        journalNote?.render(id: id, status: nil)
         let job = try ownedRender(token: token, missingAttribution: missingAttribution, id: id, scope: Route.renderDownload.scope)
         try requireCompleted(job)
     }
 
     /// Checks a signed `outputUrl`: valid for the profile's TTL after completion.
     public func authorizeSignedDownload(id: String, signature: String?, expires: String?) throws(SimulatorFailure) {
-        JournalNote.current?.render(id: id, status: nil)
+        journalNote?.render(id: id, status: nil)
         guard let job = renders[id], let signature, let expires, let deadline = Double(expires),
             signature == downloadSignature(job, expires: expires)
         else {
@@ -111,7 +111,7 @@ extension Simulation {
     func report(_ job: RenderJobState) -> RenderJob {
         let now = self.now
         let status = job.status(at: now)
-        JournalNote.current?.render(id: job.id, status: status.rawValue)
+        journalNote?.render(id: job.id, status: status.rawValue)
         var outputURL: String?
         var completedAt: Int64?
         if status == .completed {

@@ -62,7 +62,7 @@ extension Simulation {
         }
         if issued.isEmpty { scheduleExpiry(.clientWindow, clientID, at: now + window) }
         issueTimesByClient[clientID] = issued + [now]
-        JournalNote.current?.account(userID)
+        journalNote?.account(userID)
         accounts[userID]!.tokensIssued += 1
         var random = SeededRandom(seed: seed, subject: "token/" + clientID, index: accounts[userID]!.tokensIssued)
         let token = userTokenPrefix + random.hex(32)
@@ -90,7 +90,7 @@ extension Simulation {
             }
             throw .tokenInvalid("token invalid: get a new anonymous token with the same client id")
         }
-        JournalNote.current?.account(record.userID)
+        journalNote?.account(record.userID)
         if record.revoked { throw .tokenInvalid("token revoked: get a new anonymous token with the same client id") }
         if now >= record.expiresAt { throw .tokenInvalid("token expired: get a new anonymous token with the same client id") }
         if !missingAttribution.isEmpty {

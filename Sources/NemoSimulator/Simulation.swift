@@ -99,6 +99,11 @@ public actor Simulation {
     }
 
     var tokens: [String: TokenRecord] = [:]
+    /// The journal note of the event loop's answer being made (set around
+    /// it, with no suspension in between), so that path needs no task-local.
+    var polledNote: JournalNote?
+    /// What the request being handled learns goes here (``JournalNote``).
+    var journalNote: JournalNote? { polledNote ?? JournalNote.current }
     var claims: [String: ClaimRecord] = [:]
     var apiTokens: [String: APITokenRecord] = [:]
     var accounts: [String: Account] = [:]
@@ -169,13 +174,13 @@ public actor Simulation {
         sessions[id] = SessionRecord(id: id, taskID: taskID, taskName: String(request.taskName.prefix(200)), userID: userID, lastActivity: now)
         accounts[userID]!.liveSessions += 1
         scheduleExpiry(.session, id, at: now + profile.sessionIdleTTLSeconds)
-        JournalNote.current?.session(id)
+        journalNote?.session(id)
         return SessionInfo(taskID: taskID, sessionID: id, userID: userID)
     }
 
     /// The session, owned by `userID`, not idle-expired; refreshes its activity.
     func touchSession(_ sessionID: String, userID: String) throws(SimulatorFailure) -> String {
-        JournalNote.current?.session(sessionID)
+        journalNote?.session(sessionID)
         guard let lastActivity = sessions[sessionID]?.lastActivity, sessions[sessionID]?.userID == userID else {
             throw .sessionNotFound(sessionID)
         }

@@ -139,7 +139,7 @@ struct HeaderScan {
     static let attributionFields = AttributionHeaders.names.map { HTTPField.Name($0)! }
 
     init(_ fields: HTTPFields) {
-        var present = [Bool](repeating: false, count: Self.attributionFields.count)
+        var present: UInt8 = 0  // a bit per attribution header
         var (authorizations, connections) = (0, 0)
         for field in fields {
             switch field.name {
@@ -153,11 +153,13 @@ struct HeaderScan {
             case .transferEncoding: hasBody = true
             case Self.faultField: fault = fault ?? field.value
             default:
-                if let index = Self.attributionFields.firstIndex(of: field.name), !field.value.isEmpty { present[index] = true }
+                if let index = Self.attributionFields.firstIndex(of: field.name), !field.value.isEmpty { present |= 1 << index }
             }
         }
         repeatsFields = authorizations > 1 || connections > 1
-        for index in present.indices where !present[index] { missingAttribution.append(AttributionHeaders.names[index]) }
+        if present != (1 << Self.attributionFields.count) - 1 {
+            for index in Self.attributionFields.indices where present & (1 << index) == 0 { missingAttribution.append(AttributionHeaders.names[index]) }
+        }
     }
 }
 

@@ -26,7 +26,9 @@ extension Simulation {
 
     /// ``polledAnswer(_:parameters:token:)`` with a failure in the route's
     /// envelope and the profile's error mode (the event loop's answers).
-    func answer(_ route: Route, parameters: [String: String], token: String?, missingAttribution: [String]) -> JSONAnswer {
+    func answer(_ route: Route, parameters: [String: String], token: String?, missingAttribution: [String], note: JournalNote? = nil) -> JSONAnswer {
+        polledNote = note
+        defer { polledNote = nil }
         do {
             return try polledAnswer(route, parameters: parameters, token: token, missingAttribution: missingAttribution)
         } catch {

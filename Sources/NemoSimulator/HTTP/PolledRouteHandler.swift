@@ -128,10 +128,16 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The domain's answer (on the domain's loop), with the request's
     /// journal note in scope.
     private static func answer(_ held: Held, simulation: Simulation) -> JSONAnswer {
-        JournalNote.$current.withValue(held.plan.note) {
-            simulation.assumeIsolated { $0.answer(held.route, parameters: held.parameters, token: held.token, missingAttribution: held.plan.missingAttribution) }
+        simulation.assumeIsolated {
+            $0.answer(held.route, parameters: held.parameters, token: held.token, missingAttribution: held.plan.missingAttribution, note: held.plan.note)
         }
     }
+
+    /// The polled routes whose template has no parameter, by path.
+    static let literalPolledRoutes: [String: Route] = Dictionary(
+        uniqueKeysWithValues: Route.all.filter { $0.polled && $0.method == "GET" && !$0.template.contains(":") && !$0.template.contains("{") }.map {
+            ($0.template, $0)
+        })
 
     /// The request, when this handler answers it (see the type's notes).
     private func hold(_ head: HTTPRequest) -> Held? {
@@ -151,6 +157,9 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// and the table resolves it to one route only (a path two routes could
     /// take, like `/api/render/proxy/lambda/download`, is the router's).
     static func polledRoute(_ path: String) -> (route: Route, parameters: [String: String])? {
+        // A polled route without parameters (credits) is its template: no
+        // splitting, no dictionary.
+        if let literal = literalPolledRoutes[path] { return (literal, [:]) }
         guard let resolved = Route.resolve(method: "GET", path: path), resolved.route.polled else { return nil }
         return resolved
     }
