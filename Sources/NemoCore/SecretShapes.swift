@@ -18,6 +18,13 @@ public enum SecretShapes {
         "client_secret", "password", "passwd", "session_token", "jwt", "bearer",
     ]
 
+    /// An `Authorization` value's scheme and credential (`Bearer nmv_...`),
+    /// or nil when it has no space (the whole value is then the secret).
+    public static func credential(inAuthorization value: String) -> (scheme: Substring, secret: String)? {
+        guard let space = value.firstIndex(of: " ") else { return nil }
+        return (value[..<space], value[value.index(after: space)...].trimmingCharacters(in: .whitespaces))
+    }
+
     /// The prefixes of this API's secrets (API and claim tokens): any word
     /// starting with one is a secret wherever it appears.
     public static let tokenPrefixes = ["nmv_", "clm_"]

@@ -63,9 +63,7 @@ public final class Redactor: Sendable {
         guard Self.secretHeaders.contains(lower) || rules.headers.contains(where: { $0.lowercased() == lower }) else {
             return text(value)
         }
-        if lower == "authorization" || lower == "proxy-authorization", let space = value.firstIndex(of: " ") {
-            let scheme = value[..<space]
-            let secret = value[value.index(after: space)...].trimmingCharacters(in: .whitespaces)
+        if lower == "authorization" || lower == "proxy-authorization", let (scheme, secret) = SecretShapes.credential(inAuthorization: value) {
             return "\(scheme) \(placeholder(for: secret, kind: "token"))"
         }
         return placeholder(for: value, kind: lower == "x-client-id" ? "client-id" : "secret")

@@ -75,11 +75,11 @@ public enum ClientCheck {
     }
 
     /// A graded check.
-    public struct Report: Sendable, Codable {
+    public struct Report: Sendable, Encodable {
         public var command: [String]
         /// The command's exit status (nil: it was stopped at the time limit).
         public var exitStatus: Int32?
-        public var timedOut: Bool
+        public var timedOut: Bool { exitStatus == nil }
         public var seconds: Double
         public var results: [ClientRules.Result]
         public var passed: Int { results.filter { $0.verdict == .passed }.count }
@@ -232,11 +232,11 @@ public enum ClientCheck {
             let (status, seconds) = try await run(command, environment: environment(apiURL: server.url), timeLimit: timeLimit)
             // A stream the command left open is journaled once it ends.
             try? await Task.sleep(for: .milliseconds(200))
-            let entries = journalEntries(server)
+            let entries = await journalEntries { server.journal(JournalQuery(since: $0)) }
             let documented = ClientRules.Documented(server.simulation.profile)
             await server.stop()
             return Report(
-                command: command, exitStatus: status, timedOut: status == nil, seconds: seconds, results: ClientRules.grade(entries, documented: documented))
+                command: command, exitStatus: status, seconds: seconds, results: ClientRules.grade(entries, documented: documented))
         } catch {
             await server.stop()
             throw error
@@ -292,38 +292,33 @@ public enum ClientCheck {
             renderPollIntervalSeconds: patched["render_poll_interval_seconds"]?.doubleValue ?? 30, renderMaxPolls: patched["render_max_polls"]?.intValue ?? 10)
         var restore: [String: JSONValue] = [:]
         for key in plan.profilePatch.objectValue?.keys ?? [:].keys { restore[key] = before[key] ?? .null }
+        let outcome: Result<Report, any Error>
         do {
             for fault in plan.faults { _ = try await admin("POST", "faults", try JSONValue(encoding: fault)) }
             let (status, seconds) = try await run(command, environment: environment(apiURL: apiURL), timeLimit: timeLimit)
             try? await Task.sleep(for: .milliseconds(200))
-            var entries: [JournalEntry] = []
-            var since = start
-            while true {
-                let page = try await admin("GET", "journal?since=\(since)")
-                let decoded = try JSONDecoder().decode(JournalPage.self, from: Data(page.jsonString().utf8))
-                entries += decoded.entries
-                guard decoded.more, let last = decoded.entries.last else { break }
-                since = last.seq
+            let entries = try await journalEntries(since: start) { since in
+                try JSONDecoder().decode(JournalPage.self, from: Data(try await admin("GET", "journal?since=\(since)").jsonString().utf8))
             }
-            _ = try? await admin("PATCH", "profile", .object(restore))
-            if faultsBefore == 0 { _ = try? await admin("DELETE", "faults") }
-            return Report(
-                command: command, exitStatus: status, timedOut: status == nil, seconds: seconds, results: ClientRules.grade(entries, documented: documented))
+            outcome = .success(Report(command: command, exitStatus: status, seconds: seconds, results: ClientRules.grade(entries, documented: documented)))
         } catch {
-            _ = try? await admin("PATCH", "profile", .object(restore))
-            if faultsBefore == 0 { _ = try? await admin("DELETE", "faults") }
-            throw error
+            outcome = .failure(error)
         }
+        // Put back what the plan changed, whatever happened.
+        _ = try? await admin("PATCH", "profile", .object(restore))
+        if faultsBefore == 0 { _ = try? await admin("DELETE", "faults") }
+        return try outcome.get()
     }
 
-    /// Every journal entry, page by page.
-    static func journalEntries(_ server: SimulatorServer) -> [JournalEntry] {
+    /// Every journal entry after `start`, page by page (`page(since)`
+    /// gives the page after a sequence number).
+    static func journalEntries(since start: Int = 0, page: (Int) async throws -> JournalPage) async rethrows -> [JournalEntry] {
         var entries: [JournalEntry] = []
-        var since = 0
+        var since = start
         while true {
-            let page = server.journal(JournalQuery(since: since))
-            entries += page.entries
-            guard page.more, let last = page.entries.last else { return entries }
+            let next = try await page(since)
+            entries += next.entries
+            guard next.more, let last = next.entries.last else { return entries }
             since = last.seq
         }
     }

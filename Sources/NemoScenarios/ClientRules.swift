@@ -16,7 +16,7 @@ public enum ClientRules {
 
     /// One rule: what it asks, where the vendor says so, and which part of
     /// the challenge plan makes it arise.
-    public struct Rule: Sendable, Hashable {
+    public struct Rule: Sendable {
         public let id: String
         public let title: String
         /// The vendor text and section.
@@ -24,9 +24,6 @@ public enum ClientRules {
         /// What makes the situation arise (for "not exercised").
         public let challenge: String
         let grade: @Sendable (Timeline) -> Grade
-
-        public static func == (a: Rule, b: Rule) -> Bool { a.id == b.id }
-        public func hash(into hasher: inout Hasher) { hasher.combine(id) }
     }
 
     /// A graded rule.
@@ -89,9 +86,12 @@ public enum ClientRules {
             guard let index = entries.firstIndex(where: { $0.seq == entry.seq }) else { return [] }
             return entries[(index + 1)...]
         }
-        /// The entries that arrived once `entry` (a stream) had ended.
-        func afterEnd(_ entry: JournalEntry) -> [JournalEntry] {
-            after(entry).filter { $0.simulatedSeconds >= entry.simulatedEndSeconds }
+        /// The state queries on a stream's session once it ended and before
+        /// the session's next message, and that message (nil: none came).
+        func stateQueries(after stream: JournalEntry) -> (queries: [JournalEntry], next: JournalEntry?) {
+            let later = after(stream).filter { $0.simulatedSeconds >= stream.simulatedEndSeconds && $0.session == stream.session }
+            let next = later.first { route($0) == "run_sse" }
+            return (later.prefix { $0.seq != next?.seq }.filter { route($0) == "state" }, next)
         }
         /// The API calls (routes of the table).
         var apiCalls: [JournalEntry] { entries.filter { routes[$0.seq] != nil } }
@@ -177,10 +177,8 @@ public enum ClientRules {
                 let silent = timeline.calls("run_sse").filter { $0.stream?.ended == "silent" }
                 guard !silent.isEmpty else { return .notExercised }
                 for stream in silent {
-                    let later = timeline.afterEnd(stream).filter { $0.session == stream.session }
-                    let next = later.first { timeline.route($0) == "run_sse" }
-                    let queried = later.prefix { $0.seq != next?.seq }.contains { timeline.route($0) == "state" }
-                    if !queried {
+                    let (queries, next) = timeline.stateQueries(after: stream)
+                    if queries.isEmpty {
                         return .failed(
                             "\(describe(stream)) closed silently and \(next.map { "the next message \(describe($0)) came" } ?? "the client stopped") without a state query", [stream] + [next].compactMap { $0 })
                     }
@@ -213,9 +211,7 @@ public enum ClientRules {
                 let dropped = timeline.calls("run_sse").filter { $0.stream?.ended == "fault" }
                 guard !dropped.isEmpty else { return .notExercised }
                 for stream in dropped {
-                    let later = timeline.afterEnd(stream).filter { $0.session == stream.session }
-                    let nextMessage = later.first { timeline.route($0) == "run_sse" }
-                    let before = later.prefix { $0.seq != nextMessage?.seq }.filter { timeline.route($0) == "state" }
+                    let (before, nextMessage) = timeline.stateQueries(after: stream)
                     // The polling: until the first query once the work ended
                     // (queries after that are the client's own business).
                     var polling: [JournalEntry] = []

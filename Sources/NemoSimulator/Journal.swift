@@ -666,9 +666,8 @@ struct JournalRedactor: Sendable {
     func header(name: String, value: String) -> String {
         let lower = name.lowercased()
         guard SecretShapes.headers.contains(lower) else { return text(value) }
-        if lower == "authorization" || lower == "proxy-authorization", let space = value.firstIndex(of: " ") {
-            let secret = value[value.index(after: space)...].trimmingCharacters(in: .whitespaces)
-            return "\(value[..<space]) \(placeholder(for: secret))"
+        if lower == "authorization" || lower == "proxy-authorization", let (scheme, secret) = SecretShapes.credential(inAuthorization: value) {
+            return "\(scheme) \(placeholder(for: secret))"
         }
         return placeholder(for: value)
     }

@@ -1,9 +1,9 @@
 import Crypto
 import NIOCore
 
-/// Hashes, counts and probes the `files` parts of a multipart upload as they
-/// stream through; keeps only the first 64 KiB of each part (for image
-/// headers), never a whole file.
+/// Hashes, counts and probes the file parts of a multipart upload as they
+/// stream through (and lists every part for the journal); keeps only the
+/// first 64 KiB of each `files` part (for image headers), never a whole file.
 struct UploadReceiver {
     var parser: MultipartStreamParser
     var files: [ReceivedFile] = []
@@ -37,16 +37,17 @@ struct UploadReceiver {
                 current = (disposition.name ?? "", disposition.filename ?? "", SHA256(), 0, [])
             case .partData(let bytes):
                 guard current != nil else { continue }
-                bytes.withUnsafeBytes { current!.hasher.update(bufferPointer: $0) }
+                // A field (no file name) is counted, not hashed: its hash is not kept.
+                if !current!.filename.isEmpty { bytes.withUnsafeBytes { current!.hasher.update(bufferPointer: $0) } }
                 current!.size += bytes.count
                 if current!.name == "files", current!.head.count < 65536 { current!.head.append(contentsOf: bytes.prefix(65536 - current!.head.count)) }
             case .partEnd:
                 guard let part = current else { continue }
                 let sha256 = SHA256Hex.hex(part.hasher.finalize())
                 if partSummaries.count < RequestJournal.maximumParts {
-                    // A field's value (no file name) may be a secret: its hash is not kept.
-                    partSummaries.append(.init(
-                        name: part.name, filename: part.filename.isEmpty ? nil : part.filename, size: part.size, sha256: part.filename.isEmpty ? nil : sha256))
+                    // A field's value (no file name) may be a secret: no hash of it.
+                    let isFile = !part.filename.isEmpty
+                    partSummaries.append(.init(name: part.name, filename: isFile ? part.filename : nil, size: part.size, sha256: isFile ? sha256 : nil))
                 }
                 if part.name == "files" {
                     let dimensions = ImageProbe.dimensions(of: part.head)
