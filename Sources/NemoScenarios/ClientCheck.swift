@@ -40,9 +40,10 @@ public enum ClientCheck {
                 "silent_generation_ratio": 0,
                 "operation_failure_ratio": 0,
                 "temporary_issue_ratio": 0,
-                // A token request after the 1001 challenge must not meet the
-                // one-token-per-week limit: that token "expired".
-                "tokens_per_client": 10,
+                // Production allows 1 token per client id per 7 days; the
+                // 1001 challenge "expires" the first, so one more, and no
+                // more: a client that asks again meets the real 429.
+                "tokens_per_client": 2,
                 // The output URL expires a second after the render ends: a
                 // client polling every 30 s finds it expired.
                 "download_url_ttl_seconds": 1,

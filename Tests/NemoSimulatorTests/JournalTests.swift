@@ -181,8 +181,12 @@ struct JournalTests {
             .post, "/api/upload-video/nemo_agent/me/\(session)", headers: RouterClient.auth(token),
             multipart: [.data(name: "files", filename: "one.gif", bytes: gif, contentType: "image/gif")])
         _ = try await client.get("/api/state/nemo_agent/me/9999999999999999999/latest", token: token)
+        // Refused before the domain looks at the session: the path still names it.
+        _ = try await client.get("/api/state/nemo_agent/me/1234567890123456789/latest", token: "nmv_usr_not-a-token-at-all")
 
-        let entries = client.simulation.journal.page(clock: client.clock).entries
+        var entries = client.simulation.journal.page(clock: client.clock).entries
+        let refused = entries.removeLast()
+        #expect(refused.code == 1001 && refused.session == "1234567890123456789")
         let issue = try #require(entries.first { $0.path == "/api/auth/anonymous-token" })
         #expect(issue.headers["x-client-id"]?.hasPrefix("REDACTED-") == true)
         let created = try #require(entries.first { $0.path.hasPrefix("/api/tasks/") })

@@ -185,6 +185,8 @@ struct FrontMiddleware: RouterMiddleware {
         let plan = Plan(
             simulation: simulation, fault: fault, route: route, arrival: arrival, method: method, path: path, query: request.uri.query,
             headers: request.headers, remote: context.channel.remoteAddress, missingAttribution: headers.missingAttribution)
+        // The session a path names, even when the call fails (a fault, a bad token) before the domain looks at it.
+        if let session = context.parameters.get("session_id") { plan.note.session(session) }
         if let failure = fault?.failure { return .respond(plan.failure(failure)) }
         if fault?.disconnects == true {
             if route?.body == .eventStream { plan.note.streamEnded(.fault) }

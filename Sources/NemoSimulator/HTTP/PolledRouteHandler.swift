@@ -150,6 +150,8 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let plan = FrontMiddleware.Plan(
             simulation: simulation, fault: nil, route: route, arrival: simulation.clock.elapsed, method: "GET", path: path,
             headers: head.headerFields, remote: remote, missingAttribution: scan.missingAttribution)
+        // The session a path names, even when the call fails before the domain looks at it.
+        if let session = parameters["session_id"] { plan.note.session(session) }
         return Held(route: route, parameters: parameters, token: scan.token, closes: scan.closes, plan: plan)
     }
 
