@@ -39,6 +39,9 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
+        .executableTarget(name: "embed-resources", path: "Sources/embed-resources"),
+        .plugin(name: "EmbedResources", capability: .buildTool(), dependencies: ["embed-resources"]),
+        .target(name: "NemoResources", plugins: ["EmbedResources"]),
         .target(name: "ServerSentEvents"),
         .target(name: "NemoCore", dependencies: ["ServerSentEvents"]),
         .target(
@@ -58,7 +61,7 @@ let package = Package(
         .target(
             name: "NemoSimulator",
             dependencies: [
-                "NemoCore", "ServerSentEvents", "NemoHTTPServer",
+                "NemoCore", "ServerSentEvents", "NemoHTTPServer", "NemoResources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -67,7 +70,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
-            resources: [.copy("Resources/render.mp4"), .copy("Profiles")]
+            // In the binary (NemoResources), not in a bundle beside it.
+            exclude: ["Resources", "Profiles"]
         ),
         .target(name: "NemoClient", dependencies: ["NemoCore", "ServerSentEvents", "CCurl"]),
         .target(
@@ -84,14 +88,14 @@ let package = Package(
         .target(
             name: "NemoScenarios",
             dependencies: [
-                "NemoClient", "NemoCore", "NemoReports", "NemoSimulator", "NemoRecording",
+                "NemoClient", "NemoCore", "NemoReports", "NemoSimulator", "NemoRecording", "NemoResources",
                 .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(
             name: "nemosim",
             dependencies: [
-                "NemoCore", "ServerSentEvents", "NemoSimulator", "NemoClient", "NemoRecording", "NemoReports", "NemoScenarios", "CCurl", "CLibXML2",
+                "NemoCore", "ServerSentEvents", "NemoSimulator", "NemoClient", "NemoRecording", "NemoReports", "NemoScenarios", "NemoResources", "CCurl", "CLibXML2",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -180,7 +180,9 @@ public actor NemoClient {
     }
 
     func jsonBody<T: Encodable>(_ value: T) throws -> HTTPRequestBody {
-        .data(try JSONEncoder().encode(value), contentType: "application/json")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return .data(try encoder.encode(value), contentType: "application/json")
     }
 
     /// Runs a call and returns its value with the answer it came in.

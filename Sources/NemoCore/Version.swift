@@ -2,5 +2,5 @@
 /// simulator's health answer, recordings' creator, JUnit properties and the
 /// client's User-Agent all read it.
 public enum NemosimVersion {
-    public static let current = "0.4.0"
+    public static let current = "0.5.0"
 }

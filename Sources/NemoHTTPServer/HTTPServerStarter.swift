@@ -40,7 +40,7 @@ public struct HTTPServerStartError: Error, CustomStringConvertible {
 public enum HTTPServerStarter {
     public static func start<Responder: HTTPResponder>(
         responder: Responder, host: String, port: Int, handleSignals: Bool, logger: Logger, limits: ConnectionLimits = ConnectionLimits(),
-        channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }
+        shutdownGrace: Duration = .seconds(1), channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }
     ) async throws -> RunningHTTPServer where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
         let problems = limits.validationErrors()
         guard problems.isEmpty else { throw HTTPServerStartError(host: host, port: port, reason: problems.joined(separator: "; ")) }
@@ -50,8 +50,13 @@ public enum HTTPServerStarter {
             responder: responder, server: LeanHTTP1Channel.builder(limits: limits, channelHandlers: channelHandlers),
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in bound.withLock { $0 = channel.localAddress?.port ?? -1 } }, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
+        // On a signal, open connections (event streams too) get `shutdownGrace`
+        // to finish, then are cancelled. (A second signal is the command's:
+        // ServiceLifecycle takes a signal for one or the other, not both.)
+        var configuration = ServiceGroupConfiguration(
+            services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
+        configuration.maximumGracefulShutdownDuration = shutdownGrace
+        let group = ServiceGroup(configuration: configuration)
         let task = Task {
             do {
                 try await group.run()

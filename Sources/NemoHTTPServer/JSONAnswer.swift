@@ -38,20 +38,22 @@ public struct JSONAnswer: Sendable {
         let data: T
     }
 
-    /// `{"code": 0, "message": "success", "data": ...}`, encoded in one pass.
+    /// `{"code": 0, "data": ..., "message": "success"}`, encoded in one
+    /// pass, keys sorted (every answer is the same bytes for the same state).
     public static func success<T: Encodable>(_ data: T) -> JSONAnswer {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let body = try? encoder.encode(SuccessEnvelope(data: data)) else {
             return error(status: .internalServerError, code: 500, message: "internal error: could not encode the response", envelope: .standard)
         }
         return JSONAnswer(status: .ok, code: 0, body: ByteBuffer(bytes: body))
     }
 
-    /// `{"code": 0, "message": "success", "data": <dataJSON>}` from JSON text
-    /// already made (the hot, polled endpoints skip the encoder).
+    /// `{"code": 0, "data": <dataJSON>, "message": "success"}` from JSON
+    /// text already made (the hot, polled endpoints skip the encoder); the
+    /// same bytes as ``success(_:)`` when `dataJSON` has sorted keys.
     public static func success(dataJSON: String) -> JSONAnswer {
-        JSONAnswer(status: .ok, code: 0, body: ByteBuffer(string: #"{"code":0,"message":"success","data":"# + dataJSON + "}"))
+        JSONAnswer(status: .ok, code: 0, body: ByteBuffer(string: #"{"code":0,"data":"# + dataJSON + #","message":"success"}"#))
     }
 
     /// An error in a route's envelope: `{"code": N, "message": ..., "data":

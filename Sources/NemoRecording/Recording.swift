@@ -32,7 +32,9 @@ public final class RecordingWriter: Sendable {
         guard FileManager.default.createFile(atPath: journalURL.path, contents: nil), let handle = try? FileHandle(forWritingTo: journalURL) else {
             throw RecordingError("cannot write \(journalURL.path): check permissions")
         }
-        let header = try JSONEncoder().encode(["_nemosim": metadata])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let header = try encoder.encode(["_nemosim": metadata])
         try handle.write(contentsOf: header + Data("\n".utf8))
         try handle.synchronize()
         state = Mutex((handle, [], metadata, 0))
@@ -62,7 +64,7 @@ public final class RecordingWriter: Sendable {
     public func append(_ entry: HAREntry) throws {
         let redacted = Self.redact(entry, with: redactor)
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let line = try encoder.encode(redacted) + Data("\n".utf8)
         try state.withLock { state in
             guard let handle = state.handle else { throw RecordingError("the recording \(url.path) is already closed") }

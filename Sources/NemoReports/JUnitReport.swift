@@ -11,7 +11,8 @@ public struct ReportError: Error, Sendable, CustomStringConvertible {
 /// JUnit XML written with libxml2's writer API (escaping is libxml2's): one
 /// `testsuite` per scenario file (with its `file`), or per profile when the
 /// run was under several (`conformance --profile all`), one `testcase` per
-/// scenario (`classname`, `name`, `time` in seconds as a plain decimal),
+/// scenario (`classname` the file's path with dots, `name`, `file` and
+/// `line` where the scenario starts, `time` in seconds as a plain decimal),
 /// failures with expected vs actual and the failed step, skips with their
 /// reason, the step log in `system-out`, and `properties` for target, seed,
 /// time scale and tool version. Characters XML 1.0 forbids are dropped.
@@ -54,11 +55,14 @@ public enum JUnitReport {
                 check(xmlTextWriterEndElement(writer))
             }
             check(xmlTextWriterEndElement(writer))
-            for (classname, scenario) in scenarios {
+            for (classname, file, scenario) in scenarios {
                 check(xmlTextWriterStartElement(writer, "testcase"))
                 attribute(writer, "classname", classname, &failed)
                 attribute(writer, "name", scenario.name, &failed)
                 attribute(writer, "time", seconds(scenario.duration), &failed)
+                // Where annotation tools (GitHub's, GitLab's) place a failure.
+                attribute(writer, "file", file, &failed)
+                if let line = scenario.line { attribute(writer, "line", String(line), &failed) }
                 switch scenario.outcome {
                 case .passed:
                     break
@@ -102,19 +106,19 @@ public enum JUnitReport {
         var name: String
         var file: String?
         var profile: String?
-        var cases: [(classname: String, result: ScenarioResult)]
+        var cases: [(classname: String, file: String, result: ScenarioResult)]
     }
 
     static func suites(of run: RunResult) -> [Suite] {
         guard run.files.contains(where: { $0.profile != nil }) else {
             return run.files.map { file in
-                Suite(name: file.name, file: file.file, profile: nil, cases: file.scenarios.map { (classname: file.name, result: $0) })
+                Suite(name: file.name, file: file.file, profile: nil, cases: file.scenarios.map { (classname: file.name, file: file.file, result: $0) })
             }
         }
         var suites: [Suite] = []
         for file in run.files {
             let profile = file.profile ?? "default"
-            let cases = file.scenarios.map { (classname: profile + "." + file.name, result: $0) }
+            let cases = file.scenarios.map { (classname: profile + "." + file.name, file: file.file, result: $0) }
             if let index = suites.firstIndex(where: { $0.name == profile }) {
                 suites[index].cases += cases
             } else {

@@ -48,8 +48,17 @@ public struct ScenarioFileResult: Sendable, Hashable, Codable {
     public var failed: Int { scenarios.filter { if case .failed = $0.outcome { return true } else { return false } }.count }
     public var errors: Int { scenarios.filter { if case .error = $0.outcome { return true } else { return false } }.count }
     public var skipped: Int { scenarios.filter { if case .skipped = $0.outcome { return true } else { return false } }.count }
-    /// The suite name: the file name without its folder and extension.
-    public var name: String { ((file as NSString).lastPathComponent as NSString).deletingPathExtension }
+    /// The suite name and the test cases' class: the file's path without
+    /// its extension, dots for slashes (`a/smoke.yaml`: `a.smoke`), so that
+    /// files of the same name in different folders stay apart. Leading
+    /// `./` and `../` are left out.
+    public var name: String { Self.dottedName(file) }
+
+    static func dottedName(_ path: String) -> String {
+        var components = ((path as NSString).deletingPathExtension as NSString).pathComponents.filter { $0 != "/" && $0 != "." }
+        while components.first == ".." { components.removeFirst() }
+        return components.filter { $0 != ".." }.joined(separator: ".")
+    }
 }
 
 /// Where a failing expectation was and what it saw.
@@ -139,14 +148,20 @@ public struct ScenarioResult: Sendable, Hashable, Codable {
     public var simulatedSeconds: Double?
     /// What each step did, in order.
     public var log: [String]
+    /// The line of its file where the scenario starts, when known.
+    public var line: Int?
 
-    public init(name: String, tags: [String] = [], outcome: ScenarioOutcome, duration: Double, simulatedSeconds: Double? = nil, log: [String] = []) {
+    public init(
+        name: String, tags: [String] = [], outcome: ScenarioOutcome, duration: Double, simulatedSeconds: Double? = nil, log: [String] = [],
+        line: Int? = nil
+    ) {
         self.name = name
         self.tags = tags
         self.outcome = outcome
         self.duration = duration
         self.simulatedSeconds = simulatedSeconds
         self.log = log
+        self.line = line
     }
 }
 

@@ -33,21 +33,36 @@ public struct ScenarioRunner: Sendable {
         /// for production, which is taken to follow `strict`.
         public var profileBase: String?
 
+        /// A simulator whose admin API refused this run (HTTP 401 or 403):
+        /// what it said. Its scenarios cannot run as written; a run stops
+        /// (a usage error) rather than skip them.
+        public var adminRefusal: String?
+
         /// The reading scenarios with `profiles:` are matched against.
         public var reading: String { profileBase ?? "strict" }
 
-        public init(simulator: Bool, profileBase: String?) {
+        public init(simulator: Bool, profileBase: String?, adminRefusal: String? = nil) {
             self.simulator = simulator
             self.profileBase = profileBase
+            self.adminRefusal = adminRefusal
         }
     }
 
-    /// Asks the target what it is (`/_nemosim/health`).
+    /// Asks the target what it is (`/_nemosim/health`, public on a
+    /// simulator) and whether its admin API answers this run
+    /// (`/_nemosim/clock`).
     public func target() async -> Target {
         guard let response = try? await transport.send(ClientRequest(method: "GET", url: baseURL + "/_nemosim/health", timeout: 10)),
             response.status == 200, let health = try? JSONValue.parse(response.body), health["status"] == "ok"
         else { return Target(simulator: false, profileBase: nil) }
-        return Target(simulator: true, profileBase: health["profile_base"]?.stringValue)
+        var target = Target(simulator: true, profileBase: health["profile_base"]?.stringValue)
+        if let clock = try? await transport.send(ClientRequest(method: "GET", url: baseURL + "/_nemosim/clock", timeout: 10)),
+            clock.status == 401 || clock.status == 403
+        {
+            let message = (try? JSONValue.parse(clock.body))?["message"]?.stringValue ?? String(decoding: clock.body.prefix(200), as: UTF8.self)
+            target.adminRefusal = "HTTP \(clock.status): \(message)"
+        }
+        return target
     }
 
     /// Whether the target answers the simulator's admin API.

@@ -3,6 +3,7 @@ import NemoClient
 import NemoCore
 import NemoRecording
 import NemoReports
+import NemoResources
 import NemoSimulator
 
 /// A run of scenario files against a target, as a library call: what
@@ -58,6 +59,9 @@ public struct ScenarioSuite: Sendable {
     public var recording: RecordingWriter?
     /// Files named by upload steps are looked up here.
     public var fixturesDirectory: URL
+    /// The bearer token of a simulator's admin API (`serve --admin-token`),
+    /// sent on admin calls only and never recorded.
+    public var adminToken: String?
     /// The transport underneath (libcurl unless a test gives another).
     public var transport: any HTTPTransport
     /// Skip scenarios that pin readings the target's profile does not take
@@ -111,6 +115,28 @@ public struct ScenarioSuite: Sendable {
     }
 
     /// The repository's Fixtures folder, found from the current folder or the binary's.
+    /// The built-in conformance suite, from inside the binary: its files
+    /// (named as in nemosim's package, `Fixtures/scenarios/tokens.yaml`),
+    /// and a new temporary folder holding the media its upload steps name,
+    /// for the caller to remove after the run.
+    public static func builtIn(tags: Set<String>? = nil) throws -> (files: [File], fixtures: URL) {
+        var files: [File] = []
+        for name in EmbeddedResources.names(under: "Fixtures/scenarios") where name.hasSuffix(".yaml") {
+            guard let data = EmbeddedResources.data(name) else { continue }
+            var scenarios = try ScenarioParser.parse(String(decoding: data, as: UTF8.self), file: name)
+            if let tags { scenarios = scenarios.filter { !Set($0.tags).isDisjoint(with: tags) } }
+            if !scenarios.isEmpty { files.append((name, scenarios)) }
+        }
+        let fixtures = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-fixtures-\(UUID().uuidString)")
+        do {
+            try EmbeddedResources.extract("Fixtures/media", into: fixtures.appendingPathComponent("media"))
+        } catch {
+            try? FileManager.default.removeItem(at: fixtures)
+            throw ScenarioFileError(file: fixtures.path, line: 0, message: "cannot write the built-in suite's media here: \(error.localizedDescription)")
+        }
+        return (files, fixtures)
+    }
+
     public static func fixturesDirectory() -> URL {
         var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
         var binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -135,10 +161,9 @@ public struct ScenarioSuite: Sendable {
         let baseURL: String
         var token: String?
         switch target {
-        case .embedded(let seed, let timeScale, var profile):
-            // Every scenario signs in from 127.0.0.1; the rate-limit scenario sets its own limits.
-            profile.tokensPerIPPerHour = 1_000_000
-            profile.tokensPerIPPerWindow = 1_000_000
+        case .embedded(let seed, let timeScale, let profile):
+            // The profile as given: what the scenarios need is set through
+            // the admin API below, as for a simulator elsewhere.
             do {
                 server = try await SimulatorServer.start(.init(seed: seed, timeScale: timeScale, profile: profile))
             } catch {
@@ -166,12 +191,39 @@ public struct ScenarioSuite: Sendable {
             // A token is never sent in the clear.
             token = baseURL.lowercased().hasPrefix("https://") ? given : nil
         }
-        var transport = self.transport
+        // The admin token under the recorder: it never reaches a recording.
+        let unrecorded: any HTTPTransport = adminToken.map { AdminTokenTransport(base: self.transport, baseURL: baseURL, token: $0) } ?? self.transport
+        var transport = unrecorded
         if let recording { transport = RecordingTransport(base: transport, writer: recording) }
         var configured = ScenarioRunner(baseURL: baseURL, transport: transport, fixturesDirectory: fixturesDirectory, token: token)
         configured.honoursProfiles = honoursProfiles
         let runner = configured
         let target = await runner.target()
+        if let refusal = target.adminRefusal {
+            await server?.stop()
+            await replay?.stop()
+            throw SetupError(
+                description: "\(baseURL) is a nemosim simulator, but its admin API refused this run (\(refusal)); "
+                    + (refusal.hasPrefix("HTTP 403")
+                        ? "start it with --admin-token-file FILE (or $NEMOSIM_ADMIN_TOKEN) and give the same token here, or run from the same machine"
+                        : adminToken == nil
+                            ? "give the token it was started with (--admin-token-file FILE, or $NEMOSIM_ADMIN_TOKEN)"
+                            : "check that the admin token is the one it was started with"))
+        }
+        // Every scenario signs in from the same address: the per-address
+        // token limits are lifted for the run (the rate-limit scenarios set
+        // their own) and put back after it. Not recorded: a replay of the
+        // run needs none of it.
+        var liftedLimits: JSONValue?
+        if target.simulator, replay == nil {
+            let setup = ScenarioRunner(baseURL: baseURL, transport: unrecorded, fixturesDirectory: fixturesDirectory)
+            do {
+                liftedLimits = try await setup.liftPerAddressLimits()
+            } catch {
+                await server?.stop()
+                throw SetupError(description: "\(baseURL): could not set the profile the scenarios need through the admin API: \(error)")
+            }
+        }
         let wallStart = ContinuousClock.now
         let all = files.flatMap { file in file.scenarios.map { (file: file.path, scenario: $0) } }
         var outcomes = [ScenarioResult?](repeating: nil, count: all.count)
@@ -203,7 +255,14 @@ public struct ScenarioSuite: Sendable {
         var results: [ScenarioFileResult] = []
         var start = 0
         for file in files {
-            results.append(ScenarioFileResult(file: file.path, scenarios: outcomes[start..<start + file.scenarios.count].compactMap { $0 }))
+            let scenarios = zip(file.scenarios, outcomes[start..<start + file.scenarios.count]).compactMap { scenario, outcome in
+                outcome.map { outcome in
+                    var outcome = outcome
+                    outcome.line = scenario.line
+                    return outcome
+                }
+            }
+            results.append(ScenarioFileResult(file: file.path, scenarios: scenarios))
             start += file.scenarios.count
         }
         let simulated = results.flatMap(\.scenarios).compactMap(\.simulatedSeconds).reduce(0, +)
@@ -218,6 +277,9 @@ public struct ScenarioSuite: Sendable {
             // Redacted once, for the recording and this run's own reports
             // alike: a report made from the recording later is the same file.
             result = recording.setScenarioResults(result)
+        }
+        if let liftedLimits {
+            _ = try? await ScenarioRunner(baseURL: baseURL, transport: unrecorded, fixturesDirectory: fixturesDirectory).admin("PATCH", "/profile", liftedLimits)
         }
         await server?.stop()
         await replay?.stop()

@@ -26,6 +26,24 @@ final class ActionList: @unchecked Sendable {
 }
 
 extension ScenarioRunner {
+    /// The profile keys whose limits count per client address.
+    static let perAddressLimits = ["tokens_per_ip_per_hour", "tokens_per_ip_per_window"]
+
+    /// Lifts the simulator's per-address token limits (every scenario signs
+    /// in from one address); returns their values before, to put back.
+    func liftPerAddressLimits() async throws -> JSONValue {
+        let profile = try JSONValue.parse(try await admin("GET", "/profile", nil).body)
+        var before: [String: JSONValue] = [:]
+        var lifted: [String: JSONValue] = [:]
+        for key in Self.perAddressLimits {
+            guard let value = profile[key] else { continue }
+            before[key] = value
+            lifted[key] = .number(1_000_000)
+        }
+        if !lifted.isEmpty { try await admin("PATCH", "/profile", .object(lifted)) }
+        return .object(before)
+    }
+
     /// A call of the admin API; an error answer is a usage error naming it.
     @discardableResult
     func admin(_ method: String, _ path: String, _ body: JSONValue?) async throws -> ClientResponse {

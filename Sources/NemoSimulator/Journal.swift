@@ -184,8 +184,12 @@ public final class JournalNote: Sendable {
     }
 
     let state = Mutex(State())
+    /// The request's `Host` (authority), for the URLs handed out in answer.
+    let host: String?
 
-    public init() {}
+    public init(host: String? = nil) {
+        self.host = host
+    }
 
     func account(_ id: String) { state.withLock { $0.account = id } }
     func session(_ id: String) { state.withLock { $0.session = id } }

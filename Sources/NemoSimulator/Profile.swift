@@ -1,5 +1,6 @@
 import Foundation
 import NemoCore
+import NemoResources
 import Yams
 
 /// A closed range of seconds, written `[min, max]` in a profile.
@@ -412,9 +413,7 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
 
     /// A shipped profile by name.
     public static func shipped(_ name: String) throws -> BehaviourProfile {
-        guard shippedNames.contains(name), let url = Bundle.module.url(forResource: name, withExtension: "yaml", subdirectory: "Profiles"),
-            let data = try? Data(contentsOf: url)
-        else {
+        guard shippedNames.contains(name), let data = EmbeddedResources.data("Sources/NemoSimulator/Profiles/\(name).yaml") else {
             throw ProfileError(problems: ["no shipped profile \"\(name)\" (shipped: \(shippedNames.joined(separator: ", ")))"])
         }
         // The others start from strict: what they do not change is strict's reading.
@@ -427,8 +426,8 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
     /// The `follows` a shipped profile's own file gives (not those it
     /// keeps from strict).
     static func ownFollows(_ name: String) throws -> [String: String] {
-        guard let url = Bundle.module.url(forResource: name, withExtension: "yaml", subdirectory: "Profiles") else { return [:] }
-        let value = try YAMLGuard.decode(JSONValue.self, from: String(decoding: try Data(contentsOf: url), as: UTF8.self))
+        guard let data = EmbeddedResources.data("Sources/NemoSimulator/Profiles/\(name).yaml") else { return [:] }
+        let value = try YAMLGuard.decode(JSONValue.self, from: String(decoding: data, as: UTF8.self))
         return value["follows"]?.objectValue?.compactMapValues(\.stringValue) ?? [:]
     }
 

@@ -116,7 +116,7 @@ extension Simulation {
         var completedAt: Int64?
         if status == .completed {
             let expires = Int(min(job.endsAt + profile.downloadURLTTLSeconds, 9e15))
-            outputURL = "\(publicBaseURL)/_nemosim/media/renders/\(Route.encode(job.id)).mp4?expires=\(expires)&signature=\(downloadSignature(job, expires: String(expires)))"
+            outputURL = "\(advertisedBaseURL)/_nemosim/media/renders/\(Route.encode(job.id)).mp4?expires=\(expires)&signature=\(downloadSignature(job, expires: String(expires)))"
             completedAt = Int64((date(job.endsAt).timeIntervalSince1970 * 1000).rounded())
         }
         return RenderJob(

@@ -58,7 +58,7 @@ extension Simulation {
             }
             uploaded.append(UploadedFile(
                 filename: file.filename, fileType: kind.rawValue,
-                cdnURL: "\(publicBaseURL)/_nemosim/media/uploads/\(file.sha256)/\(Route.encode(file.filename))",
+                cdnURL: "\(advertisedBaseURL)/_nemosim/media/uploads/\(file.sha256)/\(Route.encode(file.filename))",
                 duration: kind == .image ? nil : 10, width: file.width ?? (kind == .audio ? nil : 1920),
                 height: file.height ?? (kind == .audio ? nil : 1080), fps: kind == .video ? 30 : nil, hash: file.sha256, size: file.size))
         }

@@ -144,9 +144,24 @@ public actor Simulation {
         journal = RequestJournal(capacity: profile.journalEntries, maximumBytes: profile.journalBytes, seed: seed)
     }
 
+    /// Whether handed-out URLs follow the request's `Host` (a server bound
+    /// to every address, with no public URL given).
+    var publicBaseFromHost = false
+
     /// Sets the base URL the server is reachable at (known once it is bound).
-    func setPublicBaseURL(_ url: String) {
+    func setPublicBaseURL(_ url: String, fromHost: Bool = false) {
         publicBaseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        publicBaseFromHost = fromHost
+    }
+
+    /// The base of a URL handed out in answer to the current request:
+    /// ``publicBaseURL``, or `http://HOST` from the request's `Host` when
+    /// ``publicBaseFromHost`` (and the Host is a plain host[:port]).
+    var advertisedBaseURL: String {
+        guard publicBaseFromHost, let host = journalNote?.host, !host.isEmpty, host.utf8.count <= 262,
+            host.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || ".-:[]".unicodeScalars.contains($0)) })
+        else { return publicBaseURL }
+        return "http://" + host
     }
 
     var now: Double { clock.elapsed }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NemoHTTPServer
+import NemoResources
 
 /// How to start a simulator.
 public struct SimulatorConfiguration: Sendable {
@@ -21,12 +22,18 @@ public struct SimulatorConfiguration: Sendable {
     public var logLevel: Logger.Level
     /// Idle and request timeouts and the connection limit (real time).
     public var limits: ConnectionLimits
+    /// The base of the URLs the simulator hands out (render outputUrl,
+    /// upload cdn_url), e.g. `https://sim.example` behind a proxy. Nil: the
+    /// address it is bound to; bound to every address (`0.0.0.0`, `::`), the
+    /// `Host` the request came with, as clients outside reach it.
+    public var publicURL: String?
 
     public init(
         host: String = "127.0.0.1", port: Int = 0, seed: UInt64 = 1, timeScale: Double = 1,
         profile: BehaviourProfile = BehaviourProfile(), adminToken: String? = nil, logLevel: Logger.Level = .warning,
-        limits: ConnectionLimits = ConnectionLimits()
+        limits: ConnectionLimits = ConnectionLimits(), publicURL: String? = nil
     ) {
+        self.publicURL = publicURL
         self.limits = limits
         self.host = host
         self.port = port
@@ -72,9 +79,7 @@ public struct SimulatorApp: Sendable {
         }
         let problems = configuration.profile.validationErrors()
         guard problems.isEmpty else { throw SimulatorServerError.invalidConfiguration(problems.joined(separator: "; ")) }
-        guard let resource = Bundle.module.url(forResource: "render", withExtension: "mp4"),
-            let bytes = try? Data(contentsOf: resource)
-        else {
+        guard let bytes = EmbeddedResources.data("Sources/NemoSimulator/Resources/render.mp4") else {
             throw SimulatorServerError.missingResource("render.mp4 (the MP4 served for finished renders)")
         }
         simulation = Simulation(
@@ -138,7 +143,8 @@ public final class SimulatorServer: Sendable {
         } catch let error as HTTPServerStartError {
             throw SimulatorServerError.startFailed(String(error.description.dropFirst("could not start the server ".count)))
         }
-        await app.simulation.setPublicBaseURL(running.url)
+        let everyAddress = ["0.0.0.0", "::", "[::]", ""].contains(configuration.host)
+        await app.simulation.setPublicBaseURL(configuration.publicURL ?? running.url, fromHost: configuration.publicURL == nil && everyAddress)
         return SimulatorServer(app: app, server: running)
     }
 

@@ -51,3 +51,23 @@ func loadRecording(_ path: String, for command: String, hint: String? = nil) thr
         throw fail(command, reason + (hint.map { " (\($0))" } ?? ""), code: 2)
     }
 }
+
+/// A file's path as reports name it: relative to the working folder
+/// (`../other/a.yaml` when outside it), never absolute.
+func displayPath(_ path: String, from directory: String = FileManager.default.currentDirectoryPath) -> String {
+    let target = URL(fileURLWithPath: path).standardizedFileURL.pathComponents
+    let base = URL(fileURLWithPath: directory, isDirectory: true).standardizedFileURL.pathComponents
+    var shared = 0
+    while shared < min(target.count, base.count) && target[shared] == base[shared] { shared += 1 }
+    let relative = Array(repeating: "..", count: base.count - shared) + target[shared...]
+    return relative.isEmpty ? path : relative.joined(separator: "/")
+}
+
+/// A base URL given on the command line (or in the environment), checked
+/// before anything is sent: a usage error (exit 2) when it is not http(s)
+/// with a host.
+func validateBaseURL(_ value: String, _ option: String) throws {
+    guard let url = URL(string: value), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host?.isEmpty == false else {
+        throw ValidationError("\(option) must be an http(s) URL such as http://127.0.0.1:8080, got \(value)")
+    }
+}

@@ -32,7 +32,7 @@ struct Nemosim: AsyncParsableCommand {
                 name: "API client",
                 subcommands: [TokenCommand.self, SessionCommand.self, UploadCommand.self, SendCommand.self, StateCommand.self, CreditsCommand.self, ExportCommand.self]),
             CommandGroup(name: "Recordings", subcommands: [RecordCommand.self, RecordingCommand.self]),
-            CommandGroup(name: "Tools", subcommands: [Doctor.self]),
+            CommandGroup(name: "Tools", subcommands: [Doctor.self, Health.self]),
         ]
     )
 }

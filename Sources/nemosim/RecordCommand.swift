@@ -38,6 +38,11 @@ struct RecordCommand: AsyncParsableCommand {
     @Option(help: "Extra CA bundle (PEM) to trust for the upstream.")
     var caFile: String?
 
+    func validate() throws {
+        try validateBaseURL(upstream, "--upstream")
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
+    }
+
     func run() async throws {
         let writer = try orExit("nemosim record", code: 2) {
             try RecordingWriter(

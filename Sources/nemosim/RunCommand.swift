@@ -45,6 +45,17 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Run up to N scenarios at once. Scenarios that use the simulator's admin API (clock, faults, profile) still run one at a time.")
     var parallel = 1
 
+    @Option(help: ArgumentHelp(
+        "The admin token of the simulator at --target (nemosim serve --admin-token); else --admin-token-file or $NEMOSIM_ADMIN_TOKEN. Sent on admin calls only, never recorded.",
+        discussion: "A value given here shows in `ps`: prefer --admin-token-file or $NEMOSIM_ADMIN_TOKEN."))
+    var adminToken: String?
+
+    @Option(help: "A file holding the admin token of the simulator at --target (its first line).")
+    var adminTokenFile: String?
+
+    @Flag(help: "Exit 1 when any scenario is skipped (a target that is not a simulator, a profile the scenario does not pin), not only when one fails.")
+    var failOnSkip = false
+
     func validate() throws {
         guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be 1 to 64") }
         guard CheckedNumber.seconds(timeScale, in: 0.001...1_000_000) != nil else {
@@ -54,19 +65,41 @@ struct RunOptions: ParsableArguments {
             throw ValidationError("--profile sets the embedded simulator's profile: a simulator elsewhere is started with its own (nemosim serve --profile)")
         }
         if profile == "all" && record != nil { throw ValidationError("--record records one run: give one --profile, not all") }
+        if target != "embedded" && !target.hasPrefix("replay:") {
+            try validateBaseURL(target, "--target (embedded, replay:FILE or a URL)")
+        }
+    }
+
+    /// `--tags a,b` as a set (nil: every scenario).
+    var tagSet: Set<String>? {
+        tags.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
     }
 }
 
 /// `nemosim run` and `conformance`: options in, ``ScenarioSuite`` run, reports out.
 enum ScenarioRun {
     static func execute(paths: [String], options: RunOptions) async throws {
-        let tags = options.tags.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
         // Load every file first: a broken file is a usage error (exit 2) naming file and line.
-        let files = try orExit("nemosim", code: 2) { try ScenarioSuite.load(paths, tags: tags) }
+        let files = try orExit("nemosim", code: 2) { try ScenarioSuite.load(paths, tags: options.tagSet) }
+        // Reports name files by their path from here (never an absolute path).
+        try await execute(files: files.map { (displayPath($0.path), $0.scenarios) }, fixtures: ScenarioSuite.fixturesDirectory(), options: options)
+    }
+
+    /// The built-in suite, from inside the binary: its media written to a
+    /// temporary folder for the run, its files named as in nemosim's
+    /// package (`Fixtures/scenarios/tokens.yaml`).
+    static func executeBuiltIn(options: RunOptions) async throws {
+        let builtIn = try orExit("nemosim", code: 1) { try ScenarioSuite.builtIn(tags: options.tagSet) }
+        defer { try? FileManager.default.removeItem(at: builtIn.fixtures) }
+        try await execute(files: builtIn.files, fixtures: builtIn.fixtures, options: options)
+    }
+
+    static func execute(files: [ScenarioSuite.File], fixtures: URL, options: RunOptions) async throws {
         guard !files.isEmpty else { throw fail("nemosim", "no scenarios to run", code: 2) }
+        let adminToken = try orExit("nemosim", code: 2) { try resolveAdminToken(options.adminToken, file: options.adminTokenFile) }
 
         if options.profile == "all" {
-            try await executeUnderEveryProfile(files, options: options)
+            try await executeUnderEveryProfile(files, fixtures: fixtures, options: options)
             return
         }
         let target: ScenarioSuite.Target
@@ -97,8 +130,9 @@ enum ScenarioRun {
                         createdAt: Date().formatted(.iso8601)))
             }
         }
-        var suite = ScenarioSuite(target: target, targetName: options.target, parallel: options.parallel, recording: writer)
+        var suite = ScenarioSuite(target: target, targetName: options.target, parallel: options.parallel, recording: writer, fixturesDirectory: fixtures)
         suite.honoursProfiles = !options.ignoreScenarioProfiles
+        suite.adminToken = adminToken
         let progress = RunProgress(total: files.reduce(0) { $0 + $1.scenarios.count }, json: options.json)
         let run: ScenarioSuite.Run
         do {
@@ -110,12 +144,22 @@ enum ScenarioRun {
         progress.end()
         if let writer { try? writer.close() }
         try orExit("nemosim", code: 1) { try report(run, options: options) }
-        if run.result.failed + run.result.errors > 0 { throw ExitCode(1) }
+        try exitStatus(run.result, options: options)
+    }
+
+    /// 1 when a scenario failed (or, with --fail-on-skip, was skipped).
+    static func exitStatus(_ result: RunResult, options: RunOptions) throws {
+        if result.failed + result.errors > 0 { throw ExitCode(1) }
+        if options.failOnSkip && result.skipped > 0 {
+            let say = "nemosim: \(result.skipped) scenario(s) skipped, and --fail-on-skip is set\n"
+            FileHandle.standardError.write(Data(say.utf8))
+            throw ExitCode(1)
+        }
     }
 
     /// `--profile all`: the files once per shipped profile, on an embedded
     /// simulator each, reported as one run with a JUnit suite per profile.
-    static func executeUnderEveryProfile(_ files: [ScenarioSuite.File], options: RunOptions) async throws {
+    static func executeUnderEveryProfile(_ files: [ScenarioSuite.File], fixtures: URL, options: RunOptions) async throws {
         let names = BehaviourProfile.shippedNames
         let progress = RunProgress(total: files.reduce(0) { $0 + $1.scenarios.count } * names.count, json: options.json)
         var runs: [(profile: String, run: ScenarioSuite.Run)] = []
@@ -123,7 +167,7 @@ enum ScenarioRun {
             let profile = try orExit("nemosim", code: 1) { try BehaviourProfile.shipped(name) }
             var suite = ScenarioSuite(
                 target: .embedded(seed: options.seed, timeScale: options.timeScale, profile: profile), targetName: "embedded (\(name))",
-                parallel: options.parallel)
+                parallel: options.parallel, fixturesDirectory: fixtures)
             suite.honoursProfiles = !options.ignoreScenarioProfiles
             progress.section = name
             do {
@@ -142,7 +186,7 @@ enum ScenarioRun {
                 print("  \(name): \(each.result.passed) passed, \(each.result.failed + each.result.errors) failed, \(each.result.skipped) skipped")
             }
         }
-        if run.result.failed + run.result.errors > 0 { throw ExitCode(1) }
+        try exitStatus(run.result, options: options)
     }
 
     /// Failures in detail, the counts, and the reports the options ask for.
@@ -154,10 +198,10 @@ enum ScenarioRun {
             for scenario in file.scenarios {
                 switch scenario.outcome {
                 case .failed(let failure):
-                    say("\nFAILED \(scenario.name) (\(file.profile.map { "\($0): " } ?? "")\(file.file))\n  at \(failure.step)\n  expected: \(failure.expected)\n  actual:   \(failure.actual)"
+                    say("\nFAILED \(scenario.name) (\(file.profile.map { "\($0): " } ?? "")\(file.file)\(scenario.line.map { ":\($0)" } ?? ""))\n  at \(failure.step)\n  expected: \(failure.expected)\n  actual:   \(failure.actual)"
                         + (failure.message.isEmpty ? "" : "\n  \(failure.message)"))
                 case .error(let message):
-                    say("\nERROR \(scenario.name) (\(file.profile.map { "\($0): " } ?? "")\(file.file))\n  \(message)")
+                    say("\nERROR \(scenario.name) (\(file.profile.map { "\($0): " } ?? "")\(file.file)\(scenario.line.map { ":\($0)" } ?? ""))\n  \(message)")
                 default: break
                 }
             }
@@ -174,6 +218,9 @@ enum ScenarioRun {
         }
         if let junit = options.junit {
             try JUnitReport.xml(for: result).write(to: URL(fileURLWithPath: junit))
+        }
+        if ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" {
+            for line in GitHubAnnotations.lines(for: result) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }
         let markdown = MarkdownSummary.render(result)
         if let summary = options.summary { try markdown.write(toFile: summary, atomically: true, encoding: .utf8) }
@@ -233,7 +280,7 @@ struct ConformanceCommand: AsyncParsableCommand {
     @OptionGroup var options: RunOptions
 
     func run() async throws {
-        try await ScenarioRun.execute(paths: [ScenarioSuite.fixturesDirectory().appendingPathComponent("scenarios").path], options: options)
+        try await ScenarioRun.executeBuiltIn(options: options)
     }
 }
 
@@ -270,8 +317,8 @@ struct ReportCommand: ParsableCommand {
 /// What a run shows while it goes. On a terminal: a line per finished
 /// scenario (coloured unless NO_COLOR is set) under a status line that is
 /// redrawn in place (done/total, failures so far, what is running, elapsed).
-/// Otherwise: one plain line per finished scenario; with --json, those go
-/// to stderr.
+/// Otherwise (TERM=dumb too): one plain line per finished scenario; with
+/// --json, those go to stderr.
 final class RunProgress: ScenarioSuite.Observer, @unchecked Sendable {
     private let lock = NSLock()
     private let total: Int
@@ -295,8 +342,8 @@ final class RunProgress: ScenarioSuite.Observer, @unchecked Sendable {
     init(total: Int, json: Bool) {
         self.total = total
         toStderr = json
-        terminal = !json && isatty(STDOUT_FILENO) != 0
-        colour = terminal && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        terminal = !json && Terminal.redraws(STDOUT_FILENO)
+        colour = !json && Terminal.colour(STDOUT_FILENO)
         if terminal {
             ticker = Task { [weak self] in
                 while true {

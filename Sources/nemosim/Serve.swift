@@ -16,12 +16,20 @@ struct Serve: AsyncParsableCommand {
               nemosim listening on http://HOST:PORT
 
             Point a client at that URL instead of https://mega-api-prod.nemovideo.ai.
-            Stop it with Ctrl-C (SIGINT) or SIGTERM: open connections finish first.
+            Stop it with Ctrl-C (SIGINT) or SIGTERM: open connections, event streams
+            included, get 1 s to finish, then are closed; a second Ctrl-C stops it at once
+            (exit status 130).
+
+            In a container or on a shared host: --host 0.0.0.0 with an admin token
+            (--admin-token-file, or $NEMOSIM_ADMIN_TOKEN), which run, conformance and
+            check-client --api then give too. URLs it hands out follow the Host each
+            request came with; --public-url sets them behind a proxy.
 
             Examples:
               nemosim serve --port 8080
               nemosim serve --port 0 --time-scale 1000 --seed 42 --profile slow-backend.yaml
               nemosim serve --profile lenient
+              NEMOSIM_ADMIN_TOKEN=$(openssl rand -hex 16) nemosim serve --host 0.0.0.0 --port 8080
             """
     )
 
@@ -48,6 +56,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Read the admin token from this file (its first line), so that it does not show in `ps`.")
     var adminTokenFile: String?
 
+    @Option(help: ArgumentHelp(
+        "Base of the URLs the simulator hands out (render outputUrl, upload cdn_url), e.g. http://sim.internal:8080 (else $NEMOSIM_PUBLIC_URL).",
+        discussion: "Default: the address it listens on; with --host 0.0.0.0, the Host each request came with (a container's published port)."))
+    var publicURL: String?
+
     @Option(help: "Close a keep-alive connection idle this many real seconds.")
     var idleTimeout: Double = ConnectionLimits().idleSeconds
 
@@ -69,16 +82,12 @@ struct Serve: AsyncParsableCommand {
     /// The admin token from `--admin-token`, `--admin-token-file` or
     /// `$NEMOSIM_ADMIN_TOKEN`, in that order; nil when none is given.
     func resolvedAdminToken(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
-        if adminToken != nil && adminTokenFile != nil {
-            throw ValidationError("give --admin-token or --admin-token-file, not both")
-        }
-        if let adminToken {
-            guard !adminToken.isEmpty else { throw ValidationError("--admin-token is empty: give a secret of 16 or more characters") }
-            return adminToken
-        }
-        if let adminTokenFile { return try readAdminTokenFile(adminTokenFile) }
-        if let token = environment["NEMOSIM_ADMIN_TOKEN"], !token.isEmpty { return token }
-        return nil
+        try resolveAdminToken(adminToken, file: adminTokenFile, environment: environment)
+    }
+
+    /// `--public-url`, else `$NEMOSIM_PUBLIC_URL`.
+    var resolvedPublicURL: String? {
+        publicURL ?? ProcessInfo.processInfo.environment["NEMOSIM_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// The connection limits the options give.
@@ -91,6 +100,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--time-scale must be a number from 0.001 to 1000000 (simulated seconds per real second), got \(timeScale)")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
+        if let resolvedPublicURL { try validateBaseURL(resolvedPublicURL, publicURL != nil ? "--public-url" : "$NEMOSIM_PUBLIC_URL") }
         if let problem = limits.validationErrors().first {
             throw ValidationError("--idle-timeout, --request-timeout, --max-connections: \(problem)")
         }
@@ -107,12 +117,14 @@ struct Serve: AsyncParsableCommand {
             try await SimulatorServer.start(
                 .init(
                     host: host, port: port, seed: seed, timeScale: timeScale, profile: behaviour, adminToken: adminToken,
-                    logLevel: verbose ? .info : .warning, limits: limits),
+                    logLevel: verbose ? .info : .warning, limits: limits, publicURL: resolvedPublicURL),
                 handleSignals: true)
         }
         FileHandle.standardError.write(Data("nemosim serve: profile \(behaviour.name): \(behaviour.description)\n".utf8))
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
+        let stop = StopSignals.watch("nemosim serve")
         try await server.wait()
+        stop.cancel()
     }
 
     func runReplay(_ file: String) async throws {
@@ -123,8 +135,65 @@ struct Serve: AsyncParsableCommand {
                 recording: recording, timing: replayTiming.timing(timeScale: timeScale), host: host, port: port, handleSignals: true)
         }
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
+        let stop = StopSignals.watch("nemosim serve")
         try await server.wait()
+        stop.cancel()
     }
+}
+
+/// Ctrl-C (or SIGTERM) on a server: the first stops it (open connections,
+/// event streams included, get 1 s, then are cancelled: the server's own
+/// handling), and says so; the second exits at once (status 130).
+final class StopSignals: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+    private var count = 0
+
+    private init(_ command: String) {
+        let queue = DispatchQueue(label: "nemosim.stop-signals")
+        sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0, queue: queue) }
+        for source in sources {
+            // Only ever on the queue: count needs no lock.
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                count += 1
+                if count == 1 {
+                    FileHandle.standardError.write(Data("\(command): stopping (open connections get 1 s; press Ctrl-C again to stop at once)\n".utf8))
+                } else {
+                    FileHandle.standardError.write(Data("\(command): stopped at once\n".utf8))
+                    _exit(130)
+                }
+            }
+        }
+    }
+
+    /// Starts watching (the server's own signal handling goes on alongside).
+    /// No `signal(_, SIG_IGN)` here: ServiceLifecycle has set that up, and on
+    /// Linux libdispatch then installs its own handler, which a later
+    /// SIG_IGN would replace, silencing both.
+    static func watch(_ command: String) -> StopSignals {
+        let watcher = StopSignals(command)
+        for source in watcher.sources { source.resume() }
+        return watcher
+    }
+
+    func cancel() {
+        for source in sources { source.cancel() }
+    }
+}
+
+/// The admin token from `--admin-token`, `--admin-token-file` or
+/// `$NEMOSIM_ADMIN_TOKEN`, in that order; nil when none is given.
+func resolveAdminToken(_ value: String?, file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
+    if value != nil && file != nil {
+        throw ValidationError("give --admin-token or --admin-token-file, not both")
+    }
+    if let value {
+        guard !value.isEmpty else { throw ValidationError("--admin-token is empty: give a secret of 16 or more characters") }
+        return value
+    }
+    if let file { return try readAdminTokenFile(file) }
+    if let token = environment["NEMOSIM_ADMIN_TOKEN"], !token.isEmpty { return token }
+    return nil
 }
 
 /// The admin token in a file (its first line), for `--admin-token-file`.

@@ -346,6 +346,6 @@ struct ScenarioProfileTests {
         let text = String(decoding: xml, as: UTF8.self)
         #expect(text.components(separatedBy: "<testsuite ").count - 1 == 2)
         #expect(text.contains(#"<testsuite name="strict" tests="3" failures="0" errors="0" skipped="1""#))
-        #expect(text.contains(#"classname="skill.a""#) && text.contains(#"<property name="profile" value="skill"/>"#))
+        #expect(text.contains(#"classname="skill.Fixtures.scenarios.a""#) && text.contains(#"<property name="profile" value="skill"/>"#))
     }
 }

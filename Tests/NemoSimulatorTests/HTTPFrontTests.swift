@@ -129,4 +129,72 @@ struct HTTPFrontTests {
         #expect(fallback.status == 200 && fallback.body == signed.body)
         await live.server.stop()
     }
+
+    @Test("The same request in the same state gets the same bytes: every JSON answer has sorted keys, success and error envelopes alike")
+    func deterministicAnswers() async throws {
+        let live = try await LiveSession.start {
+            $0.silentCloseRatio = 0
+            $0.silentGenerationRatio = 0
+        }
+        // A video made and rendered, then nothing moves: every operation has ended.
+        _ = await live.send("make a 30-second promo video")
+        try await live.server.simulation.advanceClock(by: 600)
+        let state = await live.get("/api/state/nemo_agent/me/\(live.session)/latest")
+        let draftJSON = try #require(state.data?["state"]?["draft"])
+        let submitted = await live.post("/api/render/proxy/lambda", ["id": "render_same", "sessionId": .string(live.session), "draft": draftJSON])
+        #expect(submitted.json["success"] == true, "\(submitted.text)")
+        try await live.server.simulation.advanceClock(by: 300)
+        let paths = [
+            "/_nemosim/health", "/api/credits/balance/simple", "/api/state/nemo_agent/me/\(live.session)/latest",
+            "/api/render/proxy/lambda/render_same", "/api/state/nemo_agent/me/0000000000000000000/latest", "/api/render/proxy/lambda/no_such_render",
+            "/api/credits/balance/simple?x=1",
+        ]
+        for path in paths {
+            let first = await live.get(path), second = await live.get(path)
+            #expect(first.status == second.status && !first.body.isEmpty, "\(path)")
+            #expect(first.text == second.text, "\(path):\n\(first.text)\n\(second.text)")
+            #expect(first.text == Self.sortedJSON(first.body), "\(path) has keys out of order: \(first.text)")
+        }
+        for path in ["/profile", "/journal/count", "/faults"] {
+            let first = await live.admin("GET", path), second = await live.admin("GET", path)
+            #expect(first.text == second.text && first.text == Self.sortedJSON(first.body), "\(path): \(first.text)")
+        }
+        await live.server.stop()
+    }
+
+    /// The JSON text as Foundation writes it with sorted keys (and unescaped slashes).
+    static func sortedJSON(_ body: Data) -> String? {
+        guard let value = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]),
+            let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
+        else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test("URLs handed out follow the Host a request came with when bound to every address, else the bound address or --public-url")
+    func handedOutURLs() async throws {
+        func uploadURL(_ configuration: SimulatorConfiguration, host: String?) async throws -> String {
+            let server = try await SimulatorServer.start(configuration)
+            defer { Task { await server.stop() } }
+            let base = "http://127.0.0.1:\(server.port)"
+            let issued = await CurlTestClient.request("POST", base + "/api/auth/anonymous-token", headers: ["X-Client-Id": UUID().uuidString])
+            let token = try #require(issued.data?["token"]?.stringValue)
+            var headers = skillHeaders.merging(["Authorization": "Bearer \(token)"]) { a, _ in a }
+            let created = await CurlTestClient.json("POST", base + "/api/tasks/me/with-session/nemo_agent", token: token, headers: skillHeaders, ["task_name": "p"])
+            let session = try #require(created.data?["session_id"]?.stringValue)
+            if let host { headers["Host"] = host }
+            let upload = await CurlTestClient.request(
+                "POST", base + "/api/upload-video/nemo_agent/me/\(session)", headers: headers,
+                multipart: [.data(name: "files", filename: "a.png", bytes: Data([0x89, 0x50, 0x4E, 0x47]), contentType: "image/png")])
+            return try #require(upload.data?["files"]?[0]?["cdn_url"]?.stringValue)
+        }
+        // Bound to every address: the Host the client used (a container's published port).
+        #expect(try await uploadURL(.init(host: "0.0.0.0"), host: "sim.example:32768").hasPrefix("http://sim.example:32768/_nemosim/media/uploads/"))
+        // A Host that is not a plain host[:port] is not echoed.
+        let odd = try await uploadURL(.init(host: "0.0.0.0"), host: "evil.example/x?y")
+        #expect(odd.hasPrefix("http://0.0.0.0:"), "\(odd)")
+        // Bound to loopback: the bound address, whatever the Host.
+        #expect(try await uploadURL(.init(), host: "sim.example:32768").hasPrefix("http://127.0.0.1:"))
+        // Given: always that.
+        #expect(try await uploadURL(.init(host: "0.0.0.0", publicURL: "https://sim.internal/"), host: "x:1").hasPrefix("https://sim.internal/_nemosim/media/"))
+    }
 }

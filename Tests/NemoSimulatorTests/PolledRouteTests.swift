@@ -149,7 +149,7 @@ struct PolledRouteTests {
             let answer = await rawExchange(port: live.server.port, Array((stream + last).utf8), timeout: 10)
             let heads = answer.components(separatedBy: "\r\n").filter { $0.hasPrefix("HTTP/1.1 ") }
             #expect(heads == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"], "\(answer)")
-            #expect(answer.contains("text/event-stream") && answer.hasSuffix(#""total":100}}"#), "\(answer)")
+            #expect(answer.contains("text/event-stream") && answer.hasSuffix(#""total":100},"message":"success"}"#), "\(answer)")
         }
         await live.server.stop()
     }

@@ -63,12 +63,13 @@ struct FrontMiddleware: RouterMiddleware {
         let remote: SocketAddress?
         let missingAttribution: [String]
         /// What the handlers and the domain learn about the request.
-        let note = JournalNote()
+        let note: JournalNote
 
         init(
             simulation: Simulation, fault: FaultResponse?, route: Route?, arrival: Double, method: String, path: String, query: String? = nil,
-            headers: HTTPFields, remote: SocketAddress?, missingAttribution: [String]
+            headers: HTTPFields, authority: String?, remote: SocketAddress?, missingAttribution: [String]
         ) {
+            note = JournalNote(host: authority)
             self.simulation = simulation
             self.fault = fault
             self.route = route
@@ -184,7 +185,7 @@ struct FrontMiddleware: RouterMiddleware {
         }
         let plan = Plan(
             simulation: simulation, fault: fault, route: route, arrival: arrival, method: method, path: path, query: request.uri.query,
-            headers: request.headers, remote: context.channel.remoteAddress, missingAttribution: headers.missingAttribution)
+            headers: request.headers, authority: request.head.authority, remote: context.channel.remoteAddress, missingAttribution: headers.missingAttribution)
         // The session a path names, even when the call fails (a fault, a bad token) before the domain looks at it.
         if let session = context.parameters.get("session_id") { plan.note.session(session) }
         if let failure = fault?.failure { return .respond(plan.failure(failure)) }

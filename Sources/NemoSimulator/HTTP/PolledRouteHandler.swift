@@ -149,7 +149,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard scan.fault == nil, !scan.hasBody, !scan.repeatsFields, !simulation.faults.matches(method: "GET", path: path) else { return nil }
         let plan = FrontMiddleware.Plan(
             simulation: simulation, fault: nil, route: route, arrival: simulation.clock.elapsed, method: "GET", path: path,
-            headers: head.headerFields, remote: remote, missingAttribution: scan.missingAttribution)
+            headers: head.headerFields, authority: head.authority, remote: remote, missingAttribution: scan.missingAttribution)
         // The session a path names, even when the call fails before the domain looks at it.
         if let session = parameters["session_id"] { plan.note.session(session) }
         return Held(route: route, parameters: parameters, token: scan.token, closes: scan.closes, plan: plan)

@@ -24,6 +24,10 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "Record every exchange of this command to a HAR file (secrets redacted; crash-safe).")
     var record: String?
 
+    func validate() throws {
+        try validateBaseURL(baseURL, api != nil ? "--api" : "$NEMO_API_URL")
+    }
+
     var baseURL: String {
         let environment = ProcessInfo.processInfo.environment
         return api ?? environment["NEMO_API_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? Endpoint.productionBaseURL
@@ -81,7 +85,8 @@ struct ClientContext {
 
 /// Output helpers: text or JSON on stdout, notes and progress on stderr.
 enum Output {
-    static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) != 0 }
+    /// Progress bars redrawn in place: on a terminal that can (not TERM=dumb).
+    static var stderrIsTerminal: Bool { Terminal.redraws(STDERR_FILENO) }
 
     static func line(_ text: String) {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
@@ -146,5 +151,17 @@ func runClientCommand(
             Output.note("error: \(error)")
         }
         throw ExitCode(error.kind == .usage ? 2 : 1)
+    }
+}
+
+/// What a file descriptor's terminal can show: lines redrawn in place
+/// (a terminal, and not `TERM=dumb`), and colour (that, and no `NO_COLOR`).
+enum Terminal {
+    static func redraws(_ descriptor: Int32, environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        isatty(descriptor) != 0 && environment["TERM"] != "dumb"
+    }
+
+    static func colour(_ descriptor: Int32, environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        redraws(descriptor, environment: environment) && (environment["NO_COLOR"] ?? "").isEmpty
     }
 }
