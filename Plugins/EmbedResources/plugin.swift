@@ -19,7 +19,12 @@ struct EmbedResources: BuildToolPlugin {
         var inputs: [URL] = []
         for folder in Self.folders {
             let directory = root.appending(path: folder)
-            let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { !$0.hasPrefix(".") }.sorted()
+            // Files only: a folder's subfolders are not embedded.
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { name in
+                var isDirectory: ObjCBool = false
+                return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: directory.appending(path: name).path, isDirectory: &isDirectory)
+                    && !isDirectory.boolValue
+            }.sorted()
             inputs += names.map { directory.appending(path: $0) }
         }
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedResources.swift")

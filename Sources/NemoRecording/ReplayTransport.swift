@@ -91,9 +91,13 @@ public final class ReplayMatcher: Sendable {
         key(method: method, url: url, body: contentType?.lowercased().hasPrefix("multipart/") == true ? nil : body)
     }
 
+    /// A recorded request's key. Whether its body is a multipart one is
+    /// its MIME type's to say: mitmproxy writes `"params": []` beside a
+    /// JSON body, and browsers list a form's fields in `params` beside its
+    /// text.
     static func key(of entry: HAREntry) -> String {
         let post = entry.request.postData
-        return key(method: entry.request.method, url: entry.request.url, body: post?.params != nil ? nil : post?.text, contentType: post?.mimeType)
+        return key(method: entry.request.method, url: entry.request.url, body: post?.text, contentType: post?.mimeType)
     }
 
     static func key(of request: ClientRequest) -> String {

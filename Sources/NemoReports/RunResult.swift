@@ -50,14 +50,13 @@ public struct ScenarioFileResult: Sendable, Hashable, Codable {
     public var skipped: Int { scenarios.filter { if case .skipped = $0.outcome { return true } else { return false } }.count }
     /// The suite name and the test cases' class: the file's path without
     /// its extension, dots for slashes (`a/smoke.yaml`: `a.smoke`), so that
-    /// files of the same name in different folders stay apart. Leading
-    /// `./` and `../` are left out.
+    /// files of the same name in different folders stay apart. `./` is
+    /// left out; each `..` is `__` (`../a/x.yaml` is `__.a.x`).
     public var name: String { Self.dottedName(file) }
 
     static func dottedName(_ path: String) -> String {
-        var components = ((path as NSString).deletingPathExtension as NSString).pathComponents.filter { $0 != "/" && $0 != "." }
-        while components.first == ".." { components.removeFirst() }
-        return components.filter { $0 != ".." }.joined(separator: ".")
+        ((path as NSString).deletingPathExtension as NSString).pathComponents.filter { $0 != "/" && $0 != "." }
+            .map { $0 == ".." ? "__" : $0 }.joined(separator: ".")
     }
 }
 

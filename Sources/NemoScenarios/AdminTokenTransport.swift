@@ -3,9 +3,11 @@ import NemoClient
 
 /// Puts `Authorization: Bearer <admin token>` on the requests a run makes
 /// to a simulator's admin API (`/_nemosim/...`, but not the signed media
-/// downloads under `/_nemosim/media/`), replacing any other Authorization
-/// header. It sits under the recorder, so the admin token never reaches a
-/// recording.
+/// downloads under `/_nemosim/media/` nor the public `/_nemosim/health`),
+/// replacing any other Authorization header. Health is how a run learns
+/// whether the target is a simulator at all: production (which has no
+/// health route) never sees the token. It sits under the recorder, so the
+/// admin token never reaches a recording.
 struct AdminTokenTransport: HTTPTransport {
     let base: any HTTPTransport
     /// `BASE_URL/_nemosim/`.
@@ -19,7 +21,9 @@ struct AdminTokenTransport: HTTPTransport {
     }
 
     func authorized(_ request: ClientRequest) -> ClientRequest {
-        guard request.url.hasPrefix(prefix), !request.url.dropFirst(prefix.count).hasPrefix("media/") else { return request }
+        guard request.url.hasPrefix(prefix) else { return request }
+        let rest = request.url.dropFirst(prefix.count)
+        guard !rest.hasPrefix("media/"), rest != "health", !rest.hasPrefix("health?") else { return request }
         var request = request
         request.headers.removeAll { $0.name.caseInsensitiveCompare("Authorization") == .orderedSame }
         request.headers.append((name: "Authorization", value: "Bearer \(token)"))

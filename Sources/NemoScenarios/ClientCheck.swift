@@ -130,13 +130,16 @@ public enum ClientCheck {
     /// The environment a checked command gets: this one, with the
     /// variables the vendor's texts name for clients pointing at the
     /// simulator (`NEMO_API_URL`, `NEMO_WEB_URL`) or removed so the client
-    /// starts as a new one would (`NEMO_TOKEN`, `NEMO_CLIENT_ID`).
+    /// starts as a new one would (`NEMO_TOKEN`, `NEMO_CLIENT_ID`); never
+    /// the simulator's admin token (`NEMOSIM_ADMIN_TOKEN`): a client under
+    /// test could clear the plan's faults with it.
     public static func environment(apiURL: String, base: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
         var environment = base
         environment["NEMO_API_URL"] = apiURL
         environment["NEMO_WEB_URL"] = apiURL
         environment["NEMO_TOKEN"] = nil
         environment["NEMO_CLIENT_ID"] = nil
+        environment["NEMOSIM_ADMIN_TOKEN"] = nil
         return environment
     }
 

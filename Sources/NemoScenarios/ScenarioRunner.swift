@@ -48,6 +48,10 @@ public struct ScenarioRunner: Sendable {
         }
     }
 
+    /// How the skip of a scenario pinned to other readings begins: such a
+    /// skip is by design (`--fail-on-skip` lets it pass).
+    public static let pinnedSkip = "pins the reading of "
+
     /// Asks the target what it is (`/_nemosim/health`, public on a
     /// simulator) and whether its admin API answers this run
     /// (`/_nemosim/clock`).
@@ -83,7 +87,7 @@ public struct ScenarioRunner: Sendable {
             let runs = target.profileBase.map { "the simulator runs \($0)" } ?? "the target is taken to follow strict"
             return ScenarioResult(
                 name: scenario.name, tags: scenario.tags,
-                outcome: .skipped("pins the reading of \(pinned.joined(separator: ", ")); \(runs)"), duration: 0)
+                outcome: .skipped(Self.pinnedSkip + "\(pinned.joined(separator: ", ")); \(runs)"), duration: 0)
         }
         let simulator = target.simulator
         let changesProfile = scenario.steps.contains { if case .profile = $0.action { return true } else { return false } }

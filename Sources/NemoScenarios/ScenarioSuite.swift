@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NemoClient
 import NemoCore
 import NemoRecording
@@ -62,6 +63,25 @@ public struct ScenarioSuite: Sendable {
     /// The bearer token of a simulator's admin API (`serve --admin-token`),
     /// sent on admin calls only and never recorded.
     public var adminToken: String?
+    /// What a run changed on its target that it puts back at its end (the
+    /// per-address limits): ``Undo/run()`` puts it back now, for a run that
+    /// is interrupted (the CLI calls it on Ctrl-C).
+    public let undo = Undo()
+
+    /// A change to put back, at most once.
+    public final class Undo: Sendable {
+        private let action = Mutex<(@Sendable () async -> Void)?>(nil)
+        public init() {}
+        func set(_ undo: @escaping @Sendable () async -> Void) { action.withLock { $0 = undo } }
+        /// Puts the change back (once; later calls do nothing).
+        public func run() async {
+            let taken = action.withLock { taken in
+                defer { taken = nil }
+                return taken
+            }
+            await taken?()
+        }
+    }
     /// The transport underneath (libcurl unless a test gives another).
     public var transport: any HTTPTransport
     /// Skip scenarios that pin readings the target's profile does not take
@@ -114,7 +134,6 @@ public struct ScenarioSuite: Sendable {
         return files
     }
 
-    /// The repository's Fixtures folder, found from the current folder or the binary's.
     /// The built-in conformance suite, from inside the binary: its files
     /// (named as in nemosim's package, `Fixtures/scenarios/tokens.yaml`),
     /// and a new temporary folder holding the media its upload steps name,
@@ -137,6 +156,7 @@ public struct ScenarioSuite: Sendable {
         return (files, fixtures)
     }
 
+    /// The repository's Fixtures folder, found from the current folder or the binary's.
     public static func fixturesDirectory() -> URL {
         var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
         var binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -214,11 +234,17 @@ public struct ScenarioSuite: Sendable {
         // token limits are lifted for the run (the rate-limit scenarios set
         // their own) and put back after it. Not recorded: a replay of the
         // run needs none of it.
-        var liftedLimits: JSONValue?
         if target.simulator, replay == nil {
             let setup = ScenarioRunner(baseURL: baseURL, transport: unrecorded, fixturesDirectory: fixturesDirectory)
             do {
-                liftedLimits = try await setup.liftPerAddressLimits()
+                let lifted = try await setup.liftPerAddressLimits()
+                undo.set {
+                    do {
+                        try await setup.admin("PATCH", "/profile", lifted)
+                    } catch {
+                        FileHandle.standardError.write(Data("nemosim: could not put back the per-address token limits of \(baseURL): \(error)\n".utf8))
+                    }
+                }
             } catch {
                 await server?.stop()
                 throw SetupError(description: "\(baseURL): could not set the profile the scenarios need through the admin API: \(error)")
@@ -278,9 +304,7 @@ public struct ScenarioSuite: Sendable {
             // alike: a report made from the recording later is the same file.
             result = recording.setScenarioResults(result)
         }
-        if let liftedLimits {
-            _ = try? await ScenarioRunner(baseURL: baseURL, transport: unrecorded, fixturesDirectory: fixturesDirectory).admin("PATCH", "/profile", liftedLimits)
-        }
+        await undo.run()
         await server?.stop()
         await replay?.stop()
         return Run(result: result, simulatedSeconds: simulated, wallSeconds: wall)

@@ -158,10 +158,37 @@ public actor Simulation {
     /// ``publicBaseURL``, or `http://HOST` from the request's `Host` when
     /// ``publicBaseFromHost`` (and the Host is a plain host[:port]).
     var advertisedBaseURL: String {
-        guard publicBaseFromHost, let host = journalNote?.host, !host.isEmpty, host.utf8.count <= 262,
-            host.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || ".-:[]".unicodeScalars.contains($0)) })
-        else { return publicBaseURL }
+        guard publicBaseFromHost, let host = journalNote?.host, Self.isPlainHostAndPort(host) else { return publicBaseURL }
         return "http://" + host
+    }
+
+    /// `name[:port]` or `[ipv6][:port]`: a DNS name or IPv4 address (letters,
+    /// digits, `.`, `-`), or hex digits, `:` and `.` in brackets; a port of
+    /// 1 to 5 digits up to 65535. Anything else is not echoed into a URL.
+    static func isPlainHostAndPort(_ text: String) -> Bool {
+        guard !text.isEmpty, text.utf8.count <= 262 else { return false }
+        var name = Substring(text)
+        var port: Substring?
+        if name.hasPrefix("[") {
+            guard let close = name.firstIndex(of: "]") else { return false }
+            let inside = name[name.index(after: name.startIndex)..<close]
+            guard !inside.isEmpty, inside.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
+            let rest = name[name.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.first == ":" else { return false }
+                port = rest.dropFirst()
+            }
+            name = ""
+        } else if let colon = name.firstIndex(of: ":") {
+            port = name[name.index(after: colon)...]
+            name = name[..<colon]
+            guard !name.isEmpty else { return false }
+        }
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }) else { return false }
+        if let port {
+            guard (1...5).contains(port.count), port.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(port), number <= 65535 else { return false }
+        }
+        return true
     }
 
     var now: Double { clock.elapsed }

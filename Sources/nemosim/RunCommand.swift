@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import NemoClient
 import NemoCore
 import NemoRecording
@@ -53,7 +54,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: "A file holding the admin token of the simulator at --target (its first line).")
     var adminTokenFile: String?
 
-    @Flag(help: "Exit 1 when any scenario is skipped (a target that is not a simulator, a profile the scenario does not pin), not only when one fails.")
+    @Flag(help: "Exit 1 when a scenario is skipped (a target that is not a simulator: no admin API), not only when one fails. Scenarios pinned to another profile's reading are skipped by design and still pass.")
     var failOnSkip = false
 
     func validate() throws {
@@ -90,6 +91,8 @@ enum ScenarioRun {
     /// package (`Fixtures/scenarios/tokens.yaml`).
     static func executeBuiltIn(options: RunOptions) async throws {
         let builtIn = try orExit("nemosim", code: 1) { try ScenarioSuite.builtIn(tags: options.tagSet) }
+        let fixtures = builtIn.fixtures
+        Interruption.shared.add { try? FileManager.default.removeItem(at: fixtures) }
         defer { try? FileManager.default.removeItem(at: builtIn.fixtures) }
         try await execute(files: builtIn.files, fixtures: builtIn.fixtures, options: options)
     }
@@ -133,12 +136,15 @@ enum ScenarioRun {
         var suite = ScenarioSuite(target: target, targetName: options.target, parallel: options.parallel, recording: writer, fixturesDirectory: fixtures)
         suite.honoursProfiles = !options.ignoreScenarioProfiles
         suite.adminToken = adminToken
+        let undo = suite.undo
+        Interruption.shared.add { await undo.run() }
         let progress = RunProgress(total: files.reduce(0) { $0 + $1.scenarios.count }, json: options.json)
         let run: ScenarioSuite.Run
         do {
             run = try await suite.run(files, observer: progress)
         } catch let error as ScenarioSuite.SetupError {
             progress.end()
+            if let writer { try? writer.close() }
             throw fail("nemosim", error.description, code: 2)
         }
         progress.end()
@@ -147,11 +153,16 @@ enum ScenarioRun {
         try exitStatus(run.result, options: options)
     }
 
-    /// 1 when a scenario failed (or, with --fail-on-skip, was skipped).
+    /// 1 when a scenario failed (or, with --fail-on-skip, was skipped for
+    /// another reason than pinning another profile's reading).
     static func exitStatus(_ result: RunResult, options: RunOptions) throws {
         if result.failed + result.errors > 0 { throw ExitCode(1) }
-        if options.failOnSkip && result.skipped > 0 {
-            let say = "nemosim: \(result.skipped) scenario(s) skipped, and --fail-on-skip is set\n"
+        let skipped = result.scenarios.filter { scenario in
+            if case .skipped(let reason) = scenario.outcome { return !reason.hasPrefix(ScenarioRunner.pinnedSkip) }
+            return false
+        }
+        if options.failOnSkip && !skipped.isEmpty {
+            let say = "nemosim: \(skipped.count) scenario(s) skipped (\(skipped.map(\.name).prefix(3).joined(separator: "; "))), and --fail-on-skip is set\n"
             FileHandle.standardError.write(Data(say.utf8))
             throw ExitCode(1)
         }
@@ -432,5 +443,46 @@ struct RunDocument: Encodable {
         try container.encode(run.skipped, forKey: .skipped)
         try container.encode(simulatedSeconds, forKey: .simulatedSeconds)
         try container.encode(wallSeconds, forKey: .wallSeconds)
+    }
+}
+
+/// Ctrl-C (or SIGTERM) during a run: puts back what the run changed on its
+/// target (the per-address limits a simulator elsewhere had lifted) and
+/// removes its temporary files, then exits 130; a second one exits at once.
+final class Interruption: Sendable {
+    static let shared = Interruption()
+
+    private let cleanups = Mutex<[@Sendable () async -> Void]>([])
+    private let state = Mutex<(sources: [any DispatchSourceSignal], count: Int)>(([], 0))
+
+    /// Runs `cleanup` if the process is interrupted (watching from the first call on).
+    func add(_ cleanup: @escaping @Sendable () async -> Void) {
+        cleanups.withLock { $0.append(cleanup) }
+        state.withLock { state in
+            guard state.sources.isEmpty else { return }
+            let queue = DispatchQueue(label: "nemosim.interruption")
+            for number in [SIGINT, SIGTERM] {
+                // Ignored, so that only the source sees it (libdispatch installs its handler on resume).
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                source.setEventHandler { [self] in interrupted(number) }
+                source.resume()
+                state.sources.append(source)
+            }
+        }
+    }
+
+    private func interrupted(_ number: Int32) {
+        let count = state.withLock { state in
+            state.count += 1
+            return state.count
+        }
+        guard count == 1 else { _exit(128 + number) }
+        FileHandle.standardError.write(Data("\nnemosim: interrupted: putting the target back and removing temporary files (again to stop at once)\n".utf8))
+        let cleanups = cleanups.withLock { $0 }
+        Task {
+            for cleanup in cleanups { await cleanup() }
+            exit(128 + number)
+        }
     }
 }

@@ -100,7 +100,13 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--time-scale must be a number from 0.001 to 1000000 (simulated seconds per real second), got \(timeScale)")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
-        if let resolvedPublicURL { try validateBaseURL(resolvedPublicURL, publicURL != nil ? "--public-url" : "$NEMOSIM_PUBLIC_URL") }
+        if let resolvedPublicURL {
+            let option = publicURL != nil ? "--public-url" : "$NEMOSIM_PUBLIC_URL"
+            try validateBaseURL(resolvedPublicURL, option)
+            if let url = URLComponents(string: resolvedPublicURL), url.query != nil || url.fragment != nil {
+                throw ValidationError("\(option) is the base the simulator's URLs start with: no ?query or #fragment, got \(resolvedPublicURL)")
+            }
+        }
         if let problem = limits.validationErrors().first {
             throw ValidationError("--idle-timeout, --request-timeout, --max-connections: \(problem)")
         }
@@ -121,8 +127,9 @@ struct Serve: AsyncParsableCommand {
                 handleSignals: true)
         }
         FileHandle.standardError.write(Data("nemosim serve: profile \(behaviour.name): \(behaviour.description)\n".utf8))
-        FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
+        // Watching before the ready line: a Ctrl-C right after it counts.
         let stop = StopSignals.watch("nemosim serve")
+        FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()
         stop.cancel()
     }
@@ -134,8 +141,9 @@ struct Serve: AsyncParsableCommand {
             try await ReplayServer.start(
                 recording: recording, timing: replayTiming.timing(timeScale: timeScale), host: host, port: port, handleSignals: true)
         }
-        FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
+        // Watching before the ready line: a Ctrl-C right after it counts.
         let stop = StopSignals.watch("nemosim serve")
+        FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()
         stop.cancel()
     }
@@ -151,7 +159,7 @@ final class StopSignals: @unchecked Sendable {
     private init(_ command: String) {
         let queue = DispatchQueue(label: "nemosim.stop-signals")
         sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0, queue: queue) }
-        for source in sources {
+        for (source, number) in zip(sources, [SIGINT, SIGTERM]) {
             // Only ever on the queue: count needs no lock.
             source.setEventHandler { [weak self] in
                 guard let self else { return }
@@ -160,7 +168,7 @@ final class StopSignals: @unchecked Sendable {
                     FileHandle.standardError.write(Data("\(command): stopping (open connections get 1 s; press Ctrl-C again to stop at once)\n".utf8))
                 } else {
                     FileHandle.standardError.write(Data("\(command): stopped at once\n".utf8))
-                    _exit(130)
+                    _exit(128 + number)
                 }
             }
         }

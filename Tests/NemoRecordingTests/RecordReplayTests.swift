@@ -205,6 +205,31 @@ extension RecordReplayTests {
         }
     }
 
+    @Test("A JSON body recorded with \"params\": [] beside it (as mitmproxy writes) matches by its text; a multipart one by method and path")
+    func paramsBesideText() async throws {
+        let body = #"{"app_name":"nemo_agent","session_id":"s1","new_message":{"parts":[{"text":"hi"}]}}"#
+        var json = HAREntryBuilder.entry(
+            request: ClientRequest(method: "POST", url: "http://x/api/tasks/me/with-session/nemo_agent", body: .data(Data(body.utf8), contentType: "application/json")),
+            started: Date(), elapsed: 1, status: 200, headers: [("Content-Type", "application/json")], body: Data(#"{"code":0,"data":{"session_id":"s1"}}"#.utf8))
+        json.request.postData = HARPostData(mimeType: "application/json", text: body, params: [])
+        var upload = HAREntryBuilder.entry(
+            request: ClientRequest(method: "POST", url: "http://x/api/upload-video/nemo_agent/me/s1"), started: Date(), elapsed: 1, status: 200,
+            headers: [("Content-Type", "application/json")], body: Data(#"{"code":0,"data":{"files":[]}}"#.utf8))
+        upload.request.postData = HARPostData(mimeType: "multipart/form-data; boundary=x", text: "", params: [])
+        let transport = ReplayTransport(recording: Recording(metadata: nil, entries: [json, upload], cutOff: nil, fromJournal: false), timing: .instant)
+        let matched = try await transport.send(
+            ClientRequest(method: "POST", url: "http://y/api/tasks/me/with-session/nemo_agent", body: .data(Data(body.utf8), contentType: "application/json")))
+        #expect(String(decoding: matched.body, as: UTF8.self).contains("s1"))
+        let uploaded = try await transport.send(
+            ClientRequest(method: "POST", url: "http://y/api/upload-video/nemo_agent/me/s1", body: .data(Data("--x--".utf8), contentType: "multipart/form-data; boundary=x")))
+        #expect(uploaded.status == 200)
+        // Another JSON body does not match the recorded one.
+        await #expect(throws: TransportError.self) {
+            _ = try await transport.send(
+                ClientRequest(method: "POST", url: "http://y/api/tasks/me/with-session/nemo_agent", body: .data(Data(#"{"other":1}"#.utf8), contentType: "application/json")))
+        }
+    }
+
     @Test("An exchange recorded without a response is an error at replay: from the transport, and a 502 saying so from the replay server")
     func noResponseRecorded() async throws {
         let entry = HAREntryBuilder.entry(

@@ -104,7 +104,7 @@ struct JUnitReportTests {
         let xml = try JUnitReport.xml(for: run)
         try JUnitReport.validate(xml, schema: schema)
         let text = String(decoding: xml, as: UTF8.self)
-        for (classname, file) in [("a.smoke", "a/smoke.yaml"), ("b.smoke", "b/smoke.yaml"), ("up.smoke", "../up/smoke.yml"), ("c.d.smoke", "./c.d/smoke.yaml")] {
+        for (classname, file) in [("a.smoke", "a/smoke.yaml"), ("b.smoke", "b/smoke.yaml"), ("__.up.smoke", "../up/smoke.yml"), ("c.d.smoke", "./c.d/smoke.yaml")] {
             #expect(text.contains(#"<testsuite name="\#(classname)""#), "\(classname)")
             #expect(text.contains(#"<testcase classname="\#(classname)" name="smoke" time="0.100" file="\#(file)" line="3""#), "\(classname)")
         }

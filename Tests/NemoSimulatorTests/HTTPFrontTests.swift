@@ -194,6 +194,12 @@ struct HTTPFrontTests {
         #expect(odd.hasPrefix("http://0.0.0.0:"), "\(odd)")
         // Bound to loopback: the bound address, whatever the Host.
         #expect(try await uploadURL(.init(), host: "sim.example:32768").hasPrefix("http://127.0.0.1:"))
+        for plain in ["sim.example", "sim.example:32768", "10.0.0.7:8080", "[::1]:8080", "[fe80::1]", "localhost"] {
+            #expect(Simulation.isPlainHostAndPort(plain), "\(plain)")
+        }
+        for odd in ["", ":80", "a:", "a:99999", "a:8o", "a b", "a/b", "a@b", "[::1", "[::1]x", "[:g:]", "a:1:2", "ünï.example", String(repeating: "a", count: 300)] {
+            #expect(!Simulation.isPlainHostAndPort(odd), "\(odd)")
+        }
         // Given: always that.
         #expect(try await uploadURL(.init(host: "0.0.0.0", publicURL: "https://sim.internal/"), host: "x:1").hasPrefix("https://sim.internal/_nemosim/media/"))
     }

@@ -10,9 +10,13 @@ export async function startSimulator({ binary = process.env.NEMOSIM || "nemosim"
   });
   const lines = createInterface({ input: child.stdout });
   const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("nemosim printed no ready line within 10 s")), 10_000);
-    child.once("error", (error) => reject(new Error(`cannot run ${binary}: ${error.message} (set NEMOSIM to the binary)`)));
-    child.once("exit", (code) => reject(new Error(`nemosim serve exited with ${code} before it was ready`)));
+    const failed = (error) => {
+      child.kill("SIGKILL");
+      reject(error);
+    };
+    const timer = setTimeout(() => failed(new Error("nemosim printed no ready line within 10 s")), 10_000);
+    child.once("error", (error) => failed(new Error(`cannot run ${binary}: ${error.message} (set NEMOSIM to the binary)`)));
+    child.once("exit", (code) => failed(new Error(`nemosim serve exited with ${code} before it was ready`)));
     lines.on("line", (line) => {
       const match = /^nemosim listening on (http:\/\/\S+)$/.exec(line);
       if (match) {
