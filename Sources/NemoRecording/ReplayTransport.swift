@@ -35,9 +35,19 @@ public final class ReplayMatcher: Sendable {
     /// Per candidate list: how far every entry is known to be used.
     nonisolated(unsafe) private var firstUnused: [String: Int] = [:]
 
-    public init(recording: Recording) {
+    /// What recorded origins become in match keys (``init(recording:origins:)``).
+    public static let originPlaceholder = "{recorded-origin}"
+
+    /// - Parameter origins: addresses the recording's bodies name (its
+    ///   hosts, a proxy's) that a replayed request names as the replay
+    ///   server's own: in keys, each becomes ``originPlaceholder``, and the
+    ///   caller replaces its own URL with it in a request's key.
+    public init(recording: Recording, origins: [String] = []) {
         self.recording = recording
-        keys = recording.entries.map(Self.key(of:))
+        let longestFirst = origins.sorted { $0.count > $1.count }
+        keys = recording.entries.map { entry in
+            longestFirst.reduce(Self.key(of: entry)) { $0.replacingOccurrences(of: $1, with: Self.originPlaceholder) }
+        }
         var byKey: [String: [Int]] = [:]
         var byKeyAndAuthorization: [String: [Int]] = [:]
         for (index, key) in keys.enumerated() {

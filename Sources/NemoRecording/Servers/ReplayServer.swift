@@ -24,12 +24,35 @@ public final class ReplayServer: Sendable {
         self.server = server
     }
 
+    /// Origins of absolute URLs in recorded answers whose path and query
+    /// the recording also fetched: the address a client was sent to (a
+    /// proxy's, when a recorder such as mitmproxy wrote the upstream's
+    /// address in its requests). Replayed, such URLs point here.
+    static func originsOfRecordedURLs(in recording: Recording) -> [String] {
+        var fetched = Set<Substring>()
+        for entry in recording.entries {
+            guard let slash = entry.request.url.firstIndex(of: "/").flatMap({ entry.request.url[$0...].dropFirst(2).firstIndex(of: "/") }) else { continue }
+            fetched.insert(entry.request.url[slash...])
+        }
+        guard !fetched.isEmpty, let pattern = try? NSRegularExpression(pattern: #"(https?://[A-Za-z0-9.\-\[\]:]+)(/[^"\s\\<>]*)"#) else { return [] }
+        var origins: [String] = []
+        for entry in recording.entries {
+            guard let text = entry.response.content.text, text.contains("://"), text.utf8.count <= 1 << 20 else { continue }
+            let range = NSRange(text.startIndex..., in: text)
+            for match in pattern.matches(in: text, range: range) {
+                guard let originRange = Range(match.range(at: 1), in: text), let pathRange = Range(match.range(at: 2), in: text) else { continue }
+                let origin = String(text[originRange])
+                if fetched.contains(text[pathRange]), !origins.contains(origin) { origins.append(origin) }
+            }
+        }
+        return origins
+    }
+
     /// - Parameter clock: what recorded offsets are paced by (real time unless a test gives another).
     public static func start(
         recording: Recording, timing: ReplayTiming, host: String = "127.0.0.1", port: Int = 0, handleSignals: Bool = false,
         clock: any RecordingClock = .continuous
     ) async throws -> ReplayServer {
-        let matcher = ReplayMatcher(recording: recording)
         // Absolute URLs of the recorded hosts (in bodies, e.g. outputUrl) point here instead.
         let ownURL = Mutex<String?>(nil)
         // The recorded origins (scheme, host and port only): the proxy's and
@@ -45,19 +68,21 @@ public final class ReplayServer: Sendable {
         for url in [recording.metadata?.recordedVia, recording.metadata?.target].compactMap({ $0 }) + recording.entries.map(\.request.url) {
             if let origin = origin(url), !origins.contains(origin) { origins.append(origin) }
         }
+        for other in Self.originsOfRecordedURLs(in: recording) where !origins.contains(other) { origins.append(other) }
         // Longest first, so that one origin that is a prefix of another
         // (`:4123` and `:41237`) is never replaced inside it.
         let recordedHosts = origins.sorted { $0.count > $1.count }
-        let primaryHost = origins.first
+        // Recorded bodies name any of these; a replayed one names this server.
+        let matcher = ReplayMatcher(recording: recording, origins: origins)
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             var request = request
             let buffer = try await request.collectBody(upTo: 64 * 1024 * 1024)
             let url = request.uri.string
             var key = ReplayMatcher.key(method: request.method.rawValue, url: url, body: String(buffer: buffer), contentType: request.headers[.contentType])
             // URLs this server handed out come back in bodies (a draft's media):
-            // match them as the recorded host.
-            if let own = ownURL.withLock({ $0 }), let recordedHost = primaryHost {
-                key = key.replacingOccurrences(of: own, with: recordedHost)
+            // match them as any recorded origin.
+            if let own = ownURL.withLock({ $0 }) {
+                key = key.replacingOccurrences(of: own, with: ReplayMatcher.originPlaceholder)
             }
             let entry: HAREntry
             do {
