@@ -37,13 +37,7 @@ struct CheckClientCommand: AsyncParsableCommand {
     @Option(help: "A simulator already running (nemosim serve), instead of one started here: the plan is armed through its admin API and the journal entries made while the command runs are graded.")
     var api: String?
 
-    @Option(help: ArgumentHelp(
-        "With --api: the simulator's admin token (serve --admin-token); else --admin-token-file or $NEMOSIM_ADMIN_TOKEN.",
-        discussion: "A value given here shows in `ps`: prefer --admin-token-file or $NEMOSIM_ADMIN_TOKEN."))
-    var adminToken: String?
-
-    @Option(help: "With --api: a file holding the simulator's admin token (its first line).")
-    var adminTokenFile: String?
+    @OptionGroup var admin: AdminTokenOptions
 
     @Option(help: "Behaviour profile of the simulator: strict (the default), reference, skill, lenient, or a JSON or YAML file.")
     var profile = "strict"
@@ -88,7 +82,7 @@ struct CheckClientCommand: AsyncParsableCommand {
                     throw fail("nemosim check-client", "--api must be an http(s) URL like http://127.0.0.1:8080, got \(api)", code: 2)
                 }
                 let adminToken = try orExit("nemosim check-client", code: 2) {
-                    try resolveAdminToken(self.adminToken, file: adminTokenFile)
+                    try admin.resolved()
                 }
                 report = try await ClientCheck.check(command, apiURL: api, adminToken: adminToken, timeLimit: timeout)
             } else {

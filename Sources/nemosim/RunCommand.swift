@@ -46,13 +46,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Run up to N scenarios at once. Scenarios that use the simulator's admin API (clock, faults, profile) still run one at a time.")
     var parallel = 1
 
-    @Option(help: ArgumentHelp(
-        "The admin token of the simulator at --target (nemosim serve --admin-token); else --admin-token-file or $NEMOSIM_ADMIN_TOKEN. Sent on admin calls only, never recorded.",
-        discussion: "A value given here shows in `ps`: prefer --admin-token-file or $NEMOSIM_ADMIN_TOKEN."))
-    var adminToken: String?
-
-    @Option(help: "A file holding the admin token of the simulator at --target (its first line).")
-    var adminTokenFile: String?
+    @OptionGroup var admin: AdminTokenOptions
 
     @Flag(help: "Exit 1 when a scenario is skipped (a target that is not a simulator: no admin API), not only when one fails. Scenarios pinned to another profile's reading are skipped by design and still pass.")
     var failOnSkip = false
@@ -99,7 +93,7 @@ enum ScenarioRun {
 
     static func execute(files: [ScenarioSuite.File], fixtures: URL, options: RunOptions) async throws {
         guard !files.isEmpty else { throw fail("nemosim", "no scenarios to run", code: 2) }
-        let adminToken = try orExit("nemosim", code: 2) { try resolveAdminToken(options.adminToken, file: options.adminTokenFile) }
+        let adminToken = try orExit("nemosim", code: 2) { try options.admin.resolved() }
 
         if options.profile == "all" {
             try await executeUnderEveryProfile(files, fixtures: fixtures, options: options)

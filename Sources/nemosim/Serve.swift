@@ -189,6 +189,20 @@ final class StopSignals: @unchecked Sendable {
     }
 }
 
+/// How `run`, `conformance` and `check-client --api` are given the admin
+/// token of a simulator elsewhere.
+struct AdminTokenOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "The admin token of the simulator at --target or --api (nemosim serve --admin-token); else --admin-token-file or $NEMOSIM_ADMIN_TOKEN. Sent on admin calls only, never recorded, never passed to a checked client.",
+        discussion: "A value given here shows in `ps`: prefer --admin-token-file or $NEMOSIM_ADMIN_TOKEN."))
+    var adminToken: String?
+
+    @Option(help: "A file holding that admin token (its first line).")
+    var adminTokenFile: String?
+
+    func resolved() throws -> String? { try resolveAdminToken(adminToken, file: adminTokenFile) }
+}
+
 /// The admin token from `--admin-token`, `--admin-token-file` or
 /// `$NEMOSIM_ADMIN_TOKEN`, in that order; nil when none is given.
 func resolveAdminToken(_ value: String?, file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
