@@ -142,6 +142,25 @@ public final class ReplayMatcher: Sendable {
         return recording.entries[candidates[position]]
     }
 
+    /// Forgets which exchanges answered: the next requests get the
+    /// recorded answers from the start again (`POST /_nemosim/reset` on the
+    /// replay server).
+    public func rewind() {
+        lock.lock()
+        defer { lock.unlock() }
+        used = []
+        firstUnused = [:]
+    }
+
+    /// The recorded exchanges that have not answered yet, in recorded order
+    /// (VCR's "unused interactions": a call the client stopped making).
+    public var unused: [(index: Int, entry: HAREntry)] {
+        lock.lock()
+        let taken = used
+        lock.unlock()
+        return recording.entries.indices.filter { !taken.contains($0) }.map { ($0, recording.entries[$0]) }
+    }
+
     /// The closest recorded request and how it differs.
     public func closest(to key: String) -> String {
         guard !recording.entries.isEmpty else { return "The recording has no exchanges." }
@@ -151,17 +170,57 @@ public final class ReplayMatcher: Sendable {
             let other = otherKey.split(separator: " ", maxSplits: 2).map(String.init)
             var score = 0
             var differences: [String] = []
-            if other[0] == parts[0] { score += 1 } else { differences.append("method \(other[0]) instead of \(parts[0])") }
-            if other.count > 1, parts.count > 1, other[1] == parts[1] { score += 2 } else { differences.append("path \(other.count > 1 ? other[1] : "")") }
+            if other[0] == parts[0] { score += 1 } else { differences.append("method: recorded \(other[0]), sent \(parts[0])") }
+            let otherPath = other.count > 1 ? other[1] : "", path = parts.count > 1 ? parts[1] : ""
+            if otherPath == path { score += 2 } else { differences.append("path: recorded \(otherPath), sent \(path)") }
             let otherBody = other.count > 2 ? other[2] : ""
             let body = parts.count > 2 ? parts[2] : ""
-            if otherBody == body { score += 1 } else { differences.append("body \(otherBody.prefix(120))") }
+            if otherBody == body { score += 1 } else { differences.append("body: " + Self.bodyDifference(recorded: otherBody, sent: body)) }
             if best == nil || score > best!.score {
                 best = (score, entry, differences.joined(separator: "; "))
             }
         }
         guard let best else { return "" }
         return "Closest recorded request: \(best.entry.request.method) \(Self.normalizedPath(best.entry.request.url)) (differs in \(best.difference))."
+    }
+
+    /// Where two request bodies part: for JSON, the first field that
+    /// differs with both values (or that one side lacks); otherwise both
+    /// texts from where they part.
+    public static func bodyDifference(recorded: String, sent: String) -> String {
+        func shown(_ text: String) -> String { text.isEmpty ? "(empty)" : text.count > 80 ? String(text.prefix(80)) + "…" : text }
+        if let a = try? JSONValue.parse(recorded), let b = try? JSONValue.parse(sent), let (path, left, right) = firstDifference(a, b, at: "") {
+            let name = path.isEmpty ? "the whole body" : "field \(path)"
+            return "\(name): recorded \(left.map { shown($0.jsonString()) } ?? "(absent)"), sent \(right.map { shown($0.jsonString()) } ?? "(absent)")"
+        }
+        let common = zip(recorded, sent).prefix { $0 == $1 }.count
+        let from = max(0, common - 20)
+        return "recorded \(shown(String(recorded.dropFirst(from)))), sent \(shown(String(sent.dropFirst(from))))" + (common > 0 ? " (from character \(from + 1))" : "")
+    }
+
+    /// The first place two JSON values differ: a dotted path (`[i]` for
+    /// array items) and the value on each side (nil where absent).
+    static func firstDifference(_ a: JSONValue, _ b: JSONValue, at path: String) -> (String, JSONValue?, JSONValue?)? {
+        switch (a, b) {
+        case (.object(let left), .object(let right)):
+            for key in Set(left.keys).union(right.keys).sorted() {
+                let child = path.isEmpty ? key : path + "." + key
+                switch (left[key], right[key]) {
+                case (let l?, let r?): if let found = firstDifference(l, r, at: child) { return found }
+                case (let l, let r): return (child, l, r)
+                }
+            }
+            return nil
+        case (.array(let left), .array(let right)):
+            for index in 0..<max(left.count, right.count) {
+                let child = path + "[\(index)]"
+                guard index < left.count, index < right.count else { return (child, index < left.count ? left[index] : nil, index < right.count ? right[index] : nil) }
+                if let found = firstDifference(left[index], right[index], at: child) { return found }
+            }
+            return nil
+        default:
+            return a == b ? nil : (path, a, b)
+        }
     }
 }
 

@@ -57,7 +57,9 @@ public struct ScenarioRunner: Sendable {
     /// (`/_nemosim/clock`).
     public func target() async -> Target {
         guard let response = try? await transport.send(ClientRequest(method: "GET", url: baseURL + "/_nemosim/health", timeout: 10)),
-            response.status == 200, let health = try? JSONValue.parse(response.body), health["status"] == "ok"
+            response.status == 200, let health = try? JSONValue.parse(response.body), health["status"] == "ok",
+            // A replay server's own health: answers from a recording, no admin API.
+            health["mode"] != "replay"
         else { return Target(simulator: false, profileBase: nil) }
         var target = Target(simulator: true, profileBase: health["profile_base"]?.stringValue)
         if let clock = try? await transport.send(ClientRequest(method: "GET", url: baseURL + "/_nemosim/clock", timeout: 10)),

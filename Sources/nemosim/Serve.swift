@@ -76,6 +76,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "With --replay: `recorded` (event streams at their recorded offsets divided by --time-scale) or `instant`.")
     var replayTiming: ReplayTimingOption = .recorded
 
+    @Flag(help: "With --replay: exit 1 when it stops with recorded exchanges no client used (a call your client stopped making). The list is printed either way.")
+    var failOnUnused = false
+
     @Flag(help: "More server logging on stderr (Hummingbird's info level); the request journal is at /_nemosim/journal.")
     var verbose = false
 
@@ -100,6 +103,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--time-scale must be a number from 0.001 to 1000000 (simulated seconds per real second), got \(timeScale)")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
+        if failOnUnused && replay == nil { throw ValidationError("--fail-on-unused goes with --replay FILE") }
         if let resolvedPublicURL {
             let option = publicURL != nil ? "--public-url" : "$NEMOSIM_PUBLIC_URL"
             try validateBaseURL(resolvedPublicURL, option)
@@ -146,6 +150,19 @@ struct Serve: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()
         stop.cancel()
+        // What the clients never asked for: the calls a client stopped making.
+        let unused = server.unused
+        if unused.isEmpty {
+            FileHandle.standardError.write(Data("nemosim serve: every one of the \(recording.entries.count) recorded exchanges was used\n".utf8))
+        } else {
+            var lines = "nemosim serve: \(unused.count) of \(recording.entries.count) recorded exchanges were not used:\n"
+            for (index, entry) in unused.prefix(50) {
+                lines += "  \(index + 1) \(entry.request.method) \(ReplayMatcher.normalizedPath(entry.request.url)) -> \(entry.response.status)\n"
+            }
+            if unused.count > 50 { lines += "  … and \(unused.count - 50) more (GET /_nemosim/replay/unused lists them all while it runs)\n" }
+            FileHandle.standardError.write(Data(lines.utf8))
+            if failOnUnused { throw ExitCode(1) }
+        }
     }
 }
 

@@ -201,7 +201,7 @@ extension RecordReplayTests {
             Issue.record("expected no match")
         } catch let error as TransportError {
             #expect(error.message.contains("no recorded exchange matches POST /api/credits/balance/simple"))
-            #expect(error.message.contains("Closest recorded request: GET /api/credits/balance/simple (differs in method GET instead of POST)"))
+            #expect(error.message.contains("Closest recorded request: GET /api/credits/balance/simple (differs in method: recorded GET, sent POST)"))
         }
     }
 
@@ -223,11 +223,58 @@ extension RecordReplayTests {
         let uploaded = try await transport.send(
             ClientRequest(method: "POST", url: "http://y/api/upload-video/nemo_agent/me/s1", body: .data(Data("--x--".utf8), contentType: "multipart/form-data; boundary=x")))
         #expect(uploaded.status == 200)
-        // Another JSON body does not match the recorded one.
-        await #expect(throws: TransportError.self) {
+        // Another JSON body does not match the recorded one, and the error names the field and both values.
+        let changed = body.replacingOccurrences(of: #""text":"hi""#, with: #""text":"bye""#)
+        do {
             _ = try await transport.send(
-                ClientRequest(method: "POST", url: "http://y/api/tasks/me/with-session/nemo_agent", body: .data(Data(#"{"other":1}"#.utf8), contentType: "application/json")))
+                ClientRequest(method: "POST", url: "http://y/api/tasks/me/with-session/nemo_agent", body: .data(Data(changed.utf8), contentType: "application/json")))
+            Issue.record("a different body matched")
+        } catch let error as TransportError {
+            #expect(error.message.contains(#"differs in body: field new_message.parts[0].text: recorded "hi", sent "bye""#), "\(error.message)")
         }
+        #expect(ReplayMatcher.bodyDifference(recorded: #"{"a":1}"#, sent: #"{"a":1,"b":[2]}"#) == "field b: recorded (absent), sent [2]")
+        #expect(ReplayMatcher.bodyDifference(recorded: "", sent: "x=1") == "recorded (empty), sent x=1")
+        #expect(ReplayMatcher.bodyDifference(recorded: "name=ann&age=3", sent: "name=ann&age=4") == "recorded name=ann&age=3, sent name=ann&age=4 (from character 1)")
+    }
+
+    @Test("The replay server's health (its own unless recorded), rewind (POST /_nemosim/reset) and the list of unused exchanges")
+    func replayAdmin() async throws {
+        func entry(_ path: String, _ available: Int) -> HAREntry {
+            HAREntryBuilder.entry(
+                request: ClientRequest(method: "GET", url: "http://x" + path), started: Date(), elapsed: 1, status: 200,
+                headers: [("Content-Type", "application/json")], body: Data(#"{"code":0,"data":{"available":\#(available)}}"#.utf8))
+        }
+        let recording = Recording(
+            metadata: nil, entries: [entry("/api/credits/balance/simple", 1), entry("/api/credits/balance/simple", 2), entry("/api/state/nemo_agent/me/1/latest", 3)],
+            cutOff: nil, fromJournal: false)
+        let replay = try await ReplayServer.start(recording: recording, timing: .instant)
+        let curl = CurlTransport()
+        func get(_ path: String, method: String = "GET") async throws -> JSONValue {
+            try JSONValue.parse(try await curl.send(ClientRequest(method: method, url: replay.url + path)).body)
+        }
+        let health = try await get("/_nemosim/health")
+        #expect(health["status"] == "ok" && health["mode"] == "replay" && health["exchanges"] == 3 && health["unused"] == 3)
+        #expect(try await get("/api/credits/balance/simple")["data"]?["available"] == 1)
+        let unused = try await get("/_nemosim/replay/unused")
+        #expect(unused["count"] == 2)
+        #expect(unused["unused"]?.arrayValue?.compactMap { $0["index"]?.intValue } == [2, 3])
+        #expect(unused["unused"]?[1]?["path"] == "/api/state/nemo_agent/me/1/latest")
+        // Rewound: the first answer again, and everything unused.
+        #expect(try await get("/_nemosim/reset", method: "POST")["status"] == "rewound")
+        #expect(try await get("/_nemosim/replay/unused")["count"] == 3)
+        #expect(try await get("/api/credits/balance/simple")["data"]?["available"] == 1)
+        #expect(try await get("/api/credits/balance/simple")["data"]?["available"] == 2)
+        await replay.stop()
+
+        // A recording that holds a health answer (a simulator's) gives that one.
+        let recorded = HAREntryBuilder.entry(
+            request: ClientRequest(method: "GET", url: "http://x/_nemosim/health"), started: Date(), elapsed: 1, status: 200,
+            headers: [("Content-Type", "application/json")], body: Data(#"{"status":"ok","profile_base":"strict"}"#.utf8))
+        let simulator = try await ReplayServer.start(recording: Recording(metadata: nil, entries: [recorded], cutOff: nil, fromJournal: false), timing: .instant)
+        let answer = try JSONValue.parse(try await curl.send(ClientRequest(method: "GET", url: simulator.url + "/_nemosim/health")).body)
+        #expect(answer["profile_base"] == "strict" && answer["mode"] == nil)
+        await simulator.stop()
+        curl.shutdown()
     }
 
     @Test("An exchange recorded without a response is an error at replay: from the transport, and a 502 saying so from the replay server")

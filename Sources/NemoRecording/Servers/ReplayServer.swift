@@ -17,12 +17,18 @@ public final class ReplayServer: Sendable {
     public let url: String
     public let port: Int
     private let server: RunningHTTPServer
+    /// Which recorded exchanges answered (``unused``).
+    public let matcher: ReplayMatcher
 
-    private init(server: RunningHTTPServer) {
+    private init(server: RunningHTTPServer, matcher: ReplayMatcher) {
         self.url = server.url
         self.port = server.port
         self.server = server
+        self.matcher = matcher
     }
+
+    /// The recorded exchanges no request has used yet, in recorded order.
+    public var unused: [(index: Int, entry: HAREntry)] { matcher.unused }
 
     /// Origins of absolute URLs in recorded answers whose path and query
     /// the recording also fetched: the address a client was sent to (a
@@ -74,7 +80,11 @@ public final class ReplayServer: Sendable {
         let recordedHosts = origins.sorted { $0.count > $1.count }
         // Recorded bodies name any of these; a replayed one names this server.
         let matcher = ReplayMatcher(recording: recording, origins: origins)
+        // Its own health answer, unless the recording holds one (a recorded
+        // simulator's, which a replayed run of scenarios reads).
+        let recordsHealth = recording.entries.contains { ReplayMatcher.normalizedPath($0.request.url) == "/_nemosim/health" }
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            if let answer = Self.replayAdmin(request, matcher: matcher, recordsHealth: recordsHealth) { return answer }
             var request = request
             let buffer = try await request.collectBody(upTo: 64 * 1024 * 1024)
             let url = request.uri.string
@@ -128,9 +138,42 @@ public final class ReplayServer: Sendable {
                 try await writer.finish(nil)
             })
         }
-        let server = ReplayServer(server: try await ServerStarter.start(handler: handler, host: host, port: port, handleSignals: handleSignals))
+        let server = ReplayServer(
+            server: try await ServerStarter.start(handler: handler, host: host, port: port, handleSignals: handleSignals), matcher: matcher)
         ownURL.withLock { $0 = server.url }
         return server
+    }
+
+    /// The replay server's own routes: `GET /_nemosim/health` (when the
+    /// recording has none: `mode: replay`, no admin API), `POST
+    /// /_nemosim/reset` (rewind: every recorded answer again from the
+    /// start) and `GET /_nemosim/replay/unused` (the exchanges not used yet).
+    static func replayAdmin(_ request: Request, matcher: ReplayMatcher, recordsHealth: Bool) -> Response? {
+        let path = request.uri.path
+        switch (request.method, path) {
+        case (.get, "/_nemosim/health") where !recordsHealth:
+            let unused = matcher.unused.count
+            return JSONAnswer.json([
+                "status": "ok", "mode": "replay", "version": .string(NemosimVersion.current),
+                "exchanges": .number(Double(matcher.recording.entries.count)), "unused": .number(Double(unused)),
+            ]).response
+        case (.post, "/_nemosim/reset"):
+            matcher.rewind()
+            return JSONAnswer.json(["status": "rewound", "exchanges": .number(Double(matcher.recording.entries.count))]).response
+        case (.get, "/_nemosim/replay/unused"):
+            let unused = matcher.unused
+            return JSONAnswer.json([
+                "count": .number(Double(unused.count)),
+                "unused": .array(unused.map { item in
+                    [
+                        "index": .number(Double(item.index + 1)), "method": .string(item.entry.request.method),
+                        "path": .string(ReplayMatcher.normalizedPath(item.entry.request.url)), "status": .number(Double(item.entry.response.status)),
+                    ]
+                }),
+            ]).response
+        default:
+            return nil
+        }
     }
 
     /// A recorded stream that was cut off is cut off again.
