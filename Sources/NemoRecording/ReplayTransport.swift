@@ -12,6 +12,59 @@ public enum ReplayTiming: Sendable, Hashable {
     case instant
 }
 
+/// What of a request must equal the recorded one's for it to answer:
+/// `method,path,body` by default (`nemosim serve --replay --match`).
+/// `query` compares the query string (items sorted); `header:NAME` a
+/// header's value. Render ids in paths and bodies are normalised whatever
+/// is compared, and a multipart body never is (uploads match without it).
+public struct ReplayMatch: Sendable, Hashable, CustomStringConvertible {
+    public var method = true
+    public var path = true
+    public var query = false
+    public var body = true
+    /// Lower-case header names.
+    public var headers: [String] = []
+
+    public static let `default` = ReplayMatch()
+
+    public init() {}
+
+    /// `method,path,query,body,header:NAME` (any of them, in any order).
+    public init(parsing text: String) throws {
+        method = false
+        path = false
+        body = false
+        let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !items.isEmpty, items.count <= 32 else {
+            throw RecordingError("--match lists what requests are matched on: method, path, query, body, header:NAME (comma-separated), got \"\(text)\"")
+        }
+        for item in items {
+            switch item.lowercased() {
+            case "method": method = true
+            case "path": path = true
+            case "query": query = true
+            case "body": body = true
+            case let header where header.hasPrefix("header:") && header.count > 7 && header.count <= 200:
+                let name = String(header.dropFirst(7))
+                guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) else {
+                    throw RecordingError("--match: \"\(item)\" is not a header name (letters, digits, - and _)")
+                }
+                if !headers.contains(name) { headers.append(name) }
+            default:
+                throw RecordingError("--match: unknown item \"\(item)\": use method, path, query, body or header:NAME")
+            }
+        }
+    }
+
+    public var description: String {
+        ([method ? "method" : nil, path ? "path" : nil, query ? "query" : nil, body ? "body" : nil].compactMap { $0 } + headers.map { "header:" + $0 })
+            .joined(separator: ",")
+    }
+
+    /// The names of a key's parts, in key order.
+    var partNames: [String] { ["method", "path", "query", "body"] + headers.map { "header \($0)" } }
+}
+
 /// Finds the recorded exchange for a request: method, path and body with
 /// ids normalised. Among exchanges with the same key, one sent with the same
 /// `Authorization` header is preferred (a replayed token is the recorded
@@ -21,6 +74,8 @@ public enum ReplayTiming: Sendable, Hashable {
 /// (polls).
 public final class ReplayMatcher: Sendable {
     public let recording: Recording
+    /// What requests are matched on.
+    public let match: ReplayMatch
     /// Each entry's match key, computed once.
     private let keys: [String]
     /// Entries by key, in recorded order.
@@ -42,11 +97,12 @@ public final class ReplayMatcher: Sendable {
     ///   hosts, a proxy's) that a replayed request names as the replay
     ///   server's own: in keys, each becomes ``originPlaceholder``, and the
     ///   caller replaces its own URL with it in a request's key.
-    public init(recording: Recording, origins: [String] = []) {
+    public init(recording: Recording, origins: [String] = [], match: ReplayMatch = .default) {
         self.recording = recording
+        self.match = match
         let longestFirst = origins.sorted { $0.count > $1.count }
         keys = recording.entries.map { entry in
-            longestFirst.reduce(Self.key(of: entry)) { $0.replacingOccurrences(of: $1, with: Self.originPlaceholder) }
+            longestFirst.reduce(Self.key(of: entry, match: match)) { $0.replacingOccurrences(of: $1, with: Self.originPlaceholder) }
         }
         var byKey: [String: [Int]] = [:]
         var byKeyAndAuthorization: [String: [Int]] = [:]
@@ -60,9 +116,32 @@ public final class ReplayMatcher: Sendable {
         self.byKeyAndAuthorization = byKeyAndAuthorization
     }
 
-    /// The match key of a request.
-    public static func key(method: String, url: String, body: String?) -> String {
-        "\(method.uppercased()) \(normalizedPath(url)) \(normalizedBody(body))"
+    /// The separator of a key's parts (``ReplayMatch/partNames``).
+    static let separator: Character = "\u{1F}"
+
+    /// The match key of a request: the parts `match` compares, in a fixed
+    /// order, the others empty.
+    static func key(
+        method: String, url: String, body: String?, contentType: String?, header: (String) -> String?, match: ReplayMatch
+    ) -> String {
+        let multipart = contentType?.lowercased().hasPrefix("multipart/") == true
+        var parts = [
+            match.method ? method.uppercased() : "", match.path ? normalizedPath(url) : "", match.query ? normalizedQuery(url) : "",
+            match.body && !multipart ? normalizedBody(body) : "",
+        ]
+        for name in match.headers { parts.append(header(name) ?? "") }
+        return parts.joined(separator: String(separator))
+    }
+
+    /// A request's key under this matcher's rules.
+    public func key(method: String, url: String, body: String?, contentType: String?, header: (String) -> String?) -> String {
+        Self.key(method: method, url: url, body: body, contentType: contentType, header: header, match: match)
+    }
+
+    /// The query string's items, sorted (`a=1&b=2`).
+    static func normalizedQuery(_ url: String) -> String {
+        let items = URLComponents(string: url)?.percentEncodedQueryItems ?? []
+        return items.map { $0.name + ($0.value.map { "=" + $0 } ?? "") }.sorted().joined(separator: "&")
     }
 
     public static func normalizedPath(_ url: String) -> String {
@@ -95,27 +174,22 @@ public final class ReplayMatcher: Sendable {
         }
     }
 
-    /// The key of a request with a body of `contentType`: a multipart body
-    /// (an upload) is left out, so uploads match by method and path.
-    static func key(method: String, url: String, body: String?, contentType: String?) -> String {
-        key(method: method, url: url, body: contentType?.lowercased().hasPrefix("multipart/") == true ? nil : body)
-    }
-
     /// A recorded request's key. Whether its body is a multipart one is
     /// its MIME type's to say: mitmproxy writes `"params": []` beside a
     /// JSON body, and browsers list a form's fields in `params` beside its
     /// text.
-    static func key(of entry: HAREntry) -> String {
+    static func key(of entry: HAREntry, match: ReplayMatch) -> String {
         let post = entry.request.postData
-        return key(method: entry.request.method, url: entry.request.url, body: post?.text, contentType: post?.mimeType)
+        return key(
+            method: entry.request.method, url: entry.request.url, body: post?.text, contentType: post?.mimeType,
+            header: { name in entry.request.headers.first { $0.name.lowercased() == name }?.value }, match: match)
     }
 
-    static func key(of request: ClientRequest) -> String {
-        switch request.body {
-        case .data(let data, let type):
-            return key(method: request.method, url: request.url, body: String(decoding: data, as: UTF8.self), contentType: type)
-        default: return key(method: request.method, url: request.url, body: nil)
-        }
+    func key(of request: ClientRequest) -> String {
+        var body: String?
+        var type: String?
+        if case .data(let data, let contentType) = request.body { (body, type) = (String(decoding: data, as: UTF8.self), contentType) }
+        return key(method: request.method, url: request.url, body: body, contentType: type, header: { request.header($0) })
     }
 
     /// The recorded entry for `key` (preferring one sent with the same
@@ -164,18 +238,27 @@ public final class ReplayMatcher: Sendable {
     /// The closest recorded request and how it differs.
     public func closest(to key: String) -> String {
         guard !recording.entries.isEmpty else { return "The recording has no exchanges." }
-        let parts = key.split(separator: " ", maxSplits: 2).map(String.init)
+        let names = match.partNames
+        func parts(_ key: String) -> [String] {
+            let split = key.split(separator: Self.separator, omittingEmptySubsequences: false).map(String.init)
+            return names.indices.map { $0 < split.count ? split[$0] : "" }
+        }
+        let sent = parts(key)
         var best: (score: Int, entry: HAREntry, difference: String)?
         for (entry, otherKey) in zip(recording.entries, keys) {
-            let other = otherKey.split(separator: " ", maxSplits: 2).map(String.init)
+            let recorded = parts(otherKey)
             var score = 0
             var differences: [String] = []
-            if other[0] == parts[0] { score += 1 } else { differences.append("method: recorded \(other[0]), sent \(parts[0])") }
-            let otherPath = other.count > 1 ? other[1] : "", path = parts.count > 1 ? parts[1] : ""
-            if otherPath == path { score += 2 } else { differences.append("path: recorded \(otherPath), sent \(path)") }
-            let otherBody = other.count > 2 ? other[2] : ""
-            let body = parts.count > 2 ? parts[2] : ""
-            if otherBody == body { score += 1 } else { differences.append("body: " + Self.bodyDifference(recorded: otherBody, sent: body)) }
+            for (index, name) in names.enumerated() {
+                if recorded[index] == sent[index] {
+                    score += name == "path" ? 2 : 1
+                } else if name == "body" {
+                    differences.append("body: " + Self.bodyDifference(recorded: recorded[index], sent: sent[index]))
+                } else {
+                    func shown(_ text: String) -> String { text.isEmpty ? "(none)" : text }
+                    differences.append("\(name): recorded \(shown(recorded[index])), sent \(shown(sent[index]))")
+                }
+            }
             if best == nil || score > best!.score {
                 best = (score, entry, differences.joined(separator: "; "))
             }
@@ -232,15 +315,17 @@ public final class ReplayTransport: HTTPTransport, Sendable {
     /// What recorded offsets are paced by.
     public let clock: any RecordingClock
 
-    public init(recording: Recording, timing: ReplayTiming = .recorded(timeScale: 1), clock: any RecordingClock = .continuous) {
-        self.matcher = ReplayMatcher(recording: recording)
+    public init(
+        recording: Recording, timing: ReplayTiming = .recorded(timeScale: 1), clock: any RecordingClock = .continuous, match: ReplayMatch = .default
+    ) {
+        self.matcher = ReplayMatcher(recording: recording, match: match)
         self.timing = timing
         self.clock = clock
     }
 
     func entry(for request: ClientRequest) throws -> HAREntry {
         try matcher.match(
-            key: ReplayMatcher.key(of: request), authorization: request.header("Authorization"),
+            key: matcher.key(of: request), authorization: request.header("Authorization"),
             description: "\(request.method) \(ReplayMatcher.normalizedPath(request.url))")
     }
 

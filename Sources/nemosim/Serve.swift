@@ -79,6 +79,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "With --replay: exit 1 when it stops with recorded exchanges no client used (a call your client stopped making). The list is printed either way.")
     var failOnUnused = false
 
+    @Option(help: "With --replay: what a request must share with a recorded one, from method, path, query, body and header:NAME (comma-separated; default method,path,body).")
+    var match: String?
+
     @Flag(help: "More server logging on stderr (Hummingbird's info level); the request journal is at /_nemosim/journal.")
     var verbose = false
 
@@ -103,7 +106,10 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--time-scale must be a number from 0.001 to 1000000 (simulated seconds per real second), got \(timeScale)")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
-        if failOnUnused && replay == nil { throw ValidationError("--fail-on-unused goes with --replay FILE") }
+        if (failOnUnused || match != nil) && replay == nil { throw ValidationError("--fail-on-unused and --match go with --replay FILE") }
+        if let match {
+            do { _ = try ReplayMatch(parsing: match) } catch { throw ValidationError("\(error)") }
+        }
         if let resolvedPublicURL {
             let option = publicURL != nil ? "--public-url" : "$NEMOSIM_PUBLIC_URL"
             try validateBaseURL(resolvedPublicURL, option)
@@ -143,7 +149,8 @@ struct Serve: AsyncParsableCommand {
         if let cutOff = recording.cutOff { FileHandle.standardError.write(Data("nemosim serve: note: \(cutOff)\n".utf8)) }
         let server = try await orExit("nemosim serve", code: 1) {
             try await ReplayServer.start(
-                recording: recording, timing: replayTiming.timing(timeScale: timeScale), host: host, port: port, handleSignals: true)
+                recording: recording, timing: replayTiming.timing(timeScale: timeScale), host: host, port: port, handleSignals: true,
+                match: try match.map(ReplayMatch.init(parsing:)) ?? .default)
         }
         // Watching before the ready line: a Ctrl-C right after it counts.
         let stop = StopSignals.watch("nemosim serve")

@@ -237,6 +237,39 @@ extension RecordReplayTests {
         #expect(ReplayMatcher.bodyDifference(recorded: "name=ann&age=3", sent: "name=ann&age=4") == "recorded name=ann&age=3, sent name=ann&age=4 (from character 1)")
     }
 
+    @Test("Matching is configurable: the query and a header can be required, the body left out; bad rules are errors that say what to write")
+    func customMatching() async throws {
+        func entry(_ url: String, tenant: String, _ available: Int) -> HAREntry {
+            HAREntryBuilder.entry(
+                request: ClientRequest(method: "GET", url: url, headers: [("X-Tenant", tenant)]), started: Date(), elapsed: 1, status: 200,
+                headers: [("Content-Type", "application/json")], body: Data(#"{"code":0,"data":{"available":\#(available)}}"#.utf8))
+        }
+        let recording = Recording(
+            metadata: nil,
+            entries: [entry("http://x/api/credits/balance/simple?b=2&a=1", tenant: "red", 1), entry("http://x/api/credits/balance/simple?a=9", tenant: "blue", 2)],
+            cutOff: nil, fromJournal: false)
+        func available(_ transport: ReplayTransport, _ url: String, tenant: String) async throws -> Int? {
+            let answer = try await transport.send(ClientRequest(method: "GET", url: url, headers: [("x-tenant", tenant)]))
+            return try JSONValue.parse(answer.body)["data"]?["available"]?.intValue
+        }
+        // Default rules: the query does not count; the first recorded answer comes first.
+        #expect(try await available(ReplayTransport(recording: recording, timing: .instant), "http://y/api/credits/balance/simple?a=9", tenant: "blue") == 1)
+        // With the query (items in any order) and a header: the exchange that has them.
+        let strict = ReplayTransport(recording: recording, timing: .instant, match: try ReplayMatch(parsing: "method,path,query,header:X-Tenant"))
+        #expect(try await available(strict, "http://y/api/credits/balance/simple?a=9", tenant: "blue") == 2)
+        #expect(try await available(strict, "http://y/api/credits/balance/simple?a=1&b=2", tenant: "red") == 1)
+        do {
+            _ = try await available(strict, "http://y/api/credits/balance/simple?a=1&b=2", tenant: "green")
+            Issue.record("a request with another header value matched")
+        } catch let error as TransportError {
+            #expect(error.message.contains("header x-tenant: recorded red, sent green"), "\(error.message)")
+        }
+        #expect(try ReplayMatch(parsing: "path, header:X-Api-Key").description == "path,header:x-api-key")
+        for bad in ["", "method,colour", "header:", "header:a b"] {
+            #expect(throws: RecordingError.self, "\(bad)") { try ReplayMatch(parsing: bad) }
+        }
+    }
+
     @Test("The replay server's health (its own unless recorded), rewind (POST /_nemosim/reset) and the list of unused exchanges")
     func replayAdmin() async throws {
         func entry(_ path: String, _ available: Int) -> HAREntry {

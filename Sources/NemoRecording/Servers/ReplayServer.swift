@@ -57,7 +57,7 @@ public final class ReplayServer: Sendable {
     /// - Parameter clock: what recorded offsets are paced by (real time unless a test gives another).
     public static func start(
         recording: Recording, timing: ReplayTiming, host: String = "127.0.0.1", port: Int = 0, handleSignals: Bool = false,
-        clock: any RecordingClock = .continuous
+        clock: any RecordingClock = .continuous, match: ReplayMatch = .default
     ) async throws -> ReplayServer {
         // Absolute URLs of the recorded hosts (in bodies, e.g. outputUrl) point here instead.
         let ownURL = Mutex<String?>(nil)
@@ -79,7 +79,7 @@ public final class ReplayServer: Sendable {
         // (`:4123` and `:41237`) is never replaced inside it.
         let recordedHosts = origins.sorted { $0.count > $1.count }
         // Recorded bodies name any of these; a replayed one names this server.
-        let matcher = ReplayMatcher(recording: recording, origins: origins)
+        let matcher = ReplayMatcher(recording: recording, origins: origins, match: match)
         // Its own health answer, unless the recording holds one (a recorded
         // simulator's, which a replayed run of scenarios reads).
         let recordsHealth = recording.entries.contains { ReplayMatcher.normalizedPath($0.request.url) == "/_nemosim/health" }
@@ -88,7 +88,10 @@ public final class ReplayServer: Sendable {
             var request = request
             let buffer = try await request.collectBody(upTo: 64 * 1024 * 1024)
             let url = request.uri.string
-            var key = ReplayMatcher.key(method: request.method.rawValue, url: url, body: String(buffer: buffer), contentType: request.headers[.contentType])
+            let fields = request.headers
+            var key = matcher.key(
+                method: request.method.rawValue, url: url, body: String(buffer: buffer), contentType: fields[.contentType],
+                header: { name in HTTPField.Name(name).flatMap { fields[$0] } })
             // URLs this server handed out come back in bodies (a draft's media):
             // match them as any recorded origin.
             if let own = ownURL.withLock({ $0 }) {
