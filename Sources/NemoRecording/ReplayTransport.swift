@@ -244,27 +244,28 @@ public final class ReplayMatcher: Sendable {
             return names.indices.map { $0 < split.count ? split[$0] : "" }
         }
         let sent = parts(key)
-        var best: (score: Int, entry: HAREntry, difference: String)?
+        var best: (score: Int, entry: HAREntry, recorded: [String])?
         for (entry, otherKey) in zip(recording.entries, keys) {
             let recorded = parts(otherKey)
-            var score = 0
-            var differences: [String] = []
-            for (index, name) in names.enumerated() {
-                if recorded[index] == sent[index] {
-                    score += name == "path" ? 2 : 1
-                } else if name == "body" {
-                    differences.append("body: " + Self.bodyDifference(recorded: recorded[index], sent: sent[index]))
-                } else {
-                    func shown(_ text: String) -> String { text.isEmpty ? "(none)" : text }
-                    differences.append("\(name): recorded \(shown(recorded[index])), sent \(shown(sent[index]))")
-                }
-            }
-            if best == nil || score > best!.score {
-                best = (score, entry, differences.joined(separator: "; "))
-            }
+            let score = names.indices.reduce(0) { sum, index in sum + (recorded[index] == sent[index] ? (names[index] == "path" ? 2 : 1) : 0) }
+            if best == nil || score > best!.score { best = (score, entry, recorded) }
         }
         guard let best else { return "" }
-        return "Closest recorded request: \(best.entry.request.method) \(Self.normalizedPath(best.entry.request.url)) (differs in \(best.difference))."
+        // Only the closest is described (a JSON comparison per recorded body would be slow on large recordings).
+        var differences: [String] = []
+        for (index, name) in names.enumerated() where best.recorded[index] != sent[index] {
+            if name == "body" {
+                differences.append("body: " + Self.bodyDifference(recorded: best.recorded[index], sent: sent[index]))
+            } else if name.hasPrefix("header "), SecretShapes.headers.contains(String(name.dropFirst(7))) {
+                differences.append("\(name) (values not shown: a secret)")
+            } else {
+                func shown(_ text: String) -> String { text.isEmpty ? "(none)" : text.count > 120 ? String(text.prefix(120)) + "…" : text }
+                differences.append("\(name): recorded \(shown(best.recorded[index])), sent \(shown(sent[index]))")
+            }
+        }
+        // What the client sent is not redacted as the recording is: its tokens are masked here.
+        let text = "Closest recorded request: \(best.entry.request.method) \(Self.normalizedPath(best.entry.request.url)) (differs in \(differences.joined(separator: "; ")))."
+        return SecretShapes.replacingTokenWords(in: text) { word in String(word.prefix(8)) + "…" }
     }
 
     /// Where two request bodies part: for JSON, the first field that
@@ -274,6 +275,10 @@ public final class ReplayMatcher: Sendable {
         func shown(_ text: String) -> String { text.isEmpty ? "(empty)" : text.count > 80 ? String(text.prefix(80)) + "…" : text }
         if let a = try? JSONValue.parse(recorded), let b = try? JSONValue.parse(sent), let (path, left, right) = firstDifference(a, b, at: "") {
             let name = path.isEmpty ? "the whole body" : "field \(path)"
+            // A secret field (a token in a claim) is named, not shown.
+            if let last = path.split(separator: ".").last.map({ String($0.prefix { $0 != "[" }).lowercased() }), SecretShapes.jsonKeys.contains(last) {
+                return "\(name) (values not shown: a secret)"
+            }
             return "\(name): recorded \(left.map { shown($0.jsonString()) } ?? "(absent)"), sent \(right.map { shown($0.jsonString()) } ?? "(absent)")"
         }
         let common = zip(recorded, sent).prefix { $0 == $1 }.count

@@ -265,6 +265,16 @@ extension RecordReplayTests {
             #expect(error.message.contains("header x-tenant: recorded red, sent green"), "\(error.message)")
         }
         #expect(try ReplayMatch(parsing: "path, header:X-Api-Key").description == "path,header:x-api-key")
+        // A secret header is named, never shown; token-shaped words in what was sent are masked.
+        let keyed = ReplayTransport(recording: recording, timing: .instant, match: try ReplayMatch(parsing: "method,path,header:Authorization"))
+        do {
+            _ = try await keyed.send(ClientRequest(method: "GET", url: "http://y/api/credits/balance/simple", headers: [("Authorization", "Bearer nmv_usr_livesecret0123")]))
+            Issue.record("matched without the recorded Authorization")
+        } catch let error as TransportError {
+            #expect(error.message.contains("header authorization (values not shown: a secret)"), "\(error.message)")
+            #expect(!error.message.contains("livesecret"), "\(error.message)")
+        }
+        #expect(ReplayMatcher.bodyDifference(recorded: #"{"token":"nmv_usr_REDACTED-1"}"#, sent: #"{"token":"nmv_usr_live0123456"}"#) == "field token (values not shown: a secret)")
         for bad in ["", "method,colour", "header:", "header:a b"] {
             #expect(throws: RecordingError.self, "\(bad)") { try ReplayMatch(parsing: bad) }
         }
