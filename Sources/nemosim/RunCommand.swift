@@ -442,36 +442,24 @@ struct RunDocument: Encodable {
 
 /// Ctrl-C (or SIGTERM) during a run: puts back what the run changed on its
 /// target (the per-address limits a simulator elsewhere had lifted) and
-/// removes its temporary files, then exits 130; a second one exits at once.
+/// removes its temporary files, then exits 128 + the signal; a second one
+/// exits at once (``SignalWatch``).
 final class Interruption: Sendable {
     static let shared = Interruption()
 
     private let cleanups = Mutex<[@Sendable () async -> Void]>([])
-    private let state = Mutex<(sources: [any DispatchSourceSignal], count: Int)>(([], 0))
+    private let watch = Mutex<SignalWatch?>(nil)
 
     /// Runs `cleanup` if the process is interrupted (watching from the first call on).
     func add(_ cleanup: @escaping @Sendable () async -> Void) {
         cleanups.withLock { $0.append(cleanup) }
-        state.withLock { state in
-            guard state.sources.isEmpty else { return }
-            let queue = DispatchQueue(label: "nemosim.interruption")
-            for number in [SIGINT, SIGTERM] {
-                // Ignored, so that only the source sees it (libdispatch installs its handler on resume).
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler { [self] in interrupted(number) }
-                source.resume()
-                state.sources.append(source)
-            }
+        watch.withLock { watch in
+            guard watch == nil else { return }
+            watch = SignalWatch(ignoreFirst: true) { [self] number in interrupted(number) }
         }
     }
 
     private func interrupted(_ number: Int32) {
-        let count = state.withLock { state in
-            state.count += 1
-            return state.count
-        }
-        guard count == 1 else { _exit(128 + number) }
         FileHandle.standardError.write(Data("\nnemosim: interrupted: putting the target back and removing temporary files (again to stop at once)\n".utf8))
         let cleanups = cleanups.withLock { $0 }
         Task {

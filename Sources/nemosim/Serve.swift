@@ -138,10 +138,18 @@ struct Serve: AsyncParsableCommand {
         }
         FileHandle.standardError.write(Data("nemosim serve: profile \(behaviour.name): \(behaviour.description)\n".utf8))
         // Watching before the ready line: a Ctrl-C right after it counts.
-        let stop = StopSignals.watch("nemosim serve")
+        let stop = Self.watchStopSignals()
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()
         stop.cancel()
+    }
+
+    /// Says what a Ctrl-C does (the server's own handling stops it: open
+    /// connections get 1 s, then are cancelled); a second one stops it at once.
+    static func watchStopSignals() -> SignalWatch {
+        SignalWatch(ignoreFirst: false) { _ in
+            FileHandle.standardError.write(Data("nemosim serve: stopping (open connections get 1 s; press Ctrl-C again to stop at once)\n".utf8))
+        }
     }
 
     func runReplay(_ file: String) async throws {
@@ -153,7 +161,7 @@ struct Serve: AsyncParsableCommand {
                 match: try match.map(ReplayMatch.init(parsing:)) ?? .default)
         }
         // Watching before the ready line: a Ctrl-C right after it counts.
-        let stop = StopSignals.watch("nemosim serve")
+        let stop = Self.watchStopSignals()
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()
         stop.cancel()
@@ -170,46 +178,6 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data(lines.utf8))
             if failOnUnused { throw ExitCode(1) }
         }
-    }
-}
-
-/// Ctrl-C (or SIGTERM) on a server: the first stops it (open connections,
-/// event streams included, get 1 s, then are cancelled: the server's own
-/// handling), and says so; the second exits at once (status 130).
-final class StopSignals: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
-    private var count = 0
-
-    private init(_ command: String) {
-        let queue = DispatchQueue(label: "nemosim.stop-signals")
-        sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0, queue: queue) }
-        for (source, number) in zip(sources, [SIGINT, SIGTERM]) {
-            // Only ever on the queue: count needs no lock.
-            source.setEventHandler { [weak self] in
-                guard let self else { return }
-                count += 1
-                if count == 1 {
-                    FileHandle.standardError.write(Data("\(command): stopping (open connections get 1 s; press Ctrl-C again to stop at once)\n".utf8))
-                } else {
-                    FileHandle.standardError.write(Data("\(command): stopped at once\n".utf8))
-                    _exit(128 + number)
-                }
-            }
-        }
-    }
-
-    /// Starts watching (the server's own signal handling goes on alongside).
-    /// No `signal(_, SIG_IGN)` here: ServiceLifecycle has set that up, and on
-    /// Linux libdispatch then installs its own handler, which a later
-    /// SIG_IGN would replace, silencing both.
-    static func watch(_ command: String) -> StopSignals {
-        let watcher = StopSignals(command)
-        for source in watcher.sources { source.resume() }
-        return watcher
-    }
-
-    func cancel() {
-        for source in sources { source.cancel() }
     }
 }
 
