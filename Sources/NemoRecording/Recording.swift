@@ -21,7 +21,20 @@ public final class RecordingWriter: Sendable {
     public let redactor: Redactor
     private let state: Mutex<(handle: FileHandle?, entries: [HAREntry], metadata: RecordingMetadata, begun: Int)>
 
-    public init(url: URL, metadata: RecordingMetadata, redactor: Redactor = Redactor()) throws {
+    public convenience init(url: URL, metadata: RecordingMetadata, redactor: Redactor = Redactor()) throws {
+        try self.init(url: url, metadata: metadata, entries: [], redactor: redactor)
+    }
+
+    /// A writer that continues `recording` (read from `url`): its journal
+    /// starts with the recorded exchanges, as they are (they were redacted
+    /// when recorded), so that a crash loses neither them nor the new ones;
+    /// closing rewrites `url` with all of them.
+    public convenience init(appendingTo url: URL, recording: Recording, redactor: Redactor = Redactor()) throws {
+        let metadata = recording.metadata ?? RecordingMetadata(toolVersion: "unknown", target: "", createdAt: Date().formatted(.iso8601))
+        try self.init(url: url, metadata: metadata, entries: recording.entries, redactor: redactor)
+    }
+
+    private init(url: URL, metadata: RecordingMetadata, entries: [HAREntry], redactor: Redactor) throws {
         self.url = url
         self.journalURL = Self.journalURL(for: url)
         self.redactor = redactor
@@ -36,8 +49,11 @@ public final class RecordingWriter: Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let header = try encoder.encode(["_nemosim": metadata])
         try handle.write(contentsOf: header + Data("\n".utf8))
+        for entry in entries {
+            try handle.write(contentsOf: try encoder.encode(entry) + Data("\n".utf8))
+        }
         try handle.synchronize()
-        state = Mutex((handle, [], metadata, 0))
+        state = Mutex((handle, entries, metadata, 0))
     }
 
     /// Notes in the journal that an exchange has started (method and path,
@@ -84,6 +100,9 @@ public final class RecordingWriter: Sendable {
         state.withLock { $0.metadata.scenario = redacted }
         return redacted
     }
+
+    /// How many exchanges the recording holds so far.
+    public var entryCount: Int { state.withLock { $0.entries.count } }
 
     /// Notes the URL clients used (a proxy's), for replay servers to rewrite.
     public func setRecordedVia(_ url: String) {
@@ -157,7 +176,14 @@ public struct Recording: Sendable {
     /// (the recorder was killed), or a journal given directly.
     public static func load(_ url: URL) throws -> Recording {
         let journal = url.path.hasSuffix(".partial.jsonl") ? url : RecordingWriter.journalURL(for: url)
-        if !url.path.hasSuffix(".partial.jsonl"), FileManager.default.fileExists(atPath: url.path) {
+        // A journal newer than the HAR beside it: a later recording into the
+        // same file (or one appending to it) was never closed. The journal
+        // holds everything it recorded; the HAR is the one before.
+        var newerJournal = false
+        if !url.path.hasSuffix(".partial.jsonl"), let written = modificationDate(url), let journalWritten = modificationDate(journal) {
+            newerJournal = journalWritten >= written
+        }
+        if !newerJournal, !url.path.hasSuffix(".partial.jsonl"), FileManager.default.fileExists(atPath: url.path) {
             let data = try Data(contentsOf: url)
             do {
                 let har = try JSONDecoder().decode(HARFile.self, from: data)
@@ -209,7 +235,15 @@ public struct Recording: Sendable {
             cutOff = "exchange \(entries.count + 1) (\(lost.method) \(lost.path)) was cut off: it started but never completed; the \(entries.count) before it are complete"
         }
         try checkNumbers(entries, metadata: metadata, in: journal)
+        if newerJournal {
+            let said = "read from \(journal.lastPathComponent), newer than \(url.lastPathComponent): the last recording into it was not closed"
+            cutOff = cutOff.map { "\(said); \($0)" } ?? said
+        }
         return Recording(metadata: metadata, entries: entries, cutOff: cutOff, fromJournal: true)
+    }
+
+    private static func modificationDate(_ url: URL) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date
     }
 
     /// The longest time a recording may give (an exchange's duration, an

@@ -363,6 +363,7 @@ public final class ReplayTransport: HTTPTransport, Sendable {
                     try Self.failIfNoResponse(entry)
                     continuation.yield(.head(status: entry.response.status, headers: Self.headers(entry)))
                     guard let items = entry.eventStream else {
+                        try await Self.waitForWholeStream(entry, timing: timing, clock: clock)
                         continuation.yield(.body(Self.body(entry)))
                         continuation.finish()
                         return
@@ -403,6 +404,15 @@ public final class ReplayTransport: HTTPTransport, Sendable {
         return nil
     }
 
+    /// An event stream another recorder wrote whole (no `_eventStream`:
+    /// mitmproxy, a browser) is sent as recorded, byte for byte, at the end
+    /// of the recorded exchange (divided by the time scale): the moment a
+    /// client behind a proxy that buffers got its events. Other answers at once.
+    static func waitForWholeStream(_ entry: HAREntry, timing: ReplayTiming, clock: any RecordingClock) async throws {
+        guard entry.eventStream == nil, entry.isEventStream, case .recorded(let scale) = timing, let at = entry.replayedEventStream?.first?.offsetMs else { return }
+        try await clock.sleep(untilMs: clock.nowMs + at / max(scale, 1e-9))
+    }
+
     /// A recorded stream that the client itself left (its ending is
     /// `cancelled`, e.g. after 10 minutes of heartbeats only) stays open at
     /// replay until the moment the client left, plus a second, so that the
@@ -436,5 +446,28 @@ public final class ReplayTransport: HTTPTransport, Sendable {
         if entry.response.status == 0 {
             throw TransportError(kind: .other, message: "replay: the recorded exchange had no response (\(entry.ending?.description ?? "failed"))")
         }
+    }
+}
+
+extension HAREntry {
+    /// Whether the response is an event stream (by its MIME type or header).
+    public var isEventStream: Bool {
+        if response.content.mimeType.lowercased().hasPrefix("text/event-stream") { return true }
+        return response.headers.contains { $0.name.lowercased() == "content-type" && $0.value.lowercased().hasPrefix("text/event-stream") }
+    }
+
+    /// The events of an event stream: as recorded with their offsets
+    /// (`_eventStream`, nemosim's recordings), or, for one another recorder
+    /// wrote whole (mitmproxy, a browser: no offset per event), its events
+    /// read from the body, all at the end of the exchange's recorded time:
+    /// the moment a client behind a proxy that buffers got them (replay
+    /// sends such a body as recorded then). Nil for other answers.
+    public var replayedEventStream: [RecordedStreamItem]? {
+        if let eventStream { return eventStream }
+        guard isEventStream, let text = response.content.text else { return nil }
+        let bytes = response.content.encoding == "base64" ? (Data(base64Encoded: text) ?? Data()) : Data(text.utf8)
+        var parser = ServerSentEventParser(maximumEventBytes: 16 << 20)
+        let offset = time.isFinite ? max(0, time) : 0
+        return parser.feed(bytes).map { RecordingTransport.item($0, offsetMs: offset) }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NemoClient
 import NemoCore
 import NemoRecording
 import NemoSimulator
@@ -30,6 +31,12 @@ struct Serve: AsyncParsableCommand {
               nemosim serve --port 0 --time-scale 1000 --seed 42 --profile slow-backend.yaml
               nemosim serve --profile lenient
               NEMOSIM_ADMIN_TOKEN=$(openssl rand -hex 16) nemosim serve --host 0.0.0.0 --port 8080
+
+            Replay (any client, no network): --replay FILE answers from a recording (HAR).
+            With --record-mode once --upstream URL a missing FILE is recorded first; with
+            new-episodes what FILE lacks is forwarded to URL and appended to it.
+              nemosim serve --replay session.har --port 0 --fail-on-unused
+              nemosim serve --replay cassette.har --record-mode once --upstream https://mega-api-prod.nemovideo.ai
             """
     )
 
@@ -82,6 +89,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "With --replay: what a request must share with a recorded one, from method, path, query, body and header:NAME (comma-separated; default method,path,body).")
     var match: String?
 
+    @Option(help: ArgumentHelp(
+        "With --replay: none (answer from the recording only), once (record FILE from --upstream if it does not exist yet, else replay it) or new-episodes (replay, and send what the recording lacks to --upstream, appending it to FILE).",
+        valueName: "mode"))
+    var recordMode: String = "none"
+
+    @Option(help: "With --record-mode once or new-episodes: the API to record from, e.g. https://mega-api-prod.nemovideo.ai or a simulator.")
+    var upstream: String?
+
+    @Option(help: "With --upstream: an extra CA bundle (PEM) to trust for it.")
+    var caFile: String?
+
     @Flag(help: "More server logging on stderr (Hummingbird's info level); the request journal is at /_nemosim/journal.")
     var verbose = false
 
@@ -106,7 +124,16 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--time-scale must be a number from 0.001 to 1000000 (simulated seconds per real second), got \(timeScale)")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
-        if (failOnUnused || match != nil) && replay == nil { throw ValidationError("--fail-on-unused and --match go with --replay FILE") }
+        if (failOnUnused || match != nil || recordMode != "none" || upstream != nil) && replay == nil {
+            throw ValidationError("--fail-on-unused, --match, --record-mode and --upstream go with --replay FILE")
+        }
+        let mode: RecordMode
+        do { mode = try RecordMode(parsing: recordMode) } catch { throw ValidationError("\(error)") }
+        if mode.needsUpstream, upstream == nil {
+            throw ValidationError("--record-mode \(mode.rawValue) records from an API: give it with --upstream URL (a simulator's or https://mega-api-prod.nemovideo.ai)")
+        }
+        if !mode.needsUpstream, upstream != nil { throw ValidationError("--upstream is where --record-mode once or new-episodes records from; with none it is not used") }
+        if let upstream { try validateBaseURL(upstream, "--upstream") }
         if let match {
             do { _ = try ReplayMatch(parsing: match) } catch { throw ValidationError("\(error)") }
         }
@@ -153,18 +180,36 @@ struct Serve: AsyncParsableCommand {
     }
 
     func runReplay(_ file: String) async throws {
+        let mode = try RecordMode(parsing: recordMode)
+        let url = URL(fileURLWithPath: file)
+        let action = mode.action(for: url)
+        if action == .record {
+            try await runRecording(url, mode: mode)
+            return
+        }
         let recording = try loadRecording(file, for: "nemosim serve")
         if let cutOff = recording.cutOff { FileHandle.standardError.write(Data("nemosim serve: note: \(cutOff)\n".utf8)) }
+        var newEpisodes: NewEpisodes?
+        if action == .replayAndAppend, let upstream {
+            let writer = try orExit("nemosim serve", code: 2) { try RecordingWriter(appendingTo: url, recording: recording) }
+            newEpisodes = NewEpisodes(upstream: upstream, writer: writer, transport: CurlTransport(options: .init(caFile: caFile)))
+            FileHandle.standardError.write(Data("nemosim serve: new episodes: requests \(file) does not hold go to \(upstream) and are appended to it\n".utf8))
+        }
         let server = try await orExit("nemosim serve", code: 1) {
             try await ReplayServer.start(
                 recording: recording, timing: replayTiming.timing(timeScale: timeScale), host: host, port: port, handleSignals: true,
-                match: try match.map(ReplayMatch.init(parsing:)) ?? .default)
+                match: try match.map(ReplayMatch.init(parsing:)) ?? .default, newEpisodes: newEpisodes)
         }
         // Watching before the ready line: a Ctrl-C right after it counts.
         let stop = Self.watchStopSignals()
         FileHandle.standardOutput.write(Data("nemosim listening on \(server.url)\n".utf8))
         try await server.wait()
         stop.cancel()
+        if let writer = newEpisodes?.writer {
+            let total = writer.entryCount
+            try orExit("nemosim serve", code: 1) { try writer.close() }
+            FileHandle.standardError.write(Data("nemosim serve: appended \(total - recording.entries.count) new exchanges to \(file) (\(total) in all)\n".utf8))
+        }
         // What the clients never asked for: the calls a client stopped making.
         let unused = server.unused
         if unused.isEmpty {
@@ -178,6 +223,28 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data(lines.utf8))
             if failOnUnused { throw ExitCode(1) }
         }
+    }
+}
+
+extension Serve {
+    /// `--record-mode once` or `new-episodes` with no recording yet: every
+    /// request goes to --upstream and is recorded to `url`, as `nemosim record` does.
+    func runRecording(_ url: URL, mode: RecordMode) async throws {
+        guard let upstream else { throw ExitCode(2) }  // validate() asks for it
+        let writer = try orExit("nemosim serve", code: 2) {
+            try RecordingWriter(
+                url: url, metadata: RecordingMetadata(toolVersion: NemosimVersion.current, target: upstream, createdAt: Date().formatted(.iso8601)))
+        }
+        let proxy = try await orExit("nemosim serve", code: 1) {
+            try await RecordingProxy.start(
+                upstream: upstream, writer: writer, transport: CurlTransport(options: .init(caFile: caFile)), host: host, port: port, handleSignals: true)
+        }
+        FileHandle.standardError.write(Data("nemosim serve: \(url.path) does not exist yet (--record-mode \(mode.rawValue)): recording every request to \(upstream)\n".utf8))
+        let stop = Self.watchStopSignals()
+        FileHandle.standardOutput.write(Data("nemosim listening on \(proxy.url)\n".utf8))
+        try await proxy.wait()
+        stop.cancel()
+        FileHandle.standardError.write(Data("nemosim serve: recorded \(writer.entryCount) exchanges to \(url.path)\n".utf8))
     }
 }
 

@@ -44,46 +44,52 @@ public final class RecordingProxy: Sendable {
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             let spool = try await Spool.collect(request.body)
             defer { spool.remove() }
-            let contentType = request.headers[.contentType] ?? "application/octet-stream"
-            var headers: [(name: String, value: String)] = []
-            for field in request.headers where !hopByHop.contains(field.name.canonicalName) {
-                if field.name.canonicalName == "content-type" { continue }
-                headers.append((field.name.rawName, field.value))
-            }
             let body: HTTPRequestBody
+            let contentType = request.headers[.contentType] ?? "application/octet-stream"
             switch spool {
             case .empty: body = .none
             case .memory(let data): body = .data(data, contentType: contentType)
             case .file(let url): body = .file(path: url.path, contentType: contentType)
             }
-            if case .none = body, let type = request.headers[.contentType] { headers.append(("Content-Type", type)) }
-            let outgoing = ClientRequest(method: request.method.rawValue, url: upstreamBase + request.uri.string, headers: headers, body: body, timeout: 3600)
-            let stream = forward.stream(outgoing)
-            let iterator = StreamBox(stream.makeAsyncIterator())
-            let first: HTTPStreamPart?
-            do {
-                first = try await iterator.next()
-            } catch {
-                return ServerStarter.jsonError(.badGateway, "recording proxy: the upstream did not answer: \(error)")
-            }
-            guard case .head(let status, let upstreamHeaders) = first else {
-                return Response(status: .badGateway)
-            }
-            var fields = HTTPFields()
-            for (name, value) in upstreamHeaders where !hopByHop.contains(name.lowercased()) {
-                if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
-            }
-            return Response(status: .init(code: status), headers: fields, body: ResponseBody { writer in
-                while let part = try await iterator.next() {
-                    if case .body(let data) = part { try await writer.write(ByteBuffer(data: data)) }
-                }
-                try await writer.finish(nil)
-            })
+            return await Self.forward(request, body: body, to: upstreamBase, via: forward)
         }
         let proxy = RecordingProxy(server: try await ServerStarter.start(handler: handler, host: host, port: port, handleSignals: handleSignals), writer: writer)
         rewriting.setTarget(proxy.url)
         writer.setRecordedVia(proxy.url)
         return proxy
+    }
+
+    /// Sends `request` (its body already read) to the upstream through
+    /// `transport` (which records it) and answers with what came back, an
+    /// event stream passed through as it arrives.
+    static func forward(_ request: Request, body: HTTPRequestBody, to upstreamBase: String, via transport: any HTTPTransport) async -> Response {
+        var headers: [(name: String, value: String)] = []
+        for field in request.headers where !hopByHop.contains(field.name.canonicalName) {
+            if field.name.canonicalName == "content-type" { continue }
+            headers.append((field.name.rawName, field.value))
+        }
+        if case .none = body, let type = request.headers[.contentType] { headers.append(("Content-Type", type)) }
+        let outgoing = ClientRequest(method: request.method.rawValue, url: upstreamBase + request.uri.string, headers: headers, body: body, timeout: 3600)
+        let iterator = StreamBox(transport.stream(outgoing).makeAsyncIterator())
+        let first: HTTPStreamPart?
+        do {
+            first = try await iterator.next()
+        } catch {
+            return ServerStarter.jsonError(.badGateway, "recording proxy: the upstream did not answer: \(error)")
+        }
+        guard case .head(let status, let upstreamHeaders) = first else {
+            return Response(status: .badGateway)
+        }
+        var fields = HTTPFields()
+        for (name, value) in upstreamHeaders where !hopByHop.contains(name.lowercased()) {
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        return Response(status: .init(code: status), headers: fields, body: ResponseBody { writer in
+            while let part = try await iterator.next() {
+                if case .body(let data) = part { try await writer.write(ByteBuffer(data: data)) }
+            }
+            try await writer.finish(nil)
+        })
     }
 
     /// Stops accepting, lets open exchanges finish, and writes the HAR.

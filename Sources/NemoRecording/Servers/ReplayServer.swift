@@ -57,7 +57,7 @@ public final class ReplayServer: Sendable {
     /// - Parameter clock: what recorded offsets are paced by (real time unless a test gives another).
     public static func start(
         recording: Recording, timing: ReplayTiming, host: String = "127.0.0.1", port: Int = 0, handleSignals: Bool = false,
-        clock: any RecordingClock = .continuous, match: ReplayMatch = .default
+        clock: any RecordingClock = .continuous, match: ReplayMatch = .default, newEpisodes: NewEpisodes? = nil
     ) async throws -> ReplayServer {
         // Absolute URLs of the recorded hosts (in bodies, e.g. outputUrl) point here instead.
         let ownURL = Mutex<String?>(nil)
@@ -83,6 +83,11 @@ public final class ReplayServer: Sendable {
         // Its own health answer, unless the recording holds one (a recorded
         // simulator's, which a replayed run of scenarios reads).
         let recordsHealth = recording.entries.contains { ReplayMatcher.normalizedPath($0.request.url) == "/_nemosim/health" }
+        // New episodes: what the recording lacks goes upstream, recorded as
+        // the recording proxy records (URLs of the upstream in answers point here).
+        let upstream = newEpisodes.map { $0.upstream.hasSuffix("/") ? String($0.upstream.dropLast()) : $0.upstream }
+        let rewriting = newEpisodes.map { RewritingTransport(base: $0.transport ?? CurlTransport(), from: upstream!) }
+        let forward = newEpisodes.map { RecordingTransport(base: rewriting!, writer: $0.writer) }
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             if let answer = Self.replayAdmin(request, matcher: matcher, recordsHealth: recordsHealth) { return answer }
             var request = request
@@ -103,6 +108,10 @@ public final class ReplayServer: Sendable {
                     key: key, authorization: request.headers[.authorization],
                     description: "\(request.method.rawValue) \(ReplayMatcher.normalizedPath(url))")
             } catch let error as TransportError {
+                if let forward, let upstream {
+                    let body: HTTPRequestBody = buffer.readableBytes == 0 ? .none : .data(Data(buffer: buffer), contentType: fields[.contentType] ?? "application/octet-stream")
+                    return await RecordingProxy.forward(request, body: body, to: upstream, via: forward)
+                }
                 return ServerStarter.jsonError(.notFound, error.message)
             }
             // An exchange recorded without a response (the connection failed):
@@ -122,6 +131,7 @@ public final class ReplayServer: Sendable {
             }
             let status = HTTPResponse.Status(code: entry.response.status)
             guard let items = entry.eventStream else {
+                try await ReplayTransport.waitForWholeStream(entry, timing: timing, clock: clock)
                 var body = ReplayTransport.body(entry)
                 if let own = ownURL.withLock({ $0 }), entry.response.content.encoding == nil, var text = String(data: body, encoding: .utf8) {
                     // Through a marker, so that no origin is rewritten inside
@@ -144,6 +154,7 @@ public final class ReplayServer: Sendable {
         let server = ReplayServer(
             server: try await ServerStarter.start(handler: handler, host: host, port: port, handleSignals: handleSignals), matcher: matcher)
         ownURL.withLock { $0 = server.url }
+        rewriting?.setTarget(server.url)
         return server
     }
 
