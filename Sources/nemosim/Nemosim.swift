@@ -27,7 +27,7 @@ struct Nemosim: AsyncParsableCommand {
         version: NemosimVersion.current,
         groupedSubcommands: [
             CommandGroup(name: "Conformance", subcommands: [ConformanceCommand.self, RunCommand.self, CheckClientCommand.self, ReportCommand.self]),
-            CommandGroup(name: "Simulator", subcommands: [Serve.self, ProfilesCommand.self]),
+            CommandGroup(name: "Simulator", subcommands: [Serve.self, ProfilesCommand.self, OpenAPICommand.self]),
             CommandGroup(
                 name: "API client",
                 subcommands: [TokenCommand.self, SessionCommand.self, UploadCommand.self, SendCommand.self, StateCommand.self, CreditsCommand.self, ExportCommand.self]),

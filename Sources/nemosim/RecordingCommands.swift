@@ -12,12 +12,25 @@ struct RecordingCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a readable timeline of a recording: each exchange, status, code, duration, events with offsets.",
+            abstract: "Print a readable timeline of a recording (each exchange, status, code, duration, events with offsets), or make it an HTML page.",
             discussion: """
                 Reads FILE, or its journal (FILE.partial.jsonl) when the recorder was killed
                 before it finished: every completed exchange is there, and the cut-off one is
                 named. Exit 0 when the recording is complete, 1 when it was cut off, 2 when
                 it cannot be read.
+
+                --html writes one self-contained page (no network fetches; open it in any
+                browser): every exchange a row on one time axis, each event of a stream a mark
+                at its recorded offset (heartbeats, tool calls, tool results, text, errors),
+                the stream's ending (after text, silent, cut off, left by the client), gaps
+                longer than 1.5 heartbeat intervals hatched, the scenarios of a `nemosim run
+                --record` recording with their steps; a click on a row shows its request and
+                response, secrets redacted. Streams other tools recorded whole (mitmproxy, a
+                browser) show their events at the exchange's end, when their client got them.
+
+                Examples:
+                  nemosim recording show session.har --hide-heartbeats
+                  nemosim recording show --html session.har -o session.html
                 """)
 
         @Argument(help: "The recording (.har), or a journal (.har.partial.jsonl).")
@@ -29,14 +42,44 @@ struct RecordingCommand: ParsableCommand {
         @Flag(help: "Leave heartbeats out of the event list.")
         var hideHeartbeats = false
 
+        @Flag(help: "Write the timeline as one self-contained HTML page (no network fetches): every exchange a row on a time axis, each event a mark, gaps marked; click a row for its request and response.")
+        var html = false
+
+        @Option(name: .shortAndLong, help: "With --html: the page to write (default: FILE with .html for its extension; - for stdout).")
+        var output: String?
+
+        @Option(help: "With --html: the API's heartbeat interval in API seconds (divided by the recording's time scale), for marking gaps.")
+        var heartbeatSeconds: Double = 15
+
+        func validate() throws {
+            if output != nil && !html { throw ValidationError("--output goes with --html") }
+            guard CheckedNumber.seconds(heartbeatSeconds, in: 0.001...86_400) != nil else {
+                throw ValidationError("--heartbeat-seconds must be a number from 0.001 to 86400, got \(heartbeatSeconds)")
+            }
+        }
+
         func run() throws {
             let recording = try loadRecording(file, for: "nemosim recording show")
-            if json {
+            if html {
+                let page = TimelinePage.html(
+                    recording, options: .init(title: URL(fileURLWithPath: file).lastPathComponent, heartbeatSeconds: heartbeatSeconds))
+                if output == "-" {
+                    FileHandle.standardOutput.write(Data(page.utf8))
+                } else {
+                    let target = output ?? (URL(fileURLWithPath: file).deletingPathExtension().path + ".html")
+                    do {
+                        try Data(page.utf8).write(to: URL(fileURLWithPath: target), options: .atomic)
+                    } catch {
+                        throw fail("nemosim recording show", "cannot write \(target): \(error.localizedDescription)", code: 2)
+                    }
+                    print("wrote \(target) (\(recording.entries.count) exchanges)")
+                }
+            } else if json {
                 let entries: [JSONValue] = recording.entries.enumerated().map { index, entry in
                     [
                         "n": .number(Double(index + 1)), "method": .string(entry.request.method), "url": .string(entry.request.url),
                         "status": .number(Double(entry.response.status)), "code": Self.code(entry).map { .number(Double($0)) } ?? .null,
-                        "time_ms": .number(entry.time), "events": .number(Double(entry.eventStream?.count ?? 0)),
+                        "time_ms": .number(entry.time), "events": .number(Double(entry.replayedEventStream?.count ?? 0)),
                         "ending": entry.ending.map { .string($0.description) } ?? .null,
                     ]
                 }
@@ -54,7 +97,7 @@ struct RecordingCommand: ParsableCommand {
                     let path = URLComponents(string: entry.request.url)?.path ?? entry.request.url
                     print(String(format: "%3d %@ %@ -> %d%@ (%.0f ms)%@", index + 1, entry.request.method, path, entry.response.status, code, entry.time,
                         entry.ending.map { " [\($0)]" } ?? ""))
-                    for item in entry.eventStream ?? [] {
+                    for item in entry.replayedEventStream ?? [] {
                         let summary = Self.summary(item)
                         if hideHeartbeats && summary == "heartbeat" { continue }
                         print(String(format: "      +%8.1f ms  %@%@", item.offsetMs, item.id.map { "[\($0)] " } ?? "", summary))

@@ -27,6 +27,14 @@ struct AdminRoutes {
                 ],
             ])
         }
+        // The contract is public too: it describes the API, not this simulator's state.
+        router.get("/_nemosim/openapi.json") { _, _ in
+            guard var document = OpenAPIContract.served else { throw SimulatorFailure.http(500, "internal error: the OpenAPI contract could not be made") }
+            var servers = document["servers"]?.arrayValue ?? []
+            servers.insert(["url": .string(await simulation.advertisedBaseURL), "description": "this simulator"], at: 0)
+            document.set("servers", .array(servers))
+            return Responses.json(document)
+        }
         let admin = router.group("_nemosim").add(middleware: AdminGuard(adminToken: adminToken))
         admin.post("reset") { _, _ in
             await simulation.reset()
