@@ -398,3 +398,9 @@ public enum TimelinePage {
         }
         """
 }
+
+extension Recording {
+    /// When each exchange started, in milliseconds from the first (from
+    /// `startedDateTime`; an unreadable date: when the one before started).
+    public var startOffsetsMs: [Double] { TimelinePage.place(entries).map(\.start) }
+}

@@ -285,24 +285,36 @@ public enum OpenAPIContract {
         }
     }
 
-    /// An ADK event as a `data:` line carries it.
+    /// A `data:` line of /run_sse, in either dialect (a profile's `sse_dialect`).
     static let streamEventSchema: JSONValue = [
-        "type": "object",
-        "description": "One `data:` line of /run_sse: an ADK event. Parts carry text, a functionCall (tool call) or a functionResponse (tool result); heartbeats are comment lines (`: heartbeat`).",
-        "properties": [
-            "id": ["type": "string"], "author": ["type": "string"], "partial": ["type": "boolean"],
-            "content": [
-                "type": "object",
+        "description": "One `data:` line of /run_sse, in the vendor reference's typed dialect or Google ADK's (the profile's sse_dialect). Heartbeats are comment lines (`: heartbeat`), `{\"type\": \"heartbeat\"}` (typed) or an empty data line (ADK).",
+        "oneOf": [
+            [
+                "title": "typed", "type": "object", "required": ["type"],
                 "properties": [
-                    "role": ["type": "string"],
-                    "parts": ["type": "array", "items": [
+                    "type": ["enum": ["text", "tool_call", "tool_result", "heartbeat", "error"]], "content": ["type": "string"],
+                    "name": ["type": "string"], "args": [:], "result": [:], "message": ["type": "string"], "code": ["type": "string"],
+                ],
+            ],
+            [
+                "title": "adk", "type": "object", "not": ["required": ["type"]],
+                "properties": [
+                    "id": ["type": "string"], "author": ["type": "string"], "invocationId": ["type": "string"], "timestamp": ["type": "number"],
+                    "partial": ["type": "boolean"], "errorMessage": ["type": "string"], "errorCode": ["type": "string"],
+                    "content": [
                         "type": "object",
                         "properties": [
-                            "text": ["type": "string"],
-                            "functionCall": ["type": "object", "required": ["name"], "properties": ["name": ["type": "string"], "args": [:]]],
-                            "functionResponse": ["type": "object", "required": ["name"], "properties": ["name": ["type": "string"], "response": [:]]],
+                            "role": ["type": "string"],
+                            "parts": ["type": "array", "items": [
+                                "type": "object",
+                                "properties": [
+                                    "text": ["type": "string"],
+                                    "functionCall": ["type": "object", "required": ["name"], "properties": ["name": ["type": "string"], "args": [:]]],
+                                    "functionResponse": ["type": "object", "required": ["name"], "properties": ["name": ["type": "string"], "response": [:]]],
+                                ],
+                            ]],
                         ],
-                    ]],
+                    ],
                 ],
             ],
         ],

@@ -31,7 +31,7 @@ struct Nemosim: AsyncParsableCommand {
             CommandGroup(
                 name: "API client",
                 subcommands: [TokenCommand.self, SessionCommand.self, UploadCommand.self, SendCommand.self, StateCommand.self, CreditsCommand.self, ExportCommand.self]),
-            CommandGroup(name: "Recordings", subcommands: [RecordCommand.self, RecordingCommand.self]),
+            CommandGroup(name: "Recordings", subcommands: [RecordCommand.self, RecordingCommand.self, DriftCommand.self]),
             CommandGroup(name: "Tools", subcommands: [Doctor.self, Health.self]),
         ]
     )

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import NemoCore
 import NemoSimulator
+import NemoRecording
+import NemoScenarios
 
 /// `nemosim profiles`: the shipped behaviour profiles, one in full, or how
 /// they differ.
@@ -18,14 +20,29 @@ struct ProfilesCommand: ParsableCommand {
             (conformance --profile all runs the suite under each). A profile file names only the
             keys it changes; `base: NAME` starts it from a shipped profile instead of strict.
 
+            `derive FILE.har...` fits a profile to recordings (production's, through
+            `nemosim record`, or another simulator's): the heartbeat interval, the ratios of
+            silent closes, failures and temporary-issue texts, the event dialect and ids, and
+            the duration ranges of generations, edits and replies, each with the number of
+            observations it rests on; keys with no evidence keep the base profile's values.
+            Check the result with `nemosim drift FILE.har --profile OUT.yaml`.
+
             Examples:
               nemosim profiles
               nemosim profiles show skill > my.yaml
               nemosim profiles --differences
-            """)
+              nemosim profile derive prod-*.har -o production.yaml
+            """,
+        aliases: ["profile"])
 
-    @Argument(help: "show NAME|FILE: print that profile, every key, each with the text it follows.")
+    @Argument(help: "show NAME|FILE: print that profile, every key, each with the text it follows. derive FILE.har...: fit a profile to recordings.")
     var words: [String] = []
+
+    @Option(name: .shortAndLong, help: "With derive: write the profile here (default: stdout).")
+    var output: String?
+
+    @Option(help: "With derive: the shipped profile the keys without evidence come from.")
+    var base = "strict"
 
     @Flag(help: "Print, as a Markdown table, every key on which the shipped profiles differ: each one's value and the text it follows.")
     var differences = false
@@ -34,13 +51,39 @@ struct ProfilesCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard words.isEmpty || (words.count == 2 && words[0] == "show") else {
-            throw ValidationError("usage: nemosim profiles [--json] | nemosim profiles show NAME|FILE [--json] | nemosim profiles --differences")
+        guard words.isEmpty || (words.count == 2 && words[0] == "show") || (words.count >= 2 && words[0] == "derive") else {
+            throw ValidationError(
+                "usage: nemosim profiles [--json] | nemosim profiles show NAME|FILE [--json] | nemosim profiles --differences | nemosim profiles derive FILE.har... [-o OUT.yaml]")
+        }
+        if output != nil && words.first != "derive" { throw ValidationError("--output goes with derive") }
+        guard BehaviourProfile.shippedNames.contains(base) else {
+            throw ValidationError("--base is a shipped profile (\(BehaviourProfile.shippedNames.joined(separator: ", "))), got \(base)")
         }
         if differences && !words.isEmpty { throw ValidationError("--differences compares the shipped profiles: give no profile to show") }
     }
 
     func run() throws {
+        if words.first == "derive" {
+            let files = Array(words.dropFirst())
+            let recordings = try files.map { try loadRecording($0, for: "nemosim profiles derive") }
+            let observations = RecordingObservations(recordings)
+            guard observations.streams > 0 else {
+                throw fail("nemosim profiles derive", "the recordings hold no complete /run_sse event stream: nothing to fit (record a session with messages)", code: 1)
+            }
+            let base = try orExit("nemosim profiles derive", code: 2) { try BehaviourProfile.shipped(self.base) }
+            let text = ProfileDerivation.yaml(observations, base: base, sources: files)
+            if let output {
+                do {
+                    try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+                } catch {
+                    throw fail("nemosim profiles derive", "cannot write \(output): \(error.localizedDescription)", code: 2)
+                }
+                FileHandle.standardError.write(Data("nemosim profiles derive: wrote \(output) from \(observations.streams) streams\n".utf8))
+            } else {
+                print(text, terminator: "")
+            }
+            return
+        }
         if words.count == 2 {
             let profile = try orExit("nemosim profiles", code: 2) { try BehaviourProfile.named(words[1]) }
             print(json ? Self.json(profile.jsonValue) : Self.yaml(profile))
