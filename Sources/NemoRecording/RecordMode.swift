@@ -28,13 +28,23 @@ public enum RecordMode: String, Sendable, CaseIterable {
     /// record what it lacks, or record a new one (it does not exist: no
     /// HAR and no journal of an unfinished one).
     public func action(for url: URL) -> RecordAction {
-        let exists = FileManager.default.fileExists(atPath: url.path)
-            || FileManager.default.fileExists(atPath: RecordingWriter.journalURL(for: url).path)
+        let journal = RecordingWriter.journalURL(for: url)
+        let exists = FileManager.default.fileExists(atPath: url.path) || Self.holdsExchanges(journal)
         switch (self, exists) {
         case (.none, _), (.once, true): return .replay
         case (.newEpisodes, true): return .replayAndAppend
         case (.once, false), (.newEpisodes, false): return .record
         }
+    }
+
+    /// Whether a journal holds more than its header line (a recorder that
+    /// could not start leaves only that, or nothing).
+    static func holdsExchanges(_ journal: URL) -> Bool {
+        guard let handle = try? FileHandle(forReadingFrom: journal) else { return false }
+        defer { try? handle.close() }
+        let start = (try? handle.read(upToCount: 1 << 20)) ?? Data()
+        guard let newline = start.firstIndex(of: UInt8(ascii: "\n")) else { return false }
+        return start[(newline + 1)...].contains { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: " ") } || start.count == 1 << 20
     }
 
     /// Whether this mode may need an upstream.

@@ -29,9 +29,23 @@ public final class RecordingWriter: Sendable {
     /// starts with the recorded exchanges, as they are (they were redacted
     /// when recorded), so that a crash loses neither them nor the new ones;
     /// closing rewrites `url` with all of them.
+    /// Its redactor numbers new secrets after the placeholders the
+    /// recording holds, so that a new token never takes the placeholder of
+    /// a recorded one.
     public convenience init(appendingTo url: URL, recording: Recording, redactor: Redactor = Redactor()) throws {
         let metadata = recording.metadata ?? RecordingMetadata(toolVersion: "unknown", target: "", createdAt: Date().formatted(.iso8601))
+        redactor.continueNumbering(after: recording.entries)
         try self.init(url: url, metadata: metadata, entries: recording.entries, redactor: redactor)
+    }
+
+    /// Closes and removes the journal, leaving any HAR as it was (a
+    /// recording that never started: its server could not listen).
+    public func discard() {
+        state.withLock { state in
+            try? state.handle?.close()
+            state.handle = nil
+        }
+        try? FileManager.default.removeItem(at: journalURL)
     }
 
     private init(url: URL, metadata: RecordingMetadata, entries: [HAREntry], redactor: Redactor) throws {
@@ -42,17 +56,23 @@ public final class RecordingWriter: Sendable {
         guard FileManager.default.fileExists(atPath: directory.path) else {
             throw RecordingError("cannot record to \(url.path): the folder \(directory.path) does not exist")
         }
-        guard FileManager.default.createFile(atPath: journalURL.path, contents: nil), let handle = try? FileHandle(forWritingTo: journalURL) else {
-            throw RecordingError("cannot write \(journalURL.path): check permissions")
-        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let header = try encoder.encode(["_nemosim": metadata])
-        try handle.write(contentsOf: header + Data("\n".utf8))
+        var start = try encoder.encode(["_nemosim": metadata]) + Data("\n".utf8)
         for entry in entries {
-            try handle.write(contentsOf: try encoder.encode(entry) + Data("\n".utf8))
+            start += try encoder.encode(entry) + Data("\n".utf8)
         }
-        try handle.synchronize()
+        // Written whole, then moved into place: a journal read in place of
+        // its HAR (the only copy of what it holds) is never truncated first.
+        do {
+            try start.write(to: journalURL, options: .atomic)
+        } catch {
+            throw RecordingError("cannot write \(journalURL.path): check permissions")
+        }
+        guard let handle = try? FileHandle(forWritingTo: journalURL) else {
+            throw RecordingError("cannot write \(journalURL.path): check permissions")
+        }
+        _ = try handle.seekToEnd()
         state = Mutex((handle, entries, metadata, 0))
     }
 
@@ -127,10 +147,29 @@ public final class RecordingWriter: Sendable {
     /// An entry with every secret replaced.
     public static func redact(_ entry: HAREntry, with redactor: Redactor) -> HAREntry {
         var entry = entry
-        // Headers and bodies that carry secrets first, so the secrets are
-        // known when the rest of the text is scanned.
-        entry.request.headers = entry.request.headers.map { HARHeader(name: $0.name, value: redactor.header(name: $0.name, value: $0.value)) }
-        entry.response.headers = entry.response.headers.map { HARHeader(name: $0.name, value: redactor.header(name: $0.name, value: $0.value)) }
+        // A textual body another tool stored as base64 (a browser) is read
+        // as text, so that its secrets are found and replaced too.
+        if entry.response.content.encoding == "base64", let text = entry.response.content.text, isTextual(entry.response.content.mimeType),
+            let data = Data(base64Encoded: text), let decoded = String(data: data, encoding: .utf8)
+        {
+            entry.response.content.text = decoded
+            entry.response.content.encoding = nil
+        }
+        // The URL's signed parameters, then the headers and bodies that
+        // carry secrets, so that the secrets are known when the rest of the
+        // text is scanned; a header whose value is a URL (`:path`,
+        // `referer`, `location`) is read as one.
+        entry.request.url = redactor.url(entry.request.url)
+        func header(_ field: HARHeader) -> HARHeader {
+            let lower = field.name.lowercased()
+            if [":path", "referer", "location", "content-location", "origin"].contains(lower) || field.value.hasPrefix("http://") || field.value.hasPrefix("https://") {
+                let value = lower == ":path" ? redactor.url("http://x" + field.value).dropFirst("http://x".count) : Substring(redactor.url(field.value))
+                return HARHeader(name: field.name, value: redactor.header(name: field.name, value: String(value)))
+            }
+            return HARHeader(name: field.name, value: redactor.header(name: field.name, value: field.value))
+        }
+        entry.request.headers = entry.request.headers.map(header)
+        entry.response.headers = entry.response.headers.map(header)
         if let text = entry.response.content.text, entry.response.content.encoding == nil {
             entry.response.content.text = redactor.body(text, mimeType: entry.response.content.mimeType)
         }
@@ -138,7 +177,6 @@ public final class RecordingWriter: Sendable {
             post.text = redactor.body(post.text, mimeType: post.mimeType)
             entry.request.postData = post
         }
-        entry.request.url = redactor.url(entry.request.url)
         entry.request.queryString = entry.request.queryString.map {
             HARHeader(name: $0.name, value: Redactor.signedQueryParameters.contains($0.name.lowercased()) ? redactor.placeholder(for: $0.value, kind: "signature") : $0.value)
         }
@@ -152,6 +190,12 @@ public final class RecordingWriter: Sendable {
         }
         return entry
     }
+}
+
+/// Whether a MIME type names text (JSON, an event stream, `text/*`).
+func isTextual(_ mimeType: String) -> Bool {
+    let lower = mimeType.lowercased()
+    return lower.hasPrefix("text/") || lower.contains("json") || lower.contains("xml") || lower.contains("javascript")
 }
 
 /// A recording read back: its entries, its metadata, and, for a recording

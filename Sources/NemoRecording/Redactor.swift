@@ -54,6 +54,25 @@ public final class Redactor: Sendable {
         }
     }
 
+    /// Numbers new placeholders of each kind after the highest that
+    /// `entries` (a recording being appended to) already hold.
+    public func continueNumbering(after entries: [HAREntry]) {
+        let encoder = JSONEncoder()
+        guard let data = try? encoder.encode(entries), let regex = try? NSRegularExpression(pattern: #"REDACTED-([a-z]+(?:-[a-z]+)*)-([0-9]{1,9})"#)
+        else { return }
+        let text = String(decoding: data, as: UTF8.self)
+        var highest: [String: Int] = [:]
+        for match in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+            guard let kind = Range(match.range(at: 1), in: text).map({ String(text[$0]) }),
+                let number = Range(match.range(at: 2), in: text).flatMap({ Int(text[$0]) })
+            else { continue }
+            highest[kind] = max(highest[kind] ?? 0, number)
+        }
+        state.withLock { state in
+            for (kind, number) in highest { state.counters[kind] = max(state.counters[kind] ?? 0, number) }
+        }
+    }
+
     /// Every secret seen so far (for tests and for scanning other text).
     public var knownSecrets: [String] { state.withLock { Array($0.placeholders.keys) } }
 

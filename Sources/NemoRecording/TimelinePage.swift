@@ -59,6 +59,14 @@ public enum TimelinePage {
     public static func html(_ recording: Recording, options: Options) -> String {
         let redactor = Redactor()
         let entries = recording.entries.map { RecordingWriter.redact($0, with: redactor) }
+        var recording = recording
+        // What the file says of itself passes through the same redactor.
+        if var metadata = recording.metadata {
+            metadata.target = redactor.url(metadata.target)
+            metadata.scenario = metadata.scenario?.mapStrings(redactor.text)
+            recording.metadata = metadata
+        }
+        recording.cutOff = recording.cutOff.map(redactor.text)
         let scale = recording.metadata?.timeScale.flatMap { $0 > 0 && $0.isFinite ? $0 : nil } ?? 1
         let heartbeatMs = options.heartbeatSeconds * 1000 / scale
         let placed = place(entries)
@@ -198,7 +206,10 @@ public enum TimelinePage {
             var moments = [0.0] + items.map(\.offsetMs)
             let closedAt = max(entry.time, moments.last ?? 0)
             moments.append(closedAt)
+            var gaps = 0
             for (from, to) in zip(moments, moments.dropFirst()) where heartbeatMs > 0 && to - from > heartbeatMs * options.gapFactor {
+                gaps += 1
+                if gaps > options.markLimit { break }
                 text += "<span class=\"gap\" style=\"left:\(percent(item.start + from, span));width:\(percent(to - from, span))\" "
                 text += "title=\"no event for \(duration(to - from)) (heartbeat interval \(duration(heartbeatMs)))\"></span>"
             }
@@ -321,8 +332,10 @@ public enum TimelinePage {
     static func duration(_ ms: Double) -> String {
         if !ms.isFinite { return "?" }
         if ms == 0 { return "0" }
-        if ms < 1000 { return String(format: ms < 10 ? "%.1f ms" : "%.0f ms", ms) }
-        let seconds = ms / 1000
+        if abs(ms) < 1000 { return String(format: abs(ms) < 10 ? "%.1f ms" : "%.0f ms", ms) }
+        // Any number a file gives stays printable (no trap turning it into an Int).
+        let seconds = min(max(ms / 1000, -1e12), 1e12)
+        if seconds < 0 { return String(format: "%.1f s", seconds) }
         if seconds < 120 { return String(format: "%.1f s", seconds) }
         return String(format: "%d min %02d s", Int(seconds) / 60, Int(seconds) % 60)
     }

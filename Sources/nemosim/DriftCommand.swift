@@ -25,7 +25,7 @@ struct DriftCommand: AsyncParsableCommand {
               JSON types seen on one side only. Leave it out with --no-replay.
 
             Exit 0 when nothing drifts, 1 when something does, 2 when a recording or the
-            profile cannot be read. Fit a profile to the recordings with nemosim profiles derive.
+            profile cannot be read or the recordings hold nothing to compare. Fit a profile to the recordings with nemosim profiles derive.
 
             Examples:
               nemosim drift prod.har
@@ -78,6 +78,13 @@ struct DriftCommand: AsyncParsableCommand {
             notReplayed = structure.notReplayed
         }
         let report = DriftReport(profileName: behaviour.name, keys: keys, endpoints: endpoints, notReplayed: notReplayed, observations: observations)
+        // Nothing judged is not "no drift": a gate on it must not pass.
+        if observations.streams == 0 && endpoints.isEmpty {
+            throw fail(
+                "nemosim drift",
+                "the recordings hold no complete /run_sse stream\(noReplay ? "" : " and no request of the API to send again"): nothing to compare (record a session with messages)",
+                code: 2)
+        }
         let markdownText = Self.markdown(report, files: files)
         if json {
             print(Self.json(report).jsonString(pretty: true))

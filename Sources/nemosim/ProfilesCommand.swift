@@ -72,6 +72,15 @@ struct ProfilesCommand: ParsableCommand {
             }
             let base = try orExit("nemosim profiles derive", code: 2) { try BehaviourProfile.shipped(self.base) }
             let text = ProfileDerivation.yaml(observations, base: base, sources: files)
+            // What it writes, --profile reads: checked by reading it back.
+            let check = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-derived-\(UUID().uuidString).yaml")
+            defer { try? FileManager.default.removeItem(at: check) }
+            do {
+                try Data(text.utf8).write(to: check)
+                _ = try BehaviourProfile.named(check.path)
+            } catch {
+                throw fail("nemosim profiles derive", "the recordings give a profile nemosim cannot use: \(error)", code: 1)
+            }
             if let output {
                 do {
                     try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)

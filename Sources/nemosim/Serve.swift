@@ -134,6 +134,7 @@ struct Serve: AsyncParsableCommand {
         }
         if !mode.needsUpstream, upstream != nil { throw ValidationError("--upstream is where --record-mode once or new-episodes records from; with none it is not used") }
         if let upstream { try validateBaseURL(upstream, "--upstream") }
+        if caFile != nil && upstream == nil { throw ValidationError("--ca-file is a CA bundle for --upstream: give --upstream too, or leave it out") }
         if let match {
             do { _ = try ReplayMatch(parsing: match) } catch { throw ValidationError("\(error)") }
         }
@@ -195,10 +196,15 @@ struct Serve: AsyncParsableCommand {
             newEpisodes = NewEpisodes(upstream: upstream, writer: writer, transport: CurlTransport(options: .init(caFile: caFile)))
             FileHandle.standardError.write(Data("nemosim serve: new episodes: requests \(file) does not hold go to \(upstream) and are appended to it\n".utf8))
         }
-        let server = try await orExit("nemosim serve", code: 1) {
-            try await ReplayServer.start(
+        let server: ReplayServer
+        do {
+            server = try await ReplayServer.start(
                 recording: recording, timing: replayTiming.timing(timeScale: timeScale), host: host, port: port, handleSignals: true,
                 match: try match.map(ReplayMatch.init(parsing:)) ?? .default, newEpisodes: newEpisodes)
+        } catch {
+            // Nothing was appended: the recording stays as it was, with no journal beside it.
+            newEpisodes?.writer.discard()
+            throw fail("nemosim serve", "\(error)", code: 1)
         }
         // Watching before the ready line: a Ctrl-C right after it counts.
         let stop = Self.watchStopSignals()
@@ -235,11 +241,19 @@ extension Serve {
             try RecordingWriter(
                 url: url, metadata: RecordingMetadata(toolVersion: NemosimVersion.current, target: upstream, createdAt: Date().formatted(.iso8601)))
         }
-        let proxy = try await orExit("nemosim serve", code: 1) {
-            try await RecordingProxy.start(
+        let proxy: RecordingProxy
+        do {
+            proxy = try await RecordingProxy.start(
                 upstream: upstream, writer: writer, transport: CurlTransport(options: .init(caFile: caFile)), host: host, port: port, handleSignals: true)
+        } catch {
+            // Nothing recorded: no journal left to pass for a recording next time.
+            writer.discard()
+            throw fail("nemosim serve", "\(error)", code: 1)
         }
         FileHandle.standardError.write(Data("nemosim serve: \(url.path) does not exist yet (--record-mode \(mode.rawValue)): recording every request to \(upstream)\n".utf8))
+        if failOnUnused || match != nil {
+            FileHandle.standardError.write(Data("nemosim serve: note: --match and --fail-on-unused apply when FILE is replayed, not while it is recorded\n".utf8))
+        }
         let stop = Self.watchStopSignals()
         FileHandle.standardOutput.write(Data("nemosim listening on \(proxy.url)\n".utf8))
         try await proxy.wait()

@@ -22,7 +22,12 @@ struct RecordModeTests {
         let present = directory.appendingPathComponent("present.har")
         try Data("{}".utf8).write(to: present)
         let killed = directory.appendingPathComponent("killed.har")
-        try Data("{}\n".utf8).write(to: RecordingWriter.journalURL(for: killed))
+        try Data("{\"_nemosim\":{}}\n{\"_begin\":{\"n\":1,\"method\":\"GET\",\"path\":\"/api/credits/balance/simple\"}}\n".utf8)
+            .write(to: RecordingWriter.journalURL(for: killed))
+        // A recorder that could not start leaves at most its header: no recording.
+        let neverStarted = directory.appendingPathComponent("never.har")
+        try Data("{\"_nemosim\":{}}\n".utf8).write(to: RecordingWriter.journalURL(for: neverStarted))
+        #expect(RecordMode.once.action(for: neverStarted) == .record)
         #expect(RecordMode.none.action(for: missing) == .replay)
         #expect(RecordMode.none.action(for: present) == .replay)
         #expect(RecordMode.once.action(for: missing) == .record)
@@ -48,9 +53,15 @@ struct RecordModeTests {
         let file = directory.appendingPathComponent("cassette.har")
         let first = try RecordingWriter(url: file, metadata: RecordingMetadata(toolVersion: "test", target: "http://recorded", createdAt: "now"))
         try first.append(credits(7))
+        try first.append(HAREntryBuilder.entry(
+            request: ClientRequest(
+                method: "POST", url: "http://recorded/api/auth/claim-token", headers: [("X-Client-Id", "recorded-client")],
+                body: .data(Data(#"{"session_id":"s","task_id":"t"}"#.utf8), contentType: "application/json")),
+            started: Date(), elapsed: 1, status: 200, headers: [("Content-Type", "application/json")],
+            body: Data(#"{"code":0,"data":{"token":"nmv_usr_recorded0123456789abcdef"},"message":"success"}"#.utf8)))
         try first.close()
         let recording = try Recording.load(file)
-        #expect(recording.entries.count == 1)
+        #expect(recording.entries.count == 2)
         #expect(RecordMode.newEpisodes.action(for: file) == .replayAndAppend)
 
         let upstream = try await SimulatorServer.start(.init(seed: 3, timeScale: 1000))
@@ -69,17 +80,22 @@ struct RecordModeTests {
         #expect(upstream.journalCount(JournalQuery(path: "/api/auth/anonymous-token")) == 1)
         #expect(upstream.journalCount(JournalQuery(path: "/api/credits/balance/simple")) == 0)
 
-        // Killed now: the journal beside the HAR holds the old exchange and the new one.
+        // Killed now: the journal beside the HAR holds the old exchanges and the new one.
         let crashed = try Recording.load(file)
-        #expect(crashed.entries.count == 2 && crashed.fromJournal)
+        #expect(crashed.entries.count == 3 && crashed.fromJournal)
         #expect(crashed.cutOff?.contains("newer than cassette.har") == true)
 
         await replay.stop()
         await upstream.stop()
         try writer.close()
         let appended = try Recording.load(file)
-        #expect(!appended.fromJournal && appended.entries.count == 2)
-        #expect(appended.entries.map { ReplayMatcher.normalizedPath($0.request.url) } == ["/api/credits/balance/simple", "/api/auth/anonymous-token"])
+        #expect(!appended.fromJournal && appended.entries.count == 3)
+        #expect(appended.entries.map { ReplayMatcher.normalizedPath($0.request.url) } == ["/api/credits/balance/simple", "/api/auth/claim-token", "/api/auth/anonymous-token"])
+        // Recorded as the upstream answered, at the upstream's address; its secrets numbered after the recorded ones.
+        #expect(appended.entries[2].request.url.hasPrefix(upstream.url))
+        #expect(appended.entries[1].response.content.text?.contains("nmv_usr_REDACTED-token-1") == true)
+        #expect(appended.entries[2].response.content.text?.contains("nmv_usr_REDACTED-token-2") == true, "a new token never takes a recorded one's placeholder")
+        #expect(appended.entries[2].request.headers.contains { $0.name == "X-Client-Id" && $0.value == "REDACTED-client-id-2" })
         #expect(!FileManager.default.fileExists(atPath: RecordingWriter.journalURL(for: file).path))
         let text = try String(contentsOf: file, encoding: .utf8)
         #expect(!text.contains(token) && !text.contains("episodes-1"), "the appended exchange is redacted")
@@ -120,5 +136,24 @@ struct RecordModeTests {
         #expect(String(decoding: answer.body, as: UTF8.self) == body)
         #expect(clock.sleeps == [2100], "the recorded body at the recorded end, divided by the time scale")
         await replay.stop()
+    }
+
+    @Test("Redaction reads URLs in headers (an HTTP/2 :path, a referer) and textual bodies a browser stored as base64")
+    func redactsBrowserShapes() throws {
+        let stream = ": hb\n\ndata: {\"type\":\"text\",\"content\":\"your token nmv_usr_streamsecret0123456789\"}\n\n"
+        var entry = HAREntryBuilder.entry(
+            request: ClientRequest(
+                method: "GET", url: "https://cdn.example/v.mp4?signature=sig0123456789abcdef",
+                headers: [(":path", "/v.mp4?signature=sig0123456789abcdef"), ("referer", "https://app.example/?access_token=ref0123456789abcdef")]),
+            started: Date(), elapsed: 1, status: 200, headers: [("Content-Type", "text/event-stream")], body: Data())
+        entry.response.content.text = Data(stream.utf8).base64EncodedString()
+        entry.response.content.encoding = "base64"
+        entry.eventStream = nil
+        let redacted = RecordingWriter.redact(entry, with: Redactor())
+        let text = String(decoding: try JSONEncoder().encode(redacted), as: UTF8.self)
+        for secret in ["sig0123456789abcdef", "ref0123456789abcdef", "nmv_usr_streamsecret0123456789"] {
+            #expect(!text.contains(secret), "\(secret) left in the entry")
+        }
+        #expect(redacted.response.content.encoding == nil && redacted.replayedEventStream?.count == 2)
     }
 }

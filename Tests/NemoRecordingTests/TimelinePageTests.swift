@@ -90,4 +90,14 @@ struct TimelinePageTests {
         #expect(page.contains("<span class=\"end dropped\"") && page.contains("cut off: connection reset"))
         #expect(count(in: page, "data-offset-ms=\"90\"") == 2, "the foreign stream's two events at its end")
     }
+
+    @Test("Numbers a file gives never trap: a scenario that took 1e300 s, an exchange of -1 ms")
+    func hostileNumbers() {
+        var recording = recording()
+        recording.metadata?.scenario?.files[0].scenarios[0].duration = 1e300
+        recording.metadata?.scenario?.files[0].scenarios[1].duration = -1e300
+        recording.entries[0].time = -1
+        let page = TimelinePage.html(recording, options: .init(title: "x"))
+        #expect(page.contains("class=\"row "))
+    }
 }

@@ -83,11 +83,13 @@ public final class ReplayServer: Sendable {
         // Its own health answer, unless the recording holds one (a recorded
         // simulator's, which a replayed run of scenarios reads).
         let recordsHealth = recording.entries.contains { ReplayMatcher.normalizedPath($0.request.url) == "/_nemosim/health" }
-        // New episodes: what the recording lacks goes upstream, recorded as
-        // the recording proxy records (URLs of the upstream in answers point here).
+        // New episodes: what the recording lacks goes upstream and is
+        // recorded as the upstream answered (its URLs, which a later replay
+        // knows as a recorded origin); the client gets the upstream's URLs
+        // pointing here, so that downloads come back through this server.
         let upstream = newEpisodes.map { $0.upstream.hasSuffix("/") ? String($0.upstream.dropLast()) : $0.upstream }
-        let rewriting = newEpisodes.map { RewritingTransport(base: $0.transport ?? CurlTransport(), from: upstream!) }
-        let forward = newEpisodes.map { RecordingTransport(base: rewriting!, writer: $0.writer) }
+        let recorder = newEpisodes.map { RecordingTransport(base: $0.transport ?? CurlTransport(), writer: $0.writer) }
+        let forward = recorder.map { RewritingTransport(base: $0, from: upstream!) }
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             if let answer = Self.replayAdmin(request, matcher: matcher, recordsHealth: recordsHealth) { return answer }
             var request = request
@@ -154,7 +156,7 @@ public final class ReplayServer: Sendable {
         let server = ReplayServer(
             server: try await ServerStarter.start(handler: handler, host: host, port: port, handleSignals: handleSignals), matcher: matcher)
         ownURL.withLock { $0 = server.url }
-        rewriting?.setTarget(server.url)
+        forward?.setTarget(server.url)
         return server
     }
 
