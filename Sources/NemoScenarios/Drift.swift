@@ -61,7 +61,7 @@ public struct DriftReport: Sendable {
     /// (from fewer, only durations outside the range by more than 15 %).
     public static func keyDrifts(_ observations: RecordingObservations, profile: BehaviourProfile) -> [KeyDrift] {
         let values = profile.jsonValue
-        return observations.keys.map { observed in
+        return observations.keys(renderQueueSeconds: profile.renderQueueSeconds).map { observed in
             let expected = values[observed.key] ?? .null
             var drift = KeyDrift(key: observed.key, profile: expected, observed: observed.value, observations: observed.observations, drifted: false, note: "")
             guard let value = observed.value else {

@@ -24,7 +24,7 @@ public enum ProfileDerivation {
             "description: \(text(.string("Fitted to \(sources.count) recording\(sources.count == 1 ? "" : "s") by nemosim profiles derive")))",
         ]
         let current = base.jsonValue
-        for key in observations.keys {
+        for key in observations.keys(renderQueueSeconds: base.renderQueueSeconds) {
             if let value = key.value {
                 lines.append("\(key.key): \(text(value))  # \(key.basis): \(key.observations) observation\(key.observations == 1 ? "" : "s")")
             } else {

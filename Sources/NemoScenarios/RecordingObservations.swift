@@ -40,6 +40,9 @@ public struct RecordingObservations: Sendable {
     public var skippedStreams = 0
     public var recordings = 0
     public var exchanges = 0
+    /// Submission to completion of each completed render job (API seconds).
+    public var renderTimes: [Double] = []
+    var renderSeen: Set<String> = []
     /// Token answers by the credits they gave.
     public var startingCredits: [Int: Int] = [:]
     /// Each recording's latency taken off its durations (API seconds).
@@ -74,6 +77,17 @@ public struct RecordingObservations: Sendable {
             if let credits = DriftReport.json(entry.response.content.text, encoding: entry.response.content.encoding)?["data"]?["credits"]?.intValue {
                 startingCredits[credits, default: 0] += 1
             }
+        }
+        // Render jobs: from submission to completion (the answers' own
+        // createdAt and completedAt, in the API's time), once per job.
+        for entry in recording.entries where entry.request.url.contains("/api/render/proxy/lambda") {
+            guard let data = DriftReport.json(entry.response.content.text, encoding: entry.response.content.encoding)?["data"],
+                let id = data["id"]?.stringValue, renderSeen.count < 100_000, !renderSeen.contains(id),
+                let created = data["createdAt"]?.doubleValue, let completed = data["completedAt"]?.doubleValue,
+                created.isFinite, completed.isFinite, completed >= created, completed - created < 86_400_000 * 365
+            else { continue }
+            renderSeen.insert(id)
+            renderTimes.append((completed - created) / 1000)
         }
         for entry in recording.entries where entry.isEventStream && entry.request.url.hasSuffix("/run_sse") {
             guard let items = entry.replayedEventStream else { continue }
@@ -175,6 +189,8 @@ public struct RecordingObservations: Sendable {
         return (max(0, q10 - 0.1 * width), q90 + 0.1 * width)
     }
 
+    static func number(_ value: Double) -> String { value == value.rounded() && abs(value) < 1e9 ? String(Int(value)) : String(value) }
+
     /// The dialect most data events were in, when any were.
     public var dialect: SSEDialect? { dialects.max { $0.value < $1.value }?.key }
 }
@@ -190,8 +206,13 @@ public struct ObservedKey: Sendable {
 }
 
 extension RecordingObservations {
-    /// The profile keys the observations give (each with its evidence), in a fixed order.
-    public var keys: [ObservedKey] {
+    /// The profile keys the observations give (each with its evidence), in
+    /// a fixed order; render times less the strict profile's queue.
+    public var keys: [ObservedKey] { keys(renderQueueSeconds: BehaviourProfile().renderQueueSeconds) }
+
+    /// The keys, render durations read as submission to completion less
+    /// `renderQueueSeconds` (the profile's queue: what the answers cannot tell apart).
+    public func keys(renderQueueSeconds: Double) -> [ObservedKey] {
         func ratio(_ part: Int, _ whole: Int) -> JSONValue? { whole > 0 ? .number((Double(part) / Double(whole) * 1000).rounded() / 1000) : nil }
         func range(_ values: [Double]?) -> JSONValue? {
             guard let (low, high) = values.flatMap(Self.uniformRange) else { return nil }
@@ -226,6 +247,10 @@ extension RecordingObservations {
             ObservedKey(
                 key: "edit_duration_seconds", value: range(durations[.edit]), observations: durations[.edit]?.count ?? 0,
                 basis: "request to tool result, as a uniform range from the 10th and 90th percentiles"),
+            ObservedKey(
+                key: "render_duration_seconds", value: range(renderTimes.isEmpty ? nil : renderTimes.map { max(0, $0 - renderQueueSeconds) }),
+                observations: renderTimes.count,
+                basis: "render jobs' completedAt - createdAt less the \(Self.number(renderQueueSeconds)) s queue, as a uniform range from the 10th and 90th percentiles"),
             ObservedKey(
                 key: "reply_duration_seconds", value: range(durations[.reply]), observations: durations[.reply]?.count ?? 0,
                 basis: "request to the reply's text, as a uniform range from the 10th and 90th percentiles"),

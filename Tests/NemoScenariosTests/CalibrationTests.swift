@@ -89,4 +89,27 @@ struct CalibrationTests {
         #expect(derived.heartbeatIntervalSeconds == 7 && derived.sseDialect == .adk && derived.silentCloseRatio == 0.5 && derived.initialCredits == 500)
         #expect(DriftReport.keyDrifts(observations, profile: derived).filter(\.drifted).isEmpty)
     }
+
+    @Test("Render times: submission to completion from the answers' own createdAt and completedAt, once per job, less the profile's queue")
+    func renderTimes() throws {
+        var entries: [HAREntry] = []
+        for job in 0..<20 {
+            let created = 1_800_000_000_000.0 + Double(job) * 1_000_000
+            let total = 2 + 30 + Double(job) * 60 / 19  // queue 2 s, then 30-90 s
+            for completed in [nil, created + total * 1000] as [Double?] {  // a poll while it runs, then the completed one
+                let data = #"{"id":"render_\#(job)","status":"\#(completed == nil ? "processing" : "completed")","createdAt":\#(Int(created))"#
+                    + (completed.map { #","completedAt":\#(Int($0))"# } ?? "") + "}"
+                entries.append(HAREntryBuilder.entry(
+                    request: ClientRequest(method: "GET", url: "http://sim/api/render/proxy/lambda/render_\(job)"), started: Date(), elapsed: 1, status: 200,
+                    headers: [("Content-Type", "application/json")], body: Data(#"{"success":true,"data":\#(data)}"#.utf8)))
+            }
+        }
+        let observations = RecordingObservations([Recording(metadata: nil, entries: entries)])
+        #expect(observations.renderTimes.count == 20)
+        let key = try #require(observations.keys(renderQueueSeconds: 2).first { $0.key == "render_duration_seconds" })
+        let range = key.value?.arrayValue?.compactMap { $0.doubleValue } ?? []
+        try #require(range.count == 2)
+        #expect(abs(range[0] - 30) < 1 && abs(range[1] - 90) < 1, "\(range)")
+        #expect(DriftReport.keyDrifts(observations, profile: BehaviourProfile()).first { $0.key == "render_duration_seconds" }?.drifted == false)
+    }
 }
