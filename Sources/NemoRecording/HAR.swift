@@ -31,6 +31,18 @@ public struct HARLog: Codable, Sendable {
         self.entries = entries
         self.nemosim = metadata
     }
+
+    /// HAR 1.2 makes `pages` and `comment` optional (tools that record no
+    /// pages, such as a proxy's export, leave `pages` out).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        version = try container.decodeIfPresent(String.self, forKey: .version) ?? "1.2"
+        creator = try container.decode(HARCreator.self, forKey: .creator)
+        pages = try container.decodeIfPresent([JSONValue].self, forKey: .pages) ?? []
+        entries = try container.decode([HAREntry].self, forKey: .entries)
+        comment = try container.decodeIfPresent(String.self, forKey: .comment)
+        nemosim = try container.decodeIfPresent(RecordingMetadata.self, forKey: .nemosim)
+    }
 }
 
 public struct HARCreator: Codable, Sendable {

@@ -149,8 +149,9 @@ public struct DriftReport: Sendable {
                 // At the recorded pace, in the simulator's time.
                 let due = origin[index] / 1000 * scale / timeScale
                 let elapsed = began.duration(to: .now)
-                if due > Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 {
-                    try await Task.sleep(for: .seconds(min(due - Double(elapsed.components.seconds), 60)))
+                let elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                if due > elapsedSeconds {
+                    try await Task.sleep(for: .seconds(min(due - elapsedSeconds, 60)))
                 }
                 let answer = try? await transport.send(request)
                 let key = "\(route.method) \(route.template)"

@@ -46,4 +46,12 @@ struct BrowserHARTests {
         #expect(page.components(separatedBy: "<span class=\"gap\" style").count - 1 == 1)
         #expect(!page.contains("nmv_usr_9f8e7d6c5b4a39281706f5e4") && !page.contains("6f1c2a9e-77d4"), "tokens and the client id redacted")
     }
+
+    @Test("HAR 1.2's optional pages and comment may be left out (a proxy's export)")
+    func optionalPages() throws {
+        let text = #"{"log":{"version":"1.2","creator":{"name":"proxy","version":"1"},"entries":[]}}"#
+        let har = try JSONDecoder().decode(HARFile.self, from: Data(text.utf8))
+        #expect(har.log.pages.isEmpty && har.log.entries.isEmpty && har.log.comment == nil)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(HARFile.self, from: Data(#"{"log":{"entries":[]}}"#.utf8)) }
+    }
 }
