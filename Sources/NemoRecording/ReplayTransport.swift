@@ -436,11 +436,7 @@ public final class ReplayTransport: HTTPTransport, Sendable {
         entry.response.headers.map { ($0.name, $0.value) }
     }
 
-    static func body(_ entry: HAREntry) -> Data {
-        guard let text = entry.response.content.text else { return Data() }
-        if entry.response.content.encoding == "base64" { return Data(base64Encoded: text) ?? Data() }
-        return Data(text.utf8)
-    }
+    static func body(_ entry: HAREntry) -> Data { entry.responseBody }
 
     static func failIfNoResponse(_ entry: HAREntry) throws {
         if entry.response.status == 0 {
@@ -464,8 +460,8 @@ extension HAREntry {
     /// sends such a body as recorded then). Nil for other answers.
     public var replayedEventStream: [RecordedStreamItem]? {
         if let eventStream { return eventStream }
-        guard isEventStream, let text = response.content.text else { return nil }
-        let bytes = response.content.encoding == "base64" ? (Data(base64Encoded: text) ?? Data()) : Data(text.utf8)
+        guard isEventStream, response.content.text != nil else { return nil }
+        let bytes = responseBody
         var parser = ServerSentEventParser(maximumEventBytes: 16 << 20)
         let offset = time.isFinite ? max(0, time) : 0
         return parser.feed(bytes).map { RecordingTransport.item($0, offsetMs: offset) }

@@ -102,7 +102,7 @@ public enum TimelinePage {
     /// Each exchange's start and end from its `startedDateTime` and `time`
     /// (an unreadable date: right after the one before).
     static func place(_ entries: [HAREntry]) -> [Placed] {
-        let dates = entries.map { parseDate($0.startedDateTime) }
+        let dates = entries.map { ISO8601.date(from: $0.startedDateTime) }
         let origin = dates.compactMap { $0 }.min() ?? Date(timeIntervalSince1970: 0)
         var previousStart = 0.0
         return entries.enumerated().map { index, entry in
@@ -111,13 +111,6 @@ public enum TimelinePage {
             let duration = entry.time.isFinite ? max(0, entry.time) : 0
             return Placed(index: index, entry: entry, start: start, end: start + duration, items: entry.replayedEventStream)
         }
-    }
-
-    static func parseDate(_ text: String) -> Date? {
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = fractional.date(from: text) { return date }
-        return ISO8601DateFormatter().date(from: text)
     }
 
     static func header(_ recording: Recording, options: Options, count: Int, span: Double, heartbeatMs: Double) -> String {
@@ -188,7 +181,7 @@ public enum TimelinePage {
         let entry = item.entry
         let n = item.index + 1
         let path = URLComponents(string: entry.request.url)?.path ?? entry.request.url
-        let code = envelopeCode(entry).map { " code \($0)" } ?? ""
+        let code = entry.envelopeCode.map { " code \($0)" } ?? ""
         let stream = item.items != nil
         let status = entry.response.status
         let tone = status == 0 ? "failed" : status >= 500 ? "server-error" : status >= 400 ? "client-error" : "ok"
@@ -241,38 +234,25 @@ public enum TimelinePage {
         }
     }
 
-    /// A stream item's mark kind and a one-line summary.
+    /// A stream item's mark kind and its one-line summary.
     static func classify(_ item: RecordedStreamItem) -> (kind: MarkKind, summary: String) {
         switch item.kind {
-        case .comment: return (.heartbeat, "heartbeat (comment)")
-        case .retry: return (.other, "retry \(item.data ?? "")")
+        case .comment: return (.heartbeat, item.summary)
+        case .retry: return (.other, item.summary)
         case .event:
             let events = AgentEventDecoder.events(fromData: item.data ?? "")
-            var kind = MarkKind.other
-            var parts: [String] = []
+            var kind = events.isEmpty ? MarkKind.heartbeat : .other
             for event in events {
                 switch event {
-                case .text(let text):
-                    kind = .text
-                    parts.append("text: \(text.prefix(120))")
-                case .toolCall(let name, _):
-                    if kind != .text { kind = .toolCall }
-                    parts.append("tool call \(name)")
-                case .toolResult(let name, _):
-                    if kind != .text && kind != .toolCall { kind = .toolResult }
-                    parts.append("tool result \(name)")
-                case .heartbeat:
-                    if events.count == 1 { kind = .heartbeat }
-                    parts.append("heartbeat")
-                case .error(let message, _):
-                    kind = .error
-                    parts.append("error: \(message)")
-                case .unknown(let raw):
-                    parts.append("event: \(raw.prefix(80))")
+                case .text: kind = .text
+                case .toolCall: if kind != .text { kind = .toolCall }
+                case .toolResult: if kind != .text && kind != .toolCall { kind = .toolResult }
+                case .heartbeat: if events.count == 1 { kind = .heartbeat }
+                case .error: kind = .error
+                case .unknown: break
                 }
             }
-            if events.isEmpty { return (.heartbeat, "heartbeat (empty data)") }
-            return (kind, parts.joined(separator: "; "))
+            return (kind, item.summary)
         }
     }
 
@@ -310,11 +290,6 @@ public enum TimelinePage {
         if text.utf8.count <= limit { return text }
         let kept = String(decoding: text.utf8.prefix(limit), as: UTF8.self)
         return kept + "\n… (\(text.utf8.count - limit) more bytes)"
-    }
-
-    static func envelopeCode(_ entry: HAREntry) -> Int? {
-        guard let text = entry.response.content.text, text.first == "{", text.utf8.count <= 1 << 20 else { return nil }
-        return (try? JSONValue.parse(text))?["code"]?.intValue
     }
 
     static func percent(_ value: Double, _ span: Double) -> String {
@@ -416,4 +391,40 @@ extension Recording {
     /// When each exchange started, in milliseconds from the first (from
     /// `startedDateTime`; an unreadable date: when the one before started).
     public var startOffsetsMs: [Double] { TimelinePage.place(entries).map(\.start) }
+}
+
+extension HAREntry {
+    /// The response body as recorded (base64 decoded).
+    public var responseBody: Data {
+        guard let text = response.content.text else { return Data() }
+        if response.content.encoding == "base64" { return Data(base64Encoded: text) ?? Data() }
+        return Data(text.utf8)
+    }
+
+    /// The envelope code of a JSON answer (`{"code": ...}`), when it has one.
+    public var envelopeCode: Int? {
+        let body = responseBody
+        guard body.first == UInt8(ascii: "{") else { return nil }
+        return (try? JSONValue.parse(body))?["code"]?.intValue
+    }
+}
+
+extension RecordedStreamItem {
+    /// One line saying what the item is (`recording show`, the timeline
+    /// page): `heartbeat`, `tool_call NAME`, `text: ...`, `error: ...`.
+    public var summary: String {
+        if kind == .comment { return "heartbeat (comment)" }
+        if kind == .retry { return "retry \(data ?? "")" }
+        let events = AgentEventDecoder.events(fromData: data ?? "")
+        return events.map { event in
+            switch event {
+            case .text(let text): return "text: \(text.prefix(80))"
+            case .toolCall(let name, _): return "tool_call \(name)"
+            case .toolResult(let name, _): return "tool_result \(name)"
+            case .heartbeat: return "heartbeat"
+            case .error(let message, _): return "error: \(message)"
+            case .unknown(let raw): return "unknown: \(raw.prefix(60))"
+            }
+        }.joined(separator: "; ")
+    }
 }

@@ -156,7 +156,7 @@ public struct DriftReport: Sendable {
                 let answer = try? await transport.send(request)
                 let key = "\(route.method) \(route.template)"
                 counts[key, default: 0] += 1
-                let recordedJSON = json(entry.response.content.text, encoding: entry.response.content.encoding)
+                let recordedJSON = json(entry)
                 let liveJSON = answer.flatMap { try? JSONValue.parse($0.body) }
                 recorded[key, default: Shape()].add(status: entry.response.status, json: recordedJSON, stream: entry.isEventStream)
                 live[key, default: Shape()].add(
@@ -208,9 +208,9 @@ public struct DriftReport: Sendable {
         return ClientRequest(method: entry.request.method, url: base + mapped(pathAndQuery), headers: headers, body: body, timeout: 600)
     }
 
-    static func json(_ text: String?, encoding: String?) -> JSONValue? {
-        guard let text, !text.isEmpty else { return nil }
-        let data = encoding == "base64" ? (Data(base64Encoded: text) ?? Data()) : Data(text.utf8)
+    /// A JSON answer's value (nil for any other body).
+    static func json(_ entry: HAREntry) -> JSONValue? {
+        let data = entry.responseBody
         guard data.first == UInt8(ascii: "{") || data.first == UInt8(ascii: "[") else { return nil }
         return try? JSONValue.parse(data)
     }

@@ -74,14 +74,14 @@ public struct RecordingObservations: Sendable {
         latencies.append(latency)
         // The credits a new anonymous account starts with, from token answers.
         for entry in recording.entries where entry.request.method == "POST" && entry.request.url.hasSuffix(Route.anonymousToken.template) {
-            if let credits = DriftReport.json(entry.response.content.text, encoding: entry.response.content.encoding)?["data"]?["credits"]?.intValue {
+            if let credits = DriftReport.json(entry)?["data"]?["credits"]?.intValue {
                 startingCredits[credits, default: 0] += 1
             }
         }
         // Render jobs: from submission to completion (the answers' own
         // createdAt and completedAt, in the API's time), once per job.
         for entry in recording.entries where entry.request.url.contains("/api/render/proxy/lambda") {
-            guard let data = DriftReport.json(entry.response.content.text, encoding: entry.response.content.encoding)?["data"],
+            guard let data = DriftReport.json(entry)?["data"],
                 let id = data["id"]?.stringValue, renderSeen.count < 100_000, !renderSeen.contains(id),
                 let created = data["createdAt"]?.doubleValue, let completed = data["completedAt"]?.doubleValue,
                 created.isFinite, completed.isFinite, completed >= created, completed - created < 86_400_000 * 365

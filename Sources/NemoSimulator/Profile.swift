@@ -375,6 +375,12 @@ public struct BehaviourProfile: Sendable, Hashable, Codable {
         }
     }
 
+    /// A profile from the text of a profile file (what `load(contentsOf:)`
+    /// reads), checked as it would be there.
+    public static func parse(_ text: String, source: String) throws -> BehaviourProfile {
+        try parse(Data(text.utf8), source: source).0
+    }
+
     /// A profile from JSON or YAML text, starting from the strict defaults,
     /// and whether the text named it.
     static func parse(_ data: Data, source: String, start: BehaviourProfile? = nil, allowBase: Bool = true) throws -> (BehaviourProfile, named: Bool) {

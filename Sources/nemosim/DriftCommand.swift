@@ -91,20 +91,12 @@ struct DriftCommand: AsyncParsableCommand {
         } else {
             print(markdownText, terminator: "")
         }
-        if let markdown { try write(markdownText, to: markdown) }
+        if let markdown { try writeOutput(markdownText, to: markdown, for: "nemosim drift") }
         if let junit {
             let xml = try orExit("nemosim drift", code: 1) { try JUnitReport.xml(for: Self.runResult(report, files: files)) }
-            try write(String(decoding: xml, as: UTF8.self), to: junit)
+            try writeOutput(String(decoding: xml, as: UTF8.self), to: junit, for: "nemosim drift")
         }
         if report.drifted { throw ExitCode(1) }
-    }
-
-    func write(_ text: String, to path: String) throws {
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw fail("nemosim drift", "cannot write \(path): \(error.localizedDescription)", code: 2)
-        }
     }
 
     static func value(_ value: JSONValue?) -> String { value.map { $0.jsonString() } ?? "—" }

@@ -71,3 +71,13 @@ func validateBaseURL(_ value: String, _ option: String) throws {
         throw ValidationError("\(option) must be an http(s) URL such as http://127.0.0.1:8080, got \(value)")
     }
 }
+
+/// Writes a command's output file whole (moved into place), or fails with
+/// exit 2 saying why.
+func writeOutput(_ text: String, to path: String, for command: String) throws {
+    do {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw fail(command, "cannot write \(path): \(error.localizedDescription)", code: 2)
+    }
+}

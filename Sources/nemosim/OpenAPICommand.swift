@@ -39,10 +39,6 @@ struct OpenAPICommand: ParsableCommand {
             FileHandle.standardOutput.write(Data(text.utf8))
             return
         }
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-        } catch {
-            throw fail("nemosim openapi", "cannot write \(output): \(error.localizedDescription)", code: 2)
-        }
+        try writeOutput(text, to: output, for: "nemosim openapi")
     }
 }

@@ -72,21 +72,14 @@ struct ProfilesCommand: ParsableCommand {
             }
             let base = try orExit("nemosim profiles derive", code: 2) { try BehaviourProfile.shipped(self.base) }
             let text = ProfileDerivation.yaml(observations, base: base, sources: files)
-            // What it writes, --profile reads: checked by reading it back.
-            let check = FileManager.default.temporaryDirectory.appendingPathComponent("nemosim-derived-\(UUID().uuidString).yaml")
-            defer { try? FileManager.default.removeItem(at: check) }
+            // What it writes, --profile reads: checked as --profile would read it.
             do {
-                try Data(text.utf8).write(to: check)
-                _ = try BehaviourProfile.named(check.path)
+                _ = try BehaviourProfile.parse(text, source: "the derived profile")
             } catch {
                 throw fail("nemosim profiles derive", "the recordings give a profile nemosim cannot use: \(error)", code: 1)
             }
             if let output {
-                do {
-                    try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-                } catch {
-                    throw fail("nemosim profiles derive", "cannot write \(output): \(error.localizedDescription)", code: 2)
-                }
+                try writeOutput(text, to: output, for: "nemosim profiles derive")
                 FileHandle.standardError.write(Data("nemosim profiles derive: wrote \(output) from \(observations.streams) streams\n".utf8))
             } else {
                 print(text, terminator: "")

@@ -67,18 +67,14 @@ struct RecordingCommand: ParsableCommand {
                     FileHandle.standardOutput.write(Data(page.utf8))
                 } else {
                     let target = output ?? (URL(fileURLWithPath: file).deletingPathExtension().path + ".html")
-                    do {
-                        try Data(page.utf8).write(to: URL(fileURLWithPath: target), options: .atomic)
-                    } catch {
-                        throw fail("nemosim recording show", "cannot write \(target): \(error.localizedDescription)", code: 2)
-                    }
+                    try writeOutput(page, to: target, for: "nemosim recording show")
                     print("wrote \(target) (\(recording.entries.count) exchanges)")
                 }
             } else if json {
                 let entries: [JSONValue] = recording.entries.enumerated().map { index, entry in
                     [
                         "n": .number(Double(index + 1)), "method": .string(entry.request.method), "url": .string(entry.request.url),
-                        "status": .number(Double(entry.response.status)), "code": Self.code(entry).map { .number(Double($0)) } ?? .null,
+                        "status": .number(Double(entry.response.status)), "code": entry.envelopeCode.map { .number(Double($0)) } ?? .null,
                         "time_ms": .number(entry.time), "events": .number(Double(entry.replayedEventStream?.count ?? 0)),
                         "ending": entry.ending.map { .string($0.description) } ?? .null,
                     ]
@@ -93,12 +89,12 @@ struct RecordingCommand: ParsableCommand {
                     print("recording of \(metadata.target) made \(metadata.createdAt) by nemosim \(metadata.toolVersion)")
                 }
                 for (index, entry) in recording.entries.enumerated() {
-                    let code = Self.code(entry).map { " code \($0)" } ?? ""
+                    let code = entry.envelopeCode.map { " code \($0)" } ?? ""
                     let path = URLComponents(string: entry.request.url)?.path ?? entry.request.url
                     print(String(format: "%3d %@ %@ -> %d%@ (%.0f ms)%@", index + 1, entry.request.method, path, entry.response.status, code, entry.time,
                         entry.ending.map { " [\($0)]" } ?? ""))
                     for item in entry.replayedEventStream ?? [] {
-                        let summary = Self.summary(item)
+                        let summary = item.summary
                         if hideHeartbeats && summary == "heartbeat" { continue }
                         print(String(format: "      +%8.1f ms  %@%@", item.offsetMs, item.id.map { "[\($0)] " } ?? "", summary))
                     }
@@ -109,27 +105,6 @@ struct RecordingCommand: ParsableCommand {
                 if let cutOff = recording.cutOff { print("cut off: \(cutOff)") }
             }
             if recording.cutOff != nil { throw ExitCode(1) }
-        }
-
-        static func code(_ entry: HAREntry) -> Int? {
-            guard let text = entry.response.content.text, text.first == "{" else { return nil }
-            return (try? JSONValue.parse(text))?["code"]?.intValue
-        }
-
-        static func summary(_ item: RecordedStreamItem) -> String {
-            if item.kind == .comment { return "heartbeat (comment)" }
-            if item.kind == .retry { return "retry \(item.data ?? "")" }
-            let events = AgentEventDecoder.events(fromData: item.data ?? "")
-            return events.map { event in
-                switch event {
-                case .text(let text): return "text: \(text.prefix(80))"
-                case .toolCall(let name, _): return "tool_call \(name)"
-                case .toolResult(let name, _): return "tool_result \(name)"
-                case .heartbeat: return "heartbeat"
-                case .error(let message, _): return "error: \(message)"
-                case .unknown(let raw): return "unknown: \(raw.prefix(60))"
-                }
-            }.joined(separator: "; ")
         }
     }
 
