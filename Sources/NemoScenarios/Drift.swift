@@ -11,8 +11,8 @@ import NemoSimulator
 /// - **distributions**: each key ``RecordingObservations`` reads (heartbeat
 ///   interval, ratios, dialect, durations) against the profile's value,
 ///   within a tolerance and only with enough observations;
-/// - **structure**: the recorded requests sent again, in order and at their
-///   recorded pace, to an embedded simulator running the profile (tokens,
+/// - **structure**: the recorded requests sent again, in order, each at its
+///   recorded moment (the simulator's clock moved forward to it), to an embedded simulator running the profile (tokens,
 ///   session and task ids mapped from the recorded answers to the live
 ///   ones); per endpoint, the statuses and envelope codes, the answers'
 ///   fields and their JSON types, each seen on one side only.
@@ -133,7 +133,7 @@ public struct DriftReport: Sendable {
             var mapping: [String: String] = [:]
             let scale = recording.metadata?.timeScale.flatMap { $0 > 0 && $0.isFinite ? $0 : nil } ?? 1
             let origin = recording.startOffsetsMs
-            let began = ContinuousClock.now
+            let began = server.simulation.clock.elapsed
             for (index, entry) in recording.entries.enumerated() {
                 done += 1
                 progress?(done, total)
@@ -146,13 +146,13 @@ public struct DriftReport: Sendable {
                     skipped["a body the recording does not hold", default: 0] += 1
                     continue
                 }
-                // At the recorded pace, in the simulator's time.
-                let due = origin[index] / 1000 * scale / timeScale
-                let elapsed = began.duration(to: .now)
-                let elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                if due > elapsedSeconds {
-                    try await Task.sleep(for: .seconds(min(due - elapsedSeconds, 60)))
-                }
+                // At its recorded moment in the API's time: the simulator's
+                // clock moved forward to it (renders finish, tokens expire as
+                // they did), so that a long pause in the recording (a user
+                // away for hours) costs no wait.
+                let due = origin[index] / 1000 * scale
+                let now = server.simulation.clock.elapsed - began
+                if due > now { try? await server.simulation.advanceClock(by: due - now) }
                 let answer = try? await transport.send(request)
                 let key = "\(route.method) \(route.template)"
                 counts[key, default: 0] += 1

@@ -18,9 +18,9 @@ struct DriftCommand: AsyncParsableCommand {
               the event dialect and ids (exactly), and the duration ranges of generations, edits
               and replies (ends within 15 %, judged from 20 observations), read from every
               complete /run_sse stream, against the profile's keys.
-            - Structure: each recorded request sent again, in order and at its recorded pace, to
-              an embedded simulator running the profile (recorded tokens and ids mapped to the
-              live ones; an upload's files, which recordings do not hold, as a shipped sample of
+            - Structure: each recorded request sent again, in order, at its recorded moment (the
+              simulator's clock moved on to it: a long pause costs no wait), to an embedded
+              simulator running the profile (recorded tokens and ids mapped to the live ones; an upload's files, which recordings do not hold, as a shipped sample of
               the same type); per endpoint, statuses and envelope codes, answer fields and their
               JSON types seen on one side only. Leave it out with --no-replay.
 
