@@ -104,6 +104,9 @@ final class ConnectionBudget: Sendable {
     }
 
     func release() { open.subtract(1, ordering: .relaxed) }
+
+    /// Connections open now.
+    var openConnections: Int { open.load(ordering: .relaxed) }
 }
 
 /// Closes a connection that is idle between requests for

@@ -2,6 +2,9 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 import ServiceLifecycle
 import Synchronization
 
@@ -13,16 +16,37 @@ public struct RunningHTTPServer: Sendable {
     public let port: Int
     let group: ServiceGroup
     let task: Task<Void, any Error>
+    let budget: ConnectionBudget
+    let shutdownGrace: Duration
 
     /// Stops gracefully: open connections finish, then the server closes.
+    /// Connections served without a task of their own (see ``RouterGate``)
+    /// are closed by their handlers within the grace; this waits for them
+    /// (and a little longer, never forever).
     public func stop() async {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
+        await drain()
     }
 
-    /// Waits until the server stops (a signal, or ``stop()``).
+    /// Waits for the connections the stopped server still has.
+    private func drain() async {
+        let deadline = ContinuousClock.now + shutdownGrace + .seconds(2)
+        while budget.openConnections > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Waits until the server stops (a signal, or ``stop()``) and its
+    /// connections have closed.
     public func wait() async throws {
-        try await task.value
+        do {
+            try await task.value
+        } catch {
+            await drain()
+            throw error
+        }
+        await drain()
     }
 }
 
@@ -40,14 +64,17 @@ public struct HTTPServerStartError: Error, CustomStringConvertible {
 public enum HTTPServerStarter {
     public static func start<Responder: HTTPResponder>(
         responder: Responder, host: String, port: Int, handleSignals: Bool, logger: Logger, limits: ConnectionLimits = ConnectionLimits(),
-        shutdownGrace: Duration = .seconds(1), channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }
+        shutdownGrace: Duration = .seconds(1), routerOnDemand: Bool = false,
+        channelHandlers: @escaping @Sendable (RouterGate) -> [any RemovableChannelHandler] = { _ in [] }
     ) async throws -> RunningHTTPServer where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
         let problems = limits.validationErrors()
         guard problems.isEmpty else { throw HTTPServerStartError(host: host, port: port, reason: problems.joined(separator: "; ")) }
         let bound = Mutex<Int?>(nil)
+        let budget = ConnectionBudget(limit: limits.effectiveMaximumConnections)
         let failure = Mutex<String?>(nil)
         let app = Application(
-            responder: responder, server: LeanHTTP1Channel.builder(limits: limits, channelHandlers: channelHandlers),
+            responder: responder, server: LeanHTTP1Channel.builder(
+                limits: limits, budget: budget, routerOnDemand: routerOnDemand, shutdownGrace: shutdownGrace, channelHandlers: channelHandlers),
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in bound.withLock { $0 = channel.localAddress?.port ?? -1 } }, logger: logger)
         // On a signal, open connections (event streams too) get `shutdownGrace`
@@ -74,7 +101,8 @@ public enum HTTPServerStarter {
                     throw HTTPServerStartError(host: host, port: port, reason: "no local port")
                 }
                 let shown = host.contains(":") ? "[\(host)]" : host
-                return RunningHTTPServer(url: "http://\(shown):\(boundPort)", port: boundPort, group: group, task: task)
+                return RunningHTTPServer(
+                    url: "http://\(shown):\(boundPort)", port: boundPort, group: group, task: task, budget: budget, shutdownGrace: shutdownGrace)
             }
             if let message = failure.withLock({ $0 }) {
                 throw HTTPServerStartError(host: host, port: port, reason: message)
@@ -87,29 +115,37 @@ public enum HTTPServerStarter {
 /// Hummingbird's HTTP/1 channel with a smaller receive buffer, the
 /// connection limits (``ConnectionLimits``: over the connection limit a new
 /// connection is closed at once; idle, slow and stalled ones are closed by
-/// ``ConnectionDeadlineHandler``), and any extra channel handlers (placed
-/// after NIO's HTTP parser, before the request reaches Hummingbird). NIO keeps each connection's receive buffer
-/// for reuse (2 KiB by default, an idle keep-alive connection included);
-/// starting at 512 bytes and adapting from there saves about 1.5 KiB per
-/// open connection (measured with heaptrack: 10,000 held event streams) and
-/// still grows to 64 KiB reads for uploads.
+/// ``ConnectionDeadlineHandler``), any extra channel handlers (placed after
+/// NIO's HTTP parser, before the request reaches Hummingbird), and, when
+/// asked, Hummingbird's part of the pipeline added only for the first
+/// request that needs the router (``RouterGate``). NIO keeps each
+/// connection's receive buffer for reuse (2 KiB by default, an idle
+/// keep-alive connection included); starting at 512 bytes and adapting
+/// from there saves about 1.5 KiB per open connection (measured with
+/// heaptrack: 10,000 held event streams) and still grows to 64 KiB reads
+/// for uploads.
 struct LeanHTTP1Channel: ServerChildChannel {
-    typealias Value = HTTP1Channel.Value
+    typealias Value = RouterGate
     let base: HTTP1Channel
     let budget: ConnectionBudget
+    let routerOnDemand: Bool
+    let shutdownGrace: TimeAmount
+    let limits: ConnectionLimits
+    let sweeper: DeadlineSweeper
+    let channelHandlers: @Sendable (RouterGate) -> [any RemovableChannelHandler]
 
-    /// - Parameter channelHandlers: makes each connection's extra handlers.
+    /// - Parameters:
+    ///   - routerOnDemand: the extra handlers open each connection's ``RouterGate`` themselves (otherwise it opens at once).
+    ///   - channelHandlers: makes each connection's extra handlers.
     static func builder(
-        limits: ConnectionLimits = ConnectionLimits(), channelHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }
+        limits: ConnectionLimits = ConnectionLimits(), budget: ConnectionBudget, routerOnDemand: Bool = false, shutdownGrace: Duration = .seconds(1),
+        channelHandlers: @escaping @Sendable (RouterGate) -> [any RemovableChannelHandler] = { _ in [] }
     ) -> HTTPServerBuilder {
-        let budget = ConnectionBudget(limit: limits.effectiveMaximumConnections)
         let sweeper = DeadlineSweeper(limits)
         return HTTPServerBuilder { responder in
             LeanHTTP1Channel(
-                base: HTTP1Channel(
-                    responder: responder,
-                    configuration: .init(additionalChannelHandlers: [ConnectionDeadlineHandler(limits, sweeper: sweeper)] + channelHandlers())),
-                budget: budget)
+                base: HTTP1Channel(responder: responder), budget: budget, routerOnDemand: routerOnDemand,
+                shutdownGrace: .nanoseconds(Int64(shutdownGrace.inSeconds * 1e9)), limits: limits, sweeper: sweeper, channelHandlers: channelHandlers)
         }
     }
 
@@ -124,14 +160,44 @@ struct LeanHTTP1Channel: ServerChildChannel {
         let budget = self.budget
         channel.closeFuture.whenComplete { _ in budget.release() }
         return channel.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
-            .flatMap { base.setup(channel: channel, logger: logger) }
+            .flatMapThrowing { try configure(channel, logger: logger) }
             .flatMapErrorThrowing { error in
                 channel.close(promise: nil)
                 throw error
             }
     }
 
-    func handle(value: Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
+    /// As `HTTP1Channel.setup`, less what the gate adds when it opens.
+    private func configure(_ channel: any Channel, logger: Logger) throws -> RouterGate {
+        let decoder = base.configuration.httpDecoder
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderFieldSize = decoder.maxHeaderFieldSize
+        decoderLimits.maxHeaderListSize = decoder.maxHeaderListSize
+        decoderLimits.maxHeaderFieldCount = decoder.maxHeaderFieldCount
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+            withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
+        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+        let base = self.base
+        var start: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>) -> Void)?
+        if routerOnDemand {
+            start = { asyncChannel in
+                Task { await base.handleHTTP(asyncChannel: asyncChannel, logger: logger) }
+            }
+        }
+        let gate = RouterGate(channel: channel, logger: logger, shutdownGrace: shutdownGrace, start: start)
+        try pipeline.addHandler(ConnectionDeadlineHandler(limits, sweeper: sweeper))
+        try pipeline.addHandlers(channelHandlers(gate))
+        if !routerOnDemand { try gate.open() }
+        return gate
+    }
+
+    /// Hummingbird's handling of a connection whose gate opened at setup;
+    /// on demand, the gate starts it itself, in a task of its own, and this
+    /// returns at once (a connection served on the event loop has no task).
+    func handle(value gate: Value, logger: Logger) async {
+        guard let asyncChannel = gate.takeOpened() else { return }
+        await base.handleHTTP(asyncChannel: asyncChannel, logger: logger)
     }
 }

@@ -22,6 +22,15 @@ public protocol SimulationClock: AnyObject, Sendable {
     func advance(by seconds: Double)
     /// Returns once simulated time reaches `target` (seconds since origin).
     func sleep(untilElapsed target: Double) async throws
+    /// How long (real seconds) a timer should wait before reading the clock
+    /// again on its way to `target`: 0 once it is reached; nil when only
+    /// ``sleep(untilElapsed:)`` can wait for it (a clock moved by hand). The
+    /// event loop's streams wait with timers this way, tasks with `sleep`.
+    func realSecondsToWait(untilElapsed target: Double) -> Double?
+}
+
+extension SimulationClock {
+    public func realSecondsToWait(untilElapsed target: Double) -> Double? { nil }
 }
 
 extension SimulationClock {
@@ -70,12 +79,15 @@ public final class ScaledSimulationClock: SimulationClock {
     /// Notices a jump by ``advance(by:)`` within ``recheckInterval`` of real
     /// time (sleepers re-read the clock at least that often).
     public func sleep(untilElapsed target: Double) async throws {
-        while true {
-            let remaining = target - elapsed
-            if remaining <= 0 { return }
-            let realSeconds = min(remaining / timeScale, Self.recheckInterval)
-            try await Task.sleep(for: .seconds(clamping: max(realSeconds, 0.0005)))
+        while let realSeconds = realSecondsToWait(untilElapsed: target), realSeconds > 0 {
+            try await Task.sleep(for: .seconds(clamping: realSeconds))
         }
+    }
+
+    public func realSecondsToWait(untilElapsed target: Double) -> Double? {
+        let remaining = target - elapsed
+        if remaining <= 0 { return 0 }
+        return max(min(remaining / timeScale, Self.recheckInterval), 0.0005)
     }
 }
 

@@ -69,6 +69,9 @@ public struct SimulatorApp: Sendable {
     public let simulation: Simulation
     let responder: RouterResponder<SimulatorRequestContext>
     let polledAnswers = PolledRouteHandler.Counter()
+    /// Whether event streams are served on the event loop (the default) or
+    /// by the router's task (tests compare the two).
+    var eventLoopStreams = true
 
     /// - Parameters:
     ///   - clock: simulated time (default: ``ScaledSimulationClock`` at the configuration's time scale).
@@ -93,9 +96,11 @@ public struct SimulatorApp: Sendable {
     }
 
     /// The channel handlers a server adds to each connection (the event
-    /// loop's answers to the polled GETs; they need ``Simulation`` on a loop).
-    func channelHandlers() -> [any RemovableChannelHandler] {
-        simulation.eventLoop == nil ? [] : [PolledRouteHandler(simulation: simulation, counter: polledAnswers)]
+    /// loop's answers to the polled GETs and its streams; they need
+    /// ``Simulation`` on a loop, and open the connection's `gate` to the
+    /// router when a request needs it).
+    func channelHandlers(gate: RouterGate) -> [any RemovableChannelHandler] {
+        simulation.eventLoop == nil ? [] : [PolledRouteHandler(simulation: simulation, counter: polledAnswers, gate: gate, streams: eventLoopStreams)]
     }
 }
 
@@ -127,19 +132,29 @@ public final class SimulatorServer: Sendable {
     /// Starts a simulator and returns once it accepts connections.
     /// - Parameter handleSignals: stop gracefully on SIGINT/SIGTERM (for `nemosim serve`).
     public static func start(_ configuration: SimulatorConfiguration = .init(), handleSignals: Bool = false) async throws -> SimulatorServer {
+        try await start(configuration, handleSignals: handleSignals, clock: nil)
+    }
+
+    /// ``start(_:handleSignals:)`` with a clock of its own and, for tests,
+    /// event streams served by the router's task instead of the event loop.
+    static func start(
+        _ configuration: SimulatorConfiguration, handleSignals: Bool = false, clock: (any SimulationClock)?, eventLoopStreams: Bool = true
+    ) async throws -> SimulatorServer {
         guard (0...65535).contains(configuration.port) else {
             throw SimulatorServerError.invalidConfiguration("port must be 0-65535, got \(configuration.port)")
         }
         // The domain runs on one of the server's event loops (Hummingbird's
-        // default group), so the polled GETs are answered there without a task.
-        let app = try SimulatorApp(configuration, eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        // default group), so the polled GETs and the streams are served
+        // there without a task.
+        var app = try SimulatorApp(configuration, clock: clock, eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        app.eventLoopStreams = eventLoopStreams
         var logger = Logger(label: "nemosim")
         logger.logLevel = configuration.logLevel
         let running: RunningHTTPServer
         do {
             running = try await HTTPServerStarter.start(
                 responder: app.responder, host: configuration.host, port: configuration.port, handleSignals: handleSignals, logger: logger,
-                limits: configuration.limits, channelHandlers: { app.channelHandlers() })
+                limits: configuration.limits, routerOnDemand: true, channelHandlers: { [app] gate in app.channelHandlers(gate: gate) })
         } catch let error as HTTPServerStartError {
             throw SimulatorServerError.startFailed(String(error.description.dropFirst("could not start the server ".count)))
         }

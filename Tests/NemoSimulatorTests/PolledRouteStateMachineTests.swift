@@ -11,14 +11,15 @@ import Testing
 private struct Request: HeldRequest {
     let path: String
     let closes: Bool
+    var asynchronous = false
 }
 
 private typealias Machine = PolledRouteStateMachine<Request>
 
 /// The polled GETs this test answers: `/answer...` paths.
 private func hold(_ head: HTTPRequest) -> Request? {
-    guard let path = head.path, path.hasPrefix("/answer") else { return nil }
-    return Request(path: path, closes: head.headerFields[.connection] == "close")
+    guard let path = head.path, path.hasPrefix("/answer") || path.hasPrefix("/stream") else { return nil }
+    return Request(path: path, closes: head.headerFields[.connection] == "close", asynchronous: path.hasPrefix("/stream"))
 }
 
 private func head(_ method: HTTPRequest.Method = .get, _ path: String, close: Bool = false) -> Machine.Inbound {
@@ -43,12 +44,28 @@ private func describe(_ actions: Machine.Actions) -> [String] {
         case .answerNow(let request): return "answer \(request.path)"
         case .answerLater(let request): return "answer later \(request.path)"
         case .leavePipeline: return "leave"
+        case .collect(let buffer): return "collect \(String(buffer: buffer))"
         }
     }
 }
 
 @Suite("The event loop's answers as a state machine")
 struct PolledRouteStateMachineTests {
+    @Test("An event stream is held with its body, answered over time even on the domain's loop, and what follows waits for its end")
+    func streamHeldWithBody() {
+        var machine = Machine()
+        #expect(describe(machine.inbound(head(.post, "/stream"), local: true, hold: hold)).isEmpty)
+        #expect(describe(machine.inbound(.part(.body(ByteBuffer(string: "{\"a\":"))), local: true, hold: hold)) == [#"collect {"a":"#])
+        #expect(describe(machine.inbound(.part(.body(ByteBuffer(string: "1}"))), local: true, hold: hold)) == ["collect 1}"])
+        #expect(describe(machine.inbound(end, local: true, hold: hold)) == ["answer later /stream"])
+        #expect(machine.answering)
+        // The next request waits for the stream's end, then is answered.
+        #expect(describe(machine.inbound(head(.get, "/answer/2"), local: true, hold: hold)).isEmpty)
+        #expect(describe(machine.inbound(end, local: true, hold: hold)).isEmpty)
+        #expect(describe(machine.inbound(.inactive, local: true, hold: hold)).isEmpty)
+        #expect(describe(machine.answerWritten(local: true, hold: hold)) == ["answer /answer/2", "read complete", "forward inactive"])
+    }
+
     @Test("A polled GET is held from its head to its end, then answered; anything else goes on")
     func holdAndForward() {
         var machine = Machine()

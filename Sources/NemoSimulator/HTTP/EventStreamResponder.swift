@@ -43,34 +43,32 @@ struct EventStreamResponder {
         return stream(plan, fault: fault)
     }
 
+    /// The head of every event stream, on either path.
+    static let headers: HTTPFields = [
+        .contentType: "text/event-stream; charset=utf-8",
+        .cacheControl: "no-cache",
+        HTTPField.Name("X-Accel-Buffering")!: "no",
+    ]
+
     func stream(_ plan: StreamPlan, fault: FaultResponse?) -> Response {
         let clock = simulation.clock
-        let heartbeatInterval = simulation.profile.heartbeatIntervalSeconds
         let simulation = self.simulation
         let note = JournalNote.current
-        let headers: HTTPFields = [
-            .contentType: "text/event-stream; charset=utf-8",
-            .cacheControl: "no-cache",
-            HTTPField.Name("X-Accel-Buffering")!: "no",
-        ]
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            var schedule = plan.remaining.makeIterator()
-            var stall = fault?.stalledStream(heartbeatInterval: heartbeatInterval, messageIndex: plan.messageIndex)?.makeIterator()
-            let stallStart = clock.elapsed
-            func nextEvent() -> (event: PlannedEvent, time: Double, id: String?)? {
-                if stall != nil {
-                    guard let beat = stall!.next() else { return nil }
-                    return (beat, stallStart + beat.offset, nil)
-                }
-                guard let event = schedule.next() else { return nil }
-                return (event, plan.time(of: event), event.id)
-            }
-            let dropAfter = fault?.dropsAfterEvents ?? Int.max
-            var sent = 0
-            while let (event, time, id) = nextEvent() {
-                if sent >= dropAfter {
+        let heartbeatInterval = simulation.profile.heartbeatIntervalSeconds
+        return Response(status: .ok, headers: Self.headers, body: ResponseBody { writer in
+            var cursor = StreamCursor(plan: plan, fault: fault, heartbeatInterval: heartbeatInterval, now: clock.elapsed)
+            while true {
+                let (event, time): (PlannedEvent, Double)
+                switch cursor.next() {
+                case .end:
+                    note?.streamEnded(cursor.ending)
+                    try await writer.finish(nil)
+                    return
+                case .drop:
                     note?.streamEnded(.fault)
                     throw DroppedStream()
+                case .event(let next, let at):
+                    (event, time) = (next, at)
                 }
                 do {
                     try await clock.sleep(untilElapsed: time)
@@ -78,25 +76,76 @@ struct EventStreamResponder {
                     note?.streamEnded(.client)  // cancelled: the client went away
                     throw error
                 }
-                var event = event
+                var resolved = event
                 if let deferred = event.deferred {
                     // What the work did is known now: the work was due before this event.
-                    event.event = await simulation.resolve(deferred, sessionID: plan.sessionID, messageIndex: plan.messageIndex)
+                    resolved.event = await simulation.resolve(deferred, sessionID: plan.sessionID, messageIndex: plan.messageIndex)
                 } else {
                     await simulation.settle()
                 }
-                let text = ServerSentEventEncoder.encode(data: plan.data(for: event, clock: clock), id: plan.eventIDs ? id : nil)
                 do {
-                    try await writer.write(ByteBuffer(string: text))
+                    try await writer.write(ByteBuffer(string: cursor.text(for: resolved, clock: clock)))
                 } catch {
                     note?.streamEnded(.client)
                     throw error
                 }
-                sent += 1
+                cursor.sent()
                 note?.streamEvent()
             }
-            note?.streamEnded(stall != nil ? .fault : plan.silentClose ? .silent : .server)
-            try await writer.finish(nil)
         })
+    }
+}
+
+/// The walk through one stream's events, the same on both paths (the
+/// router's ``EventStreamResponder`` and the event loop's
+/// ``EventLoopStream``): the operation's schedule or a stall fault's
+/// heartbeats, the cut of `drop_after_events`, each event's `data` and `id`,
+/// and how the stream ended.
+struct StreamCursor {
+    enum Step {
+        /// Send this event once simulated time reaches `time`.
+        case event(PlannedEvent, time: Double)
+        /// Cut the connection now (`drop_after_events`).
+        case drop
+        /// The stream is over: end it as ``ending`` says.
+        case end
+    }
+
+    let plan: StreamPlan
+    private var schedule: DropFirstSequence<EventSchedule>.Iterator
+    private var stall: EventSchedule.Iterator?
+    private let stallStart: Double
+    private let dropAfter: Int
+    private var sentCount = 0
+
+    init(plan: StreamPlan, fault: FaultResponse?, heartbeatInterval: Double, now: Double) {
+        self.plan = plan
+        schedule = plan.remaining.makeIterator()
+        stall = fault?.stalledStream(heartbeatInterval: heartbeatInterval, messageIndex: plan.messageIndex)?.makeIterator()
+        stallStart = now
+        dropAfter = fault?.dropsAfterEvents ?? Int.max
+    }
+
+    /// What comes next.
+    mutating func next() -> Step {
+        if stall != nil {
+            guard let beat = stall!.next() else { return .end }
+            if sentCount >= dropAfter { return .drop }
+            return .event(beat, time: stallStart + beat.offset)
+        }
+        guard let event = schedule.next() else { return .end }
+        if sentCount >= dropAfter { return .drop }
+        return .event(event, time: plan.time(of: event))
+    }
+
+    /// An event went out.
+    mutating func sent() { sentCount += 1 }
+
+    /// Why the stream ended, when ``next()`` says `.end`.
+    var ending: JournalNote.StreamEnd { stall != nil ? .fault : plan.silentClose ? .silent : .server }
+
+    /// An event as it goes on the wire (a stall's heartbeats carry no id).
+    func text(for event: PlannedEvent, clock: any SimulationClock) -> String {
+        ServerSentEventEncoder.encode(data: plan.data(for: event, clock: clock), id: plan.eventIDs && stall == nil ? event.id : nil)
     }
 }

@@ -1,25 +1,31 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
 import NIOCore
 import NIOHTTPTypes
 import NemoCore
 import NemoHTTPServer
 import Synchronization
 
-/// Answers the polled GETs (``Route/polled``) on the event loop, in
-/// Hummingbird's own channel pipeline (its `additionalChannelHandlers`,
-/// after NIO's HTTP parser), without a Swift task per request: the domain
-/// actor runs on an event loop, so on that loop the answer is a direct call,
-/// and from the server's other loop one hop there and back.
+/// Answers the polled GETs (``Route/polled``) and serves the event streams
+/// (`POST /run_sse`) on the event loop, in Hummingbird's own channel
+/// pipeline (after NIO's HTTP parser), without a Swift task per request or
+/// per stream: the domain actor runs on an event loop, so on that loop the
+/// answer is a direct call, and from the server's other loop one hop there
+/// and back. A stream is an ``EventLoopStream`` walked by timers.
 ///
 /// Measured on 2 cores (`scripts/bench/simulator --only wrk`): the credits
 /// endpoint went from about 46,000 to 62,000-64,500 requests/s. The answers
 /// are the router's own (``Simulation/answer(_:token:)``, the same headers,
-/// the same journal entry); anything else goes on to Hummingbird untouched:
-/// other routes, a fault armed for the path or named in `X-Nemosim-Fault`,
-/// a request with a body, a path in any but its plain form, and any request
-/// that arrives while an earlier one on the connection is still being
-/// answered (so that answers keep their order).
+/// the same journal entry, the same stream bytes); anything else goes on
+/// to Hummingbird, opening the connection's ``RouterGate`` first (so a
+/// connection that never needs the router never has its task and async
+/// channel): other routes, a GET with a fault armed for its path or named
+/// in `X-Nemosim-Fault` (a stream takes its fault here), a request with a
+/// body (but a stream's, up to ``maximumStreamBody``), a path in any but
+/// its plain form, and any request that arrives while an earlier one on
+/// the connection is still being answered by the router (so that answers
+/// keep their order).
 final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -41,7 +47,18 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// `Connection: close`: Hummingbird ends the connection after it.
         let closes: Bool
         let plan: FrontMiddleware.Plan
+        /// An event stream's request.
+        var stream: StreamRequest?
+        var asynchronous: Bool { stream != nil }
     }
+
+    struct StreamRequest {
+        let lastEventID: String?
+    }
+
+    /// The largest event-stream request body read here; a larger one (or
+    /// one sent in chunks) is the router's to read and refuse.
+    static let maximumStreamBody = 1 << 20
 
     /// The `Date` header of this connection's answers, made once a second.
     private var date = (second: -1, text: "")
@@ -51,10 +68,22 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let simulation: Simulation
     private let counter: Counter
     private var machine = PolledRouteStateMachine<Held>()
+    /// Opened before the first request goes on to the router (nil: always open).
+    private let gate: RouterGate?
+    /// Whether streams are served here (tests compare both paths).
+    private let streams: Bool
+    /// The held stream request's body so far.
+    private var body: ByteBuffer?
+    /// The stream being served.
+    private var stream: EventLoopStream?
+    /// The server is stopping: close once nothing is being answered.
+    private var quiescing = false
 
-    init(simulation: Simulation, counter: Counter) {
+    init(simulation: Simulation, counter: Counter, gate: RouterGate? = nil, streams: Bool = true) {
         self.simulation = simulation
         self.counter = counter
+        self.gate = gate
+        self.streams = streams
     }
 
     /// Whether the domain runs on this connection's event loop.
@@ -76,11 +105,30 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, let gate {
+            // The server is stopping. A connection with no task of its own
+            // (see `RouterGate`) is closed here: now when nothing is being
+            // answered, otherwise once its grace is over (a stream, an upload).
+            quiescing = true
+            closeIfQuiet(context)
+            if context.channel.isActive {
+                let channel = context.channel
+                context.eventLoop.scheduleTask(in: gate.shutdownGrace) { channel.close(promise: nil) }
+            }
+            // Hummingbird's handlers, when here, close it after the answer in progress.
+            guard gate.isOpen else { return }
+        }
         run(machine.inbound(.event(event), local: local(context), hold: hold), context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        stream?.clientLeft()
         run(machine.inbound(.inactive, local: local(context), hold: hold), context: context)
+    }
+
+    /// When the server is stopping and nothing is being answered here.
+    private func closeIfQuiet(_ context: ChannelHandlerContext) {
+        if quiescing, stream == nil, !machine.answering, gate?.isOpen != true { context.close(promise: nil) }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -92,7 +140,16 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func run(_ actions: PolledRouteStateMachine<Held>.Actions, context: ChannelHandlerContext) {
         for action in actions {
             switch action {
-            case .forward(.part(let part)): context.fireChannelRead(wrapInboundOut(part))
+            case .forward(.part(let part)):
+                if case .head = part, let gate, !gate.isOpen {
+                    do {
+                        try gate.open()
+                    } catch {
+                        context.close(promise: nil)
+                        return
+                    }
+                }
+                context.fireChannelRead(wrapInboundOut(part))
             case .forward(.error(let error)): context.fireErrorCaught(error)
             case .forward(.event(let event)): context.fireUserInboundEventTriggered(event)
             case .forward(.inactive): context.fireChannelInactive()
@@ -100,8 +157,20 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .leavePipeline: context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             case .answerNow(let held):
                 write(answer(held), for: held, context: context)
+                closeIfQuiet(context)
             case .answerLater(let held):
-                answerElsewhere(held, context: context)
+                if held.stream != nil {
+                    startStream(held, context: context)
+                } else {
+                    answerElsewhere(held, context: context)
+                }
+            case .collect(let part):
+                if body == nil {
+                    body = part
+                } else {
+                    var part = part
+                    body!.writeBuffer(&part)
+                }
             }
         }
     }
@@ -119,6 +188,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 let (handler, context) = bound.value
                 handler.write(answer, for: held, context: context)
                 handler.run(handler.machine.answerWritten(local: handler.local(context), hold: handler.hold), context: context)
+                handler.closeIfQuiet(context)
             }
         }
     }
@@ -133,6 +203,132 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// An event stream's request, when it is served here: a body of a
+    /// stated length up to ``maximumStreamBody``, a fault header that
+    /// parses, and a clock the loop can wait for. Its fault (the header's,
+    /// or an armed one) is taken now, as the front middleware takes it when
+    /// a request's head arrives.
+    private func holdStream(_ head: HTTPRequest) -> Held? {
+        guard streams, let path = head.path else { return nil }
+        let scan = HeaderScan(head.headerFields)
+        let lengths = head.headerFields[values: .contentLength]
+        guard !scan.repeatsFields, head.headerFields[.transferEncoding] == nil, lengths.count <= 1,
+            (lengths.first.flatMap { Int($0) } ?? 0) <= Self.maximumStreamBody
+        else { return nil }
+        var fault: FaultResponse?
+        if let header = scan.fault {
+            // One that does not parse gets the middleware's 400.
+            guard let parsed = try? JSONDecoder().decode(FaultResponse.self, from: Data(header.utf8)) else { return nil }
+            fault = parsed
+        } else {
+            fault = simulation.faults.take(method: "POST", path: path)
+        }
+        let plan = FrontMiddleware.Plan(
+            simulation: simulation, fault: fault, route: .runSSE, arrival: simulation.clock.elapsed, method: "POST", path: path,
+            headers: head.headerFields, authority: head.authority, remote: remote, missingAttribution: scan.missingAttribution)
+        return Held(
+            route: .runSSE, parameters: [:], token: scan.token, closes: scan.closes, plan: plan,
+            stream: StreamRequest(lastEventID: head.headerFields[EventStreamResponder.lastEventID]))
+    }
+
+    /// Starts a held stream: its fault first (an error answer, a cut, a
+    /// delay), then the operation on the domain's loop, then either the
+    /// error answer or the stream.
+    private func startStream(_ held: Held, context: ChannelHandlerContext) {
+        let buffer = body ?? context.channel.allocator.buffer(capacity: 0)
+        body = nil
+        let plan = held.plan
+        if let failure = plan.fault?.failure {
+            finishAnswer(failure.answer(envelope: held.route.envelope, mode: simulation.profile.errorStatusMode), for: held, context: context)
+            return
+        }
+        if plan.fault?.disconnects == true {
+            plan.note.streamEnded(.fault)
+            plan.journal(status: 0, code: nil)
+            context.close(promise: nil)
+            return
+        }
+        let home = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: home)
+        let simulation = simulation
+        let begin = {
+            Self.onDomain(simulation, home: home) { simulation in
+                simulation.polledNote = plan.note
+                defer { simulation.polledNote = nil }
+                plan.note.body(buffer)
+                do throws(SimulatorFailure) {
+                    let request = try Request.decodeJSON(RunSSERequest.self, from: buffer, example: EventStreamResponder.example)
+                    return .success(try simulation.startMessage(
+                        token: held.token, missingAttribution: plan.missingAttribution, request: request, lastEventID: held.stream?.lastEventID))
+                } catch {
+                    return .failure(error)
+                }
+            } then: { (outcome: Result<StreamPlan, SimulatorFailure>) in
+                let (handler, context) = bound.value
+                guard context.channel.isActive else {
+                    // The client left before the stream started.
+                    plan.note.streamEnded(.client)
+                    plan.journal(status: 200, code: nil)
+                    return
+                }
+                switch outcome {
+                case .failure(let failure):
+                    handler.finishAnswer(
+                        failure.answer(envelope: held.route.envelope, mode: simulation.profile.errorStatusMode), for: held, context: context)
+                case .success(let streamPlan):
+                    let stream = EventLoopStream(
+                        plan: streamPlan, fault: plan.fault, simulation: simulation, journal: plan, context: context, owner: handler, closes: held.closes)
+                    handler.stream = stream
+                    handler.counter.increment()
+                    stream.start(date: handler.dateHeader())
+                }
+            }
+        }
+        if let delay = plan.fault?.delaySeconds {
+            EventLoopStream.after(elapsed: simulation.clock.elapsed + delay, clock: simulation.clock, on: home, begin)
+        } else {
+            begin()
+        }
+    }
+
+    /// Runs `work` on the domain's loop (at once when it is `home`), then
+    /// `then` with its result on `home`.
+    private static func onDomain<T: Sendable>(
+        _ simulation: Simulation, home: any EventLoop, _ work: @escaping (isolated Simulation) -> T, then: @escaping (T) -> Void
+    ) {
+        guard let domainLoop = simulation.eventLoop, domainLoop !== home else {
+            then(simulation.assumeIsolated(work))
+            return
+        }
+        let hop = UncheckedBox((work, then))
+        domainLoop.execute {
+            let value = UncheckedBox(simulation.assumeIsolated(hop.value.0))
+            home.execute { hop.value.1(value.value) }
+        }
+    }
+
+    /// An answer written in place of a held stream (an error), then what
+    /// waited meanwhile.
+    private func finishAnswer(_ answer: JSONAnswer, for held: Held, context: ChannelHandlerContext) {
+        write(answer, for: held, context: context)
+        answered(context)
+    }
+
+    /// The stream is over (its end written, or the connection `closed`):
+    /// `Connection: close` ends the connection as Hummingbird would;
+    /// otherwise what waited meanwhile goes on.
+    func streamEnded(closed: Bool, closes: Bool, context: ChannelHandlerContext) {
+        stream = nil
+        guard !closed else { return }
+        if closes { context.close(mode: .output, promise: nil) }
+        answered(context)
+    }
+
+    private func answered(_ context: ChannelHandlerContext) {
+        run(machine.answerWritten(local: local(context), hold: hold), context: context)
+        closeIfQuiet(context)
+    }
+
     /// The polled routes whose template has no parameter, by path.
     static let literalPolledRoutes: [String: Route] = Dictionary(
         uniqueKeysWithValues: Route.all.filter { $0.polled && $0.method == "GET" && !$0.template.contains(":") && !$0.template.contains("{") }.map {
@@ -143,6 +339,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func hold(_ head: HTTPRequest) -> Held? {
         // Without macOS 15's `checkIsolated`, `assumeIsolated` outside a task traps.
         guard #available(macOS 15, iOS 18, tvOS 18, watchOS 11, *), simulation.eventLoop != nil else { return nil }
+        if head.method == .post, head.path == Route.runSSE.template { return holdStream(head) }
         guard head.method == .get, let path = head.path, let (route, parameters) = Self.polledRoute(path) else { return nil }
         // A fault named in the request is the front middleware's to apply.
         let scan = HeaderScan(head.headerFields)
@@ -166,12 +363,17 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return resolved
     }
 
+    /// The `Date` header's value now.
+    private func dateHeader() -> String {
+        let second = time(nil)
+        if date.second != second { date = (second, HTTPDate.format(second)) }
+        return date.text
+    }
+
     /// Writes an answer as Hummingbird would (the same headers, in the same
     /// order) and journals it as the front middleware would.
     private func write(_ answer: JSONAnswer, for held: Held, context: ChannelHandlerContext) {
-        let second = time(nil)
-        if date.second != second { date = (second, HTTPDate.format(second)) }
-        let headers: HTTPFields = [.contentType: JSONAnswer.contentType, .contentLength: String(answer.body.readableBytes), .date: date.text]
+        let headers: HTTPFields = [.contentType: JSONAnswer.contentType, .contentLength: String(answer.body.readableBytes), .date: dateHeader()]
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(answer.body)), promise: nil)
         counter.increment()
@@ -201,4 +403,11 @@ enum HTTPDate {
         return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
+}
+
+/// A value handed from one event loop to another where the compiler cannot
+/// see that only one of them uses it at a time.
+struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

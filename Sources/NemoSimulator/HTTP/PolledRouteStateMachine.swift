@@ -7,6 +7,13 @@ import NemoCore
 protocol HeldRequest {
     /// It asked for `Connection: close`.
     var closes: Bool { get }
+    /// Its answer is made over time, even on the domain's loop (an event
+    /// stream): always `answerLater`, and ``answerWritten`` once it ended.
+    var asynchronous: Bool { get }
+}
+
+extension HeldRequest {
+    var asynchronous: Bool { false }
 }
 
 /// The decisions of ``PolledRouteHandler`` as a value: what comes in on a
@@ -39,8 +46,10 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
         case forwardReadComplete
         /// Answer this request now, on this loop.
         case answerNow(Held)
-        /// Answer it on the domain's loop; call ``answerWritten()`` once written.
+        /// Answer it on the domain's loop (or over time); call ``answerWritten()`` once written.
         case answerLater(Held)
+        /// A body part of the held request (an event stream's JSON).
+        case collect(ByteBuffer)
         /// The connection carries an event stream from now on: leave the pipeline.
         case leavePipeline
     }
@@ -176,14 +185,14 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
                 return .two(.forward(event), .leavePipeline)
             }
             return .one(.forward(event))
-        case .body:
-            // A held request has no body (`hold` makes sure).
-            return held == nil ? .one(.forward(event)) : .none
+        case .body(let buffer):
+            // Only an asynchronous held request has a body (`hold` makes sure).
+            return held == nil ? .one(.forward(event)) : .one(.collect(buffer))
         case .end:
             guard let request = held else { return .one(.forward(event)) }
             held = nil
             if request.closes { closing = true }
-            if local { return .one(.answerNow(request)) }
+            if local, !request.asynchronous { return .one(.answerNow(request)) }
             answering = true
             return .one(.answerLater(request))
         }

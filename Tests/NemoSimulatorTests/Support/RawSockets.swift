@@ -57,6 +57,27 @@ final class HeldSocket: @unchecked Sendable {
         }
     }
 
+    /// Reads until what came contains `marker`, the connection closes or
+    /// `seconds` pass; returns what came.
+    func read(until marker: String, within seconds: Double = 10) async -> String {
+        let fd = self.fd
+        return await withCheckedContinuation { continuation in
+            Thread {
+                let deadline = Date().addingTimeInterval(seconds)
+                var received = [UInt8]()
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while Date() < deadline, !String(decoding: received, as: UTF8.self).contains(marker) {
+                    var pollFD = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    guard poll(&pollFD, 1, Int32(max(1, deadline.timeIntervalSinceNow * 1000))) > 0 else { continue }
+                    let n = recv(fd, &buffer, buffer.count, 0)
+                    if n <= 0 { break }
+                    received += buffer[0..<n]
+                }
+                continuation.resume(returning: String(decoding: received, as: UTF8.self))
+            }.start()
+        }
+    }
+
     /// Whether the server closed the connection within `seconds` (reads
     /// and drops whatever it sends first).
     func closedByServer(within seconds: Double) async -> Bool {

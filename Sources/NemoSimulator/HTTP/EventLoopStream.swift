@@ -1,0 +1,190 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+import NemoCore
+
+/// One `/run_sse` event stream served from its connection's event loop
+/// (``PolledRouteHandler``): the same events, ids, faults, endings and
+/// journal entry as ``EventStreamResponder``, walked by the same
+/// ``StreamCursor``, but with a timer instead of a suspended task. A held
+/// stream costs this object, its cursor and one scheduled callback at a
+/// time.
+///
+/// Everything here runs on the connection's loop; the domain is called on
+/// its own loop (directly when it is this one, otherwise one hop there and
+/// back), before each event as the router's path does (`settle`, or
+/// `resolve` for an event whose content depends on the work).
+final class EventLoopStream: NIOScheduledCallbackHandler {
+    private var cursor: StreamCursor
+    private let simulation: Simulation
+    private let clock: any SimulationClock
+    private let journal: FrontMiddleware.Plan
+    private let context: ChannelHandlerContext
+    /// Told once when the stream is over (``PolledRouteHandler/streamEnded(closed:closes:)``).
+    private weak var owner: PolledRouteHandler?
+    /// The request asked for `Connection: close`.
+    private let closes: Bool
+    private var timer: NIOScheduledCallback?
+    /// The event waiting for its time.
+    private var pending: (event: PlannedEvent, time: Double)?
+    private var finished = false
+    /// The end is being written.
+    private var finishing = false
+
+    init(
+        plan: StreamPlan, fault: FaultResponse?, simulation: Simulation, journal: FrontMiddleware.Plan, context: ChannelHandlerContext,
+        owner: PolledRouteHandler, closes: Bool
+    ) {
+        clock = simulation.clock
+        cursor = StreamCursor(plan: plan, fault: fault, heartbeatInterval: simulation.profile.heartbeatIntervalSeconds, now: clock.elapsed)
+        self.simulation = simulation
+        self.journal = journal
+        self.context = context
+        self.owner = owner
+        self.closes = closes
+    }
+
+    /// Writes the head and walks the events.
+    func start(date: String) {
+        var headers = EventStreamResponder.headers
+        headers[.date] = date
+        context.writeAndFlush(NIOAny(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: headers))), promise: nil)
+        pump()
+    }
+
+    /// The client went away (or the connection was closed under it).
+    func clientLeft() {
+        guard !finished, !finishing else { return }
+        timer?.cancel()
+        timer = nil
+        journal.note.streamEnded(.client)
+        finish(closed: true)
+    }
+
+    /// Calls `body` on `loop` once simulated time reaches `target` (a
+    /// fault's delay before a stream starts).
+    static func after(elapsed target: Double, clock: any SimulationClock, on loop: any EventLoop, _ body: @escaping () -> Void) {
+        let bound = NIOLoopBound(body, eventLoop: loop)
+        if clock.elapsed >= target {
+            loop.execute { bound.value() }
+            return
+        }
+        guard let wait = clock.realSecondsToWait(untilElapsed: target) else {
+            Task {
+                try? await clock.sleep(untilElapsed: target)
+                loop.execute { bound.value() }
+            }
+            return
+        }
+        loop.scheduleTask(in: .nanoseconds(Int64(wait * 1e9))) { after(elapsed: target, clock: clock, on: loop, bound.value) }
+    }
+
+    /// Sends what is due, then waits for the next event's time.
+    private func pump() {
+        while !finished, !finishing {
+            if pending == nil {
+                switch cursor.next() {
+                case .end:
+                    journal.note.streamEnded(cursor.ending)
+                    finishing = true
+                    let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                    context.writeAndFlush(NIOAny(HTTPResponsePart.end(nil))).whenComplete { _ in bound.value.finish(closed: false) }
+                    return
+                case .drop:
+                    // Cut with no end chunk, as the router's path does.
+                    journal.note.streamEnded(.fault)
+                    context.close(promise: nil)
+                    finish(closed: true)
+                    return
+                case .event(let event, let time):
+                    pending = (event, time)
+                }
+            }
+            guard let (event, time) = pending else { return }
+            if clock.elapsed < time {
+                guard let wait = clock.realSecondsToWait(untilElapsed: time) else {
+                    // A clock moved by hand: a task waits for it.
+                    let loop = context.eventLoop
+                    let bound = NIOLoopBound(self, eventLoop: loop)
+                    let clock = clock
+                    Task {
+                        try? await clock.sleep(untilElapsed: time)
+                        loop.execute { bound.value.due() }
+                    }
+                    return
+                }
+                if wait > 0 {
+                    timer = try? context.eventLoop.assumeIsolated().scheduleCallback(in: .nanoseconds(Int64(wait * 1e9)), handler: self)
+                    if timer == nil { clientLeft() }  // the loop is shutting down
+                    return
+                }
+            }
+            pending = nil
+            guard send(event) else { return }  // the domain answers on its own loop
+        }
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        timer = nil
+        due()
+    }
+
+    /// A timer fired (or a task's sleep ended): send if the time came.
+    private func due() {
+        guard !finished, !finishing else { return }
+        pump()
+    }
+
+    /// Sends `event`: at once when the domain runs on this loop (true);
+    /// otherwise after a hop to the domain's loop and back (false: the walk
+    /// goes on from there).
+    private func send(_ event: PlannedEvent) -> Bool {
+        let plan = cursor.plan
+        let simulation = simulation
+        guard let domainLoop = simulation.eventLoop, domainLoop !== context.eventLoop else {
+            write(Self.resolve(event, plan: plan, simulation: simulation))
+            return true
+        }
+        let home = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: home)
+        domainLoop.execute {
+            let resolved = Self.resolve(event, plan: plan, simulation: simulation)
+            home.execute {
+                let stream = bound.value
+                guard !stream.finished else { return }
+                stream.write(resolved)
+                stream.pump()
+            }
+        }
+        return false
+    }
+
+    /// The event as the domain has it now (on the domain's loop).
+    private static func resolve(_ event: PlannedEvent, plan: StreamPlan, simulation: Simulation) -> PlannedEvent {
+        simulation.assumeIsolated { simulation in
+            var resolved = event
+            if let deferred = event.deferred {
+                // What the work did is known now: the work was due before this event.
+                resolved.event = simulation.resolve(deferred, sessionID: plan.sessionID, messageIndex: plan.messageIndex)
+            } else {
+                simulation.settle()
+            }
+            return resolved
+        }
+    }
+
+    private func write(_ event: PlannedEvent) {
+        let text = cursor.text(for: event, clock: clock)
+        context.writeAndFlush(NIOAny(HTTPResponsePart.body(context.channel.allocator.buffer(string: text))), promise: nil)
+        cursor.sent()
+        journal.note.streamEvent()
+    }
+
+    private func finish(closed: Bool) {
+        guard !finished else { return }
+        finished = true
+        journal.journal(status: 200, code: nil)
+        owner?.streamEnded(closed: closed, closes: closes, context: context)
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import NemoCore
+import Testing
+
+@testable import NemoSimulator
+
+/// Two simulators in the same state: the same seed, each on a clock moved
+/// by hand from the same origin, one serving event streams on the event
+/// loop and the other through the router's task.
+private struct Pair {
+    let loop: SimulatorServer
+    let router: SimulatorServer
+    let loopClock: ManualSimulationClock
+    let routerClock: ManualSimulationClock
+
+    static func start(_ configure: (inout BehaviourProfile) -> Void) async throws -> Pair {
+        var profile = BehaviourProfile()
+        configure(&profile)
+        let configuration = SimulatorConfiguration(seed: 11, profile: profile)
+        let loopClock = ManualSimulationClock(timeScale: 1000)
+        let routerClock = ManualSimulationClock(timeScale: 1000)
+        return Pair(
+            loop: try await SimulatorServer.start(configuration, clock: loopClock, eventLoopStreams: true),
+            router: try await SimulatorServer.start(configuration, clock: routerClock, eventLoopStreams: false),
+            loopClock: loopClock, routerClock: routerClock)
+    }
+
+    init(loop: SimulatorServer, router: SimulatorServer, loopClock: ManualSimulationClock, routerClock: ManualSimulationClock) {
+        self.loop = loop
+        self.router = router
+        self.loopClock = loopClock
+        self.routerClock = routerClock
+    }
+
+    func stop() async {
+        await loop.stop()
+        await router.stop()
+    }
+}
+
+/// Sends `request` on its own connection and moves `clock` on by `step`
+/// whenever something waits for it, until the server closes the
+/// connection; returns everything it sent, framing included.
+private func exchange(_ server: SimulatorServer, clock: ManualSimulationClock, _ request: String, step: Double = 0.5) async -> String {
+    let driver = Task {
+        while !Task.isCancelled {
+            if clock.sleeperCount > 0 { clock.advance(by: step) }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+    defer { driver.cancel() }
+    return await rawExchange(port: server.port, Array(request.utf8), timeout: 10)
+}
+
+/// A raw `/run_sse` request with `Connection: close`.
+private func streamRequest(token: String?, body: String, extra: [String] = []) -> String {
+    var lines = ["POST /run_sse HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json", "Accept: text/event-stream"]
+    if let token { lines.append("Authorization: Bearer \(token)") }
+    lines += skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+    lines += extra + ["Content-Length: \(body.utf8.count)", "Connection: close", "", body]
+    return lines.joined(separator: "\r\n")
+}
+
+/// The response without its `Date` line (the one line that may differ).
+private func withoutDate(_ text: String) -> String {
+    text.components(separatedBy: "\r\n").filter { !$0.hasPrefix("Date: ") }.joined(separator: "\r\n")
+}
+
+@Suite("Event streams served on the event loop")
+struct EventLoopStreamTests {
+    @Test("The same bytes as the router's stream: events, ids, heartbeats, faults, errors, endings and journal entries")
+    func sameBytesBothWays() async throws {
+        let pair = try await Pair.start {
+            $0.sseEventIDs = true
+            $0.silentCloseRatio = 0.5
+            $0.heartbeatIntervalSeconds = 5
+            $0.initialCredits = 1_000_000
+        }
+        var sessions: [String] = []
+        var tokens: [String] = []
+        for server in [pair.loop, pair.router] {
+            let issued = await CurlTestClient.request("POST", server.url + "/api/auth/anonymous-token", headers: ["X-Client-Id": "same-client"])
+            let token = try #require(issued.data?["token"]?.stringValue)
+            let created = await CurlTestClient.json(
+                "POST", server.url + "/api/tasks/me/with-session/nemo_agent", token: token, headers: skillHeaders, ["task_name": "project", "language": "en"])
+            sessions.append(try #require(created.data?["session_id"]?.stringValue))
+            tokens.append(token)
+        }
+        #expect(sessions[0] == sessions[1] && tokens[0] == tokens[1], "the two simulators are not in the same state")
+        let (token, session) = (tokens[0], sessions[0])
+        func message(_ text: String) -> String {
+            #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(session)", "new_message": {"parts": [{"text": "\#(text)"}]}}"#
+        }
+        let requests: [(String, String)] = [
+            ("a generation", streamRequest(token: token, body: message("make a promo video"))),
+            ("an edit", streamRequest(token: token, body: message("make the title bigger"))),
+            ("a stall fault", streamRequest(token: token, body: message("add music"), extra: [#"X-Nemosim-Fault: {"stall_seconds": 12}"#])),
+            ("a drop fault", streamRequest(token: token, body: message("add music"), extra: [#"X-Nemosim-Fault: {"drop_after_events": 2}"#])),
+            ("an error fault", streamRequest(token: token, body: message("add music"), extra: [#"X-Nemosim-Fault: {"code": 2001}"#])),
+            ("a delay fault", streamRequest(token: token, body: message("make it shorter"), extra: [#"X-Nemosim-Fault: {"delay_seconds": 3}"#])),
+            ("a disconnect fault", streamRequest(token: token, body: message("add music"), extra: [#"X-Nemosim-Fault: {"disconnect": true}"#])),
+            ("no token", streamRequest(token: nil, body: message("add music"))),
+            ("an empty body", streamRequest(token: token, body: "")),
+            ("a body that is not JSON", streamRequest(token: token, body: "{make a video")),
+            ("another session's id", streamRequest(token: token, body: message("hello").replacingOccurrences(of: session, with: "no_such_session"))),
+        ]
+        let servedBefore = (pair.loop.eventLoopAnswerCount, pair.router.eventLoopAnswerCount)
+        var sawEvents = 0
+        for (name, request) in requests {
+            let onLoop = await exchange(pair.loop, clock: pair.loopClock, request)
+            let routed = await exchange(pair.router, clock: pair.routerClock, request)
+            #expect(withoutDate(onLoop) == withoutDate(routed), "\(name): event loop:\n\(onLoop)\nrouter:\n\(routed)")
+            sawEvents += onLoop.components(separatedBy: "\ndata: ").count - 1
+        }
+        #expect(sawEvents > 20, "the streams carried too few events to compare")
+        // Every request but the disconnect was answered by the event loop on one side, by the router on the other.
+        #expect(pair.loop.eventLoopAnswerCount - servedBefore.0 == requests.count - 1)
+        #expect(pair.router.eventLoopAnswerCount == servedBefore.1)
+        // The same journal entries (durations and wall times aside).
+        func entries(_ server: SimulatorServer) -> [String] {
+            server.journal(JournalQuery(path: "/run_sse")).entries.map { entry in
+                "\(entry.status) \(entry.code.map(String.init) ?? "-") \(entry.fault ?? "-") \(entry.stream.map { "\($0.events) \($0.ended)" } ?? "-") "
+                    + "\(entry.simulatedSeconds) \(entry.session ?? "-") \(entry.account ?? "-") \(entry.body?.size ?? -1) "
+                    + "\(entry.operationEndsSeconds ?? -1) \(entry.missingAttribution)"
+            }
+        }
+        #expect(entries(pair.loop) == entries(pair.router))
+        func bodies(_ server: SimulatorServer) -> [JSONValue?] { server.journal(JournalQuery(path: "/run_sse")).entries.map { $0.body?.json } }
+        #expect(bodies(pair.loop) == bodies(pair.router))
+        #expect(entries(pair.loop).count == requests.count)
+        await pair.stop()
+    }
+
+    @Test("One keep-alive connection: a stream on the event loop, then a routed request (the router joins mid-connection), then a polled GET")
+    func routerJoinsAfterAStream() async throws {
+        let live = try await LiveSession.start {
+            $0.silentCloseRatio = 0
+            $0.initialCredits = 1_000_000
+            $0.generationDurationSeconds = SecondsRange(5, 5)
+        }
+        let socket = try #require(HeldSocket(port: live.server.port))
+        let before = live.server.eventLoopAnswerCount
+        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "make a video"}]}}"#
+        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        socket.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        let streamed = await socket.read(until: "\r\n0\r\n\r\n", within: 30)
+        #expect(streamed.hasPrefix("HTTP/1.1 200 OK\r\n") && streamed.contains(#""type":"tool_call""#) && streamed.hasSuffix("\r\n0\r\n\r\n"), "\(streamed)")
+        #expect(live.server.eventLoopAnswerCount == before + 1, "the stream was not served on the event loop")
+        // A routed request on the same connection: Hummingbird's handlers join the pipeline now.
+        let session = #"{"task_name": "second", "language": "en"}"#
+        socket.send("POST /api/tasks/me/with-session/nemo_agent HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(session.utf8.count)\r\n\r\n\(session)")
+        let created = await socket.read(until: #""message":"success"}"#, within: 10)
+        #expect(created.hasPrefix("HTTP/1.1 200 OK\r\n") && created.contains(#""session_id""#), "\(created)")
+        socket.send("GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\n\(auth)\r\n")
+        let credits = await socket.read(until: #""message":"success"}"#, within: 10)
+        #expect(credits.hasPrefix("HTTP/1.1 200 OK\r\n") && credits.contains(#""available""#), "\(credits)")
+        await live.server.stop()
+    }
+
+    @Test("A client that leaves mid-stream: journaled as the client's end, with the events it was sent")
+    func clientLeaves() async throws {
+        let live = try await LiveSession.start {
+            $0.silentCloseRatio = 0
+            $0.initialCredits = 1_000_000
+            $0.heartbeatIntervalSeconds = 1
+            $0.generationDurationSeconds = SecondsRange(3600, 3600)
+        }
+        var socket = HeldSocket(port: live.server.port)
+        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "make a video"}]}}"#
+        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        socket?.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        let first = await socket?.read(until: "heartbeat", within: 10) ?? ""
+        #expect(first.contains("heartbeat"), "\(first)")
+        socket = nil  // closes it
+        var entry: JournalEntry?
+        for _ in 0..<400 where entry == nil {
+            entry = live.server.journal(JournalQuery(path: "/run_sse")).entries.first
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let ended = try #require(entry?.stream)
+        #expect(ended.ended == "client" && ended.events >= 2, "\(ended)")
+        await live.server.stop()
+    }
+
+    @Test("An armed fault is taken by the event loop's stream, once")
+    func armedFault() async throws {
+        let live = try await LiveSession.start {
+            $0.silentCloseRatio = 0
+            $0.silentGenerationRatio = 0
+            $0.initialCredits = 1_000_000
+        }
+        let armed = await live.admin("POST", "/faults", ["match": ["path": "/run_sse"], "respond": ["drop_after_events": 1], "times": 1])
+        #expect(armed.status == 201, "\(armed.text)")
+        let before = live.server.eventLoopAnswerCount
+        let dropped = await live.send("make a video")
+        #expect(dropped.sseEvents.count == 1, "\(dropped.text)")
+        let whole = await live.send("make it shorter")
+        #expect(whole.sseEvents.count > 1 && whole.agentEvents.contains { $0.kind == "text" }, "\(whole.text)")
+        #expect(live.server.eventLoopAnswerCount == before + 2)
+        let entries = live.server.journal(JournalQuery(path: "/run_sse")).entries
+        #expect(entries.map { $0.fault ?? "-" } == ["drop after 1 events", "-"])
+        #expect(entries.map { $0.stream?.ended ?? "-" } == ["fault", "server"])
+        await live.server.stop()
+    }
+
+    @Test("Stopping the server closes the event loop's streams after its grace, and stop returns")
+    func stopClosesStreams() async throws {
+        let live = try await LiveSession.start {
+            $0.initialCredits = 1_000_000
+            $0.generationDurationSeconds = SecondsRange(3600, 3600)
+            $0.heartbeatIntervalSeconds = 1
+        }
+        let socket = try #require(HeldSocket(port: live.server.port))
+        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "make a video"}]}}"#
+        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        socket.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        #expect(await socket.read(until: "tool_call", within: 10).contains("tool_call"))
+        let idle = try #require(HeldSocket(port: live.server.port))  // an idle connection, never used
+        await live.server.stop()
+        #expect(await socket.closedByServer(within: 5))
+        #expect(await idle.closedByServer(within: 5))
+        let entry = try #require(live.server.journal(JournalQuery(path: "/run_sse")).entries.first)
+        #expect(entry.stream?.ended == "client", "a stream cut by the server's stop ends as the router's cancelled streams do")
+    }
+}
