@@ -133,6 +133,9 @@ struct LeanHTTP1Channel: ServerChildChannel {
     let limits: ConnectionLimits
     let sweeper: DeadlineSweeper
     let channelHandlers: @Sendable (RouterGate) -> [any RemovableChannelHandler]
+    /// Starts Hummingbird's handling of a connection whose gate opened on
+    /// demand (one closure for every connection).
+    let startRouter: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Logger) -> Void)?
 
     /// - Parameters:
     ///   - routerOnDemand: the extra handlers open each connection's ``RouterGate`` themselves (otherwise it opens at once).
@@ -143,9 +146,16 @@ struct LeanHTTP1Channel: ServerChildChannel {
     ) -> HTTPServerBuilder {
         let sweeper = DeadlineSweeper(limits)
         return HTTPServerBuilder { responder in
-            LeanHTTP1Channel(
-                base: HTTP1Channel(responder: responder), budget: budget, routerOnDemand: routerOnDemand,
-                shutdownGrace: .nanoseconds(Int64(shutdownGrace.inSeconds * 1e9)), limits: limits, sweeper: sweeper, channelHandlers: channelHandlers)
+            let base = HTTP1Channel(responder: responder)
+            var startRouter: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Logger) -> Void)?
+            if routerOnDemand {
+                startRouter = { asyncChannel, logger in
+                    Task { await base.handleHTTP(asyncChannel: asyncChannel, logger: logger) }
+                }
+            }
+            return LeanHTTP1Channel(
+                base: base, budget: budget, routerOnDemand: routerOnDemand, shutdownGrace: .nanoseconds(Int64(shutdownGrace.inSeconds * 1e9)),
+                limits: limits, sweeper: sweeper, channelHandlers: channelHandlers, startRouter: startRouter)
         }
     }
 
@@ -179,14 +189,7 @@ struct LeanHTTP1Channel: ServerChildChannel {
             withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
             withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
         try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-        let base = self.base
-        var start: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>) -> Void)?
-        if routerOnDemand {
-            start = { asyncChannel in
-                Task { await base.handleHTTP(asyncChannel: asyncChannel, logger: logger) }
-            }
-        }
-        let gate = RouterGate(channel: channel, logger: logger, shutdownGrace: shutdownGrace, start: start)
+        let gate = RouterGate(channel: channel, logger: logger, shutdownGrace: shutdownGrace, start: startRouter)
         try pipeline.addHandler(ConnectionDeadlineHandler(limits, sweeper: sweeper))
         try pipeline.addHandlers(channelHandlers(gate))
         if !routerOnDemand { try gate.open() }

@@ -30,7 +30,7 @@ public final class RouterGate: ServerChildChannelValue {
     public let shutdownGrace: TimeAmount
     private let logger: Logger
     /// Starts Hummingbird's handling of the connection (on demand: in a task of its own).
-    private let start: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>) -> Void)?
+    private let start: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Logger) -> Void)?
     /// The async channel once opened (for ``LeanHTTP1Channel`` when it opens at setup).
     private let opened = Mutex<NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?>(nil)
     private let openFlag = Atomic<Bool>(false)
@@ -39,7 +39,7 @@ public final class RouterGate: ServerChildChannelValue {
     ///   task then handles it); otherwise called once when it opens.
     init(
         channel: any Channel, logger: Logger, shutdownGrace: TimeAmount,
-        start: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>) -> Void)?
+        start: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Logger) -> Void)?
     ) {
         self.channel = channel
         self.logger = logger
@@ -61,7 +61,7 @@ public final class RouterGate: ServerChildChannelValue {
         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         if let start {
-            start(asyncChannel)
+            start(asyncChannel, logger)
         } else {
             opened.withLock { $0 = asyncChannel }
         }

@@ -415,8 +415,8 @@ public final class RequestJournal: Sendable {
         init(
             elapsed: Double, endElapsed: Double? = nil, wall: Double = Date().timeIntervalSince1970, remote: SocketAddress? = nil, method: String,
             path: String,
-            query: String? = nil, headers: HTTPFields = [:], status: Int, code: Int?, durationMs: Double, missingAttribution: [String],
-            fault: String?, note: JournalNote? = nil
+            query: String? = nil, headers: HTTPFields = [:], packedHeaders: String? = nil, status: Int, code: Int?, durationMs: Double,
+            missingAttribution: [String], fault: String?, note: JournalNote? = nil
         ) {
             self.elapsed = elapsed
             self.endElapsed = endElapsed ?? elapsed
@@ -425,7 +425,7 @@ public final class RequestJournal: Sendable {
             self.method = method
             self.path = path
             self.query = query
-            self.headers = Self.pack(headers)
+            self.headers = packedHeaders ?? Self.pack(headers)
             self.status = status
             self.code = code
             self.durationMs = durationMs

@@ -33,6 +33,31 @@ def start_server(*args):
     return process, match.group(1), ready
 
 
+MOCK = os.path.join(ROOT, "scripts", "bench", "python_mock.py")
+
+
+def mock_available():
+    """Whether the Python aiohttp mock can run (installing aiohttp from PyPI if need be)."""
+    probe = [sys.executable, "-c", "import aiohttp"]
+    if subprocess.run(probe, capture_output=True).returncode == 0:
+        return True
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aiohttp"], capture_output=True)
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+def start_mock(*args):
+    """Starts the Python aiohttp mock (scripts/bench/python_mock.py); returns (process, url, seconds to ready line)."""
+    begin = time.perf_counter()
+    process = subprocess.Popen([sys.executable, MOCK, "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    ready = time.perf_counter() - begin
+    match = re.match(r"mock listening on (http://\S+)", line)
+    if not match:
+        process.kill()
+        raise SystemExit(f"the Python mock did not start: {line!r} {process.stderr.read()}")
+    return process, match.group(1), ready
+
+
 def stop_server(process):
     process.send_signal(signal.SIGINT)
     try:
@@ -66,17 +91,17 @@ def sign_in(url, client="bench"):
     return token, session
 
 
-def bench_startup(runs):
+def bench_startup(runs, start=start_server):
     times = []
     for _ in range(runs):
-        process, _, ready = start_server()
+        process, _, ready = start()
         times.append(ready * 1000)
         stop_server(process)
     return statistics.median(times), min(times), max(times)
 
 
-def bench_wrk(seconds, connections):
-    process, url, _ = start_server()
+def bench_wrk(seconds, connections, start=start_server):
+    process, url, _ = start()
     try:
         token, _ = sign_in(url)
         output = subprocess.run(
@@ -125,12 +150,12 @@ async def hold_streams(host, port, token, session, count, hold_seconds):
     return counted, heartbeats
 
 
-def bench_streams(count, hold_seconds):
+def bench_streams(count, hold_seconds, mock=False):
     profile = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump({"heartbeat_interval_seconds": 1, "generation_cost": 0, "generation_duration_seconds": [3600, 3600],
                "tokens_per_client": 1000}, profile)
     profile.close()
-    process, url, _ = start_server("--profile", profile.name)
+    process, url, _ = start_mock("--heartbeat", "1") if mock else start_server("--profile", profile.name)
     try:
         token, session = sign_in(url)
         base = rss_kib(process.pid)
@@ -267,6 +292,7 @@ def main():
     parser.add_argument("--slow", type=int, default=1000, help="hostile: slowloris connections held")
     parser.add_argument("--idle-timeout", type=float, default=10, help="hostile: the server's --idle-timeout and --request-timeout")
     parser.add_argument("--streams", type=int, default=10000)
+    parser.add_argument("--no-mock", action="store_true", help="skip the Python aiohttp mock's figures")
     parser.add_argument("--hold", type=float, default=5)
     parser.add_argument("--wrk-seconds", type=int, default=10)
     parser.add_argument("--upload-mb", type=int, default=500)
@@ -274,20 +300,34 @@ def main():
     args = parser.parse_args()
     only = set(args.only or ["startup", "wrk", "streams", "upload", "hostile", "journal"])
     print(f"machine: {os.cpu_count()} cores; nemosim release build")
+    mock = not args.no_mock and bool(only & {"startup", "wrk", "streams"}) and mock_available()
+    if not args.no_mock and not mock and only & {"startup", "wrk", "streams"}:
+        print("the Python aiohttp mock: skipped (aiohttp could not be installed from PyPI)")
     if "startup" in only:
         median, low, high = bench_startup(15)
-        print(f"startup to ready line: median {median:.0f} ms (min {low:.0f}, max {high:.0f}) over 15 runs")
+        print(f"startup to ready line: median {median:.0f} ms (min {low:.0f}, max {high:.0f}) over 15 runs; aim: under 200 ms")
+        if mock:
+            mock_median, _, _ = bench_startup(5, start_mock)
+            print(f"  the Python aiohttp mock: median {mock_median:.0f} ms over 5 runs (nemosim {mock_median / median:.1f}x faster)")
     if "wrk" in only:
         runs = [bench_wrk(args.wrk_seconds, 64) for _ in range(3)]
         rates = sorted(run[0] for run in runs)
         errors = sum(run[2] for run in runs)
         print(f"credits endpoint, wrk -t2 -c64 -d{args.wrk_seconds}s, 3 runs: median {rates[1]:,.0f} requests/s "
               f"(min {rates[0]:,.0f}, max {rates[2]:,.0f}), p99 {runs[0][1]}, non-2xx {errors}; aim: 60,000")
+        if mock:
+            mock_rate, mock_p99, _ = bench_wrk(args.wrk_seconds, 64, start_mock)
+            print(f"  the Python aiohttp mock, same JSON: {mock_rate:,.0f} requests/s, p99 {mock_p99} (nemosim {rates[1] / mock_rate:.1f}x)")
     if "streams" in only:
         counted, base, held, peak = bench_streams(args.streams, args.hold)
         print(f"event streams with 1 s heartbeats: {counted:,} of {args.streams:,} held and beating after {args.hold:.0f} s; "
-              f"server RSS {base:.0f} MiB idle -> {held:.0f} MiB = {held * 1.048576:.0f} MB holding them (peak {peak:.0f} MiB); "
-              f"aim: under 300 MB")
+              f"server RSS {base:.0f} MiB idle -> {held:.0f} MiB = {held * 1.048576:.0f} MB holding them, "
+              f"{(held - base) * 1024 / args.streams:.1f} KiB per stream (peak {peak:.0f} MiB)")
+        if mock:
+            mock_counted, mock_base, mock_held, mock_peak = bench_streams(args.streams, args.hold, mock=True)
+            print(f"  the Python aiohttp mock, same streams: {mock_counted:,} held and beating; RSS {mock_base:.0f} MiB idle -> "
+                  f"{mock_held:.0f} MiB = {mock_held * 1.048576:.0f} MB, {(mock_held - mock_base) * 1024 / args.streams:.1f} KiB per stream "
+                  f"(peak {mock_peak:.0f} MiB); nemosim's RSS is {held / mock_held:.2f}x the mock's")
     if "hostile" in only:
         median, worst, closed = bench_hostile(args.idle, args.slow, args.idle_timeout)
         print(f"with {args.idle:,} idle and {args.slow:,} slowloris connections held: a normal client's credits requests "

@@ -58,8 +58,10 @@ struct FrontMiddleware: RouterMiddleware {
         let method: String
         let path: String
         let query: String?
-        /// The request's headers (shared storage; redacted when read).
-        let headers: HTTPFields
+        /// The request's headers, packed as the journal keeps them (one
+        /// string: a request held for minutes, an event stream, keeps this
+        /// rather than the parsed fields; redacted when read).
+        let headers: String
         let remote: SocketAddress?
         let missingAttribution: [String]
         /// What the handlers and the domain learn about the request.
@@ -77,7 +79,7 @@ struct FrontMiddleware: RouterMiddleware {
             self.method = method
             self.path = path
             self.query = query
-            self.headers = headers
+            self.headers = RequestJournal.Record.pack(headers)
             self.remote = remote
             self.missingAttribution = missingAttribution
         }
@@ -85,7 +87,7 @@ struct FrontMiddleware: RouterMiddleware {
         func journal(status: Int, code: Int?) {
             let ms = (ContinuousClock.now - started).inSeconds * 1000
             simulation.journal.append(.init(
-                elapsed: arrival, endElapsed: simulation.clock.elapsed, wall: wall, remote: remote, method: method, path: path, query: query, headers: headers, status: status,
+                elapsed: arrival, endElapsed: simulation.clock.elapsed, wall: wall, remote: remote, method: method, path: path, query: query, packedHeaders: headers, status: status,
                 code: code, durationMs: (ms * 1000).rounded() / 1000, missingAttribution: missingAttribution, fault: fault?.description,
                 note: note))
         }
