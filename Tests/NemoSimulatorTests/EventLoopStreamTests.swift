@@ -222,4 +222,57 @@ struct EventLoopStreamTests {
         let entry = try #require(live.server.journal(JournalQuery(path: "/run_sse")).entries.first)
         #expect(entry.stream?.ended == "client", "a stream cut by the server's stop ends as the router's cancelled streams do")
     }
+
+    @Test("A request pipelined behind a stream waits in the socket (nothing is read meanwhile) and is answered after the stream's end")
+    func pipelinedBehindAStream() async throws {
+        let live = try await LiveSession.start {
+            $0.silentCloseRatio = 0
+            $0.silentGenerationRatio = 0
+            $0.initialCredits = 1_000_000
+            $0.generationDurationSeconds = SecondsRange(5, 5)
+        }
+        let socket = try #require(HeldSocket(port: live.server.port))
+        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "make a video"}]}}"#
+        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        let before = live.server.eventLoopAnswerCount
+        socket.send(
+            "POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                + "GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\n\(auth)Connection: close\r\n\r\n")
+        let both = await socket.read(until: #""message":"success"}"#, within: 30)
+        let streamEnd = try #require(both.range(of: "\r\n0\r\n\r\n"), "\(both)")
+        let credits = try #require(both.range(of: "HTTP/1.1 200 OK\r\nContent-Type: application/json"), "\(both)")
+        #expect(streamEnd.upperBound <= credits.lowerBound, "the credits answer came before the stream ended:\n\(both)")
+        #expect(both.contains(#""type":"text""#) && both.contains(#""available""#))
+        #expect(live.server.eventLoopAnswerCount == before + 2)
+        await live.server.stop()
+    }
+
+    @Test("A client that stops reading holds its stream back (the events wait for it, as on the router's path), then gets them all")
+    func slowReader() async throws {
+        // 86,400 heartbeats of the ADK dialect (about 13 MB, more than the
+        // kernel's socket buffers take) in under a second of real time.
+        let live = try await LiveSession.start(timeScale: 100_000) {
+            $0.initialCredits = 1_000_000
+            $0.heartbeatIntervalSeconds = 1
+            $0.sseDialect = .adk
+        }
+        let socket = try #require(HeldSocket(port: live.server.port))
+        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "make a video"}]}}"#
+        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        socket.send(
+            "POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)X-Nemosim-Fault: {\"stall_seconds\": 86400}\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        // Not reading: after 3 s (a day of simulated time is 0.86 s), the stream is still held back.
+        try await Task.sleep(for: .seconds(3))
+        #expect(live.server.journal(JournalQuery(path: "/run_sse")).entries.isEmpty, "the stream ran on while its client read nothing")
+        let all = await socket.read(until: "\r\n0\r\n\r\n", within: 60)
+        #expect(all.hasSuffix("\r\n0\r\n\r\n"))
+        var entry: JournalEntry?
+        for _ in 0..<200 where entry == nil {
+            entry = live.server.journal(JournalQuery(path: "/run_sse")).entries.first
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(entry?.stream?.events == 86_400 && entry?.stream?.ended == "fault", "\(String(describing: entry?.stream))")
+        await live.server.stop()
+    }
 }

@@ -45,9 +45,10 @@ class Stats:
         self.events = 0
         self.silent = 0
 
-    def add(self, endpoint, ms):
+    def add(self, endpoint, ms, request=True):
         self.latency.setdefault(endpoint, []).append(ms)
-        self.requests += 1
+        if request:
+            self.requests += 1
 
     def fail(self, endpoint, reason):
         key = f"{endpoint}: {reason}"
@@ -111,6 +112,7 @@ async def one_session(http, url, stats):
     await timed(stats, "POST upload", upload)
 
     async def message():
+        began = time.perf_counter()
         body = {"app_name": "nemo_agent", "user_id": "me", "session_id": session_id, "new_message": {"parts": [{"text": "make a promo video"}]}}
         async with http.post(url + "/run_sse", headers={**auth, "Accept": "text/event-stream"}, json=body) as response:
             if response.status != 200 or not response.headers.get("Content-Type", "").startswith("text/event-stream"):
@@ -118,6 +120,8 @@ async def one_session(http, url, stats):
             events, last = 0, ""
             async for line in response.content:
                 if line.startswith(b"data:"):
+                    if events == 0:
+                        stats.add("POST run_sse (first event)", (time.perf_counter() - began) * 1000, request=False)
                     events += 1
                     last = line.decode()
             stats.events += events
@@ -233,7 +237,9 @@ def main():
             recorder = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(process.pid), "-o", args.perf],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         began = time.perf_counter()
+        client_cpu = sum(os.times()[:2])
         asyncio.run(drive(url, args.clients, args.seconds, stats))
+        client_cpu = sum(os.times()[:2]) - client_cpu
         if recorder:
             recorder.send_signal(signal.SIGINT)
             recorder.wait(timeout=30)
@@ -256,7 +262,8 @@ def main():
         "requests": stats.requests, "requests_per_second": round(stats.requests / elapsed),
         "stream_events": stats.events, "silent_closes": stats.silent, "errors": stats.errors,
         "server_rss_mib": {"idle": round(base / 1024), "end": round(held / 1024), "peak": round(peak / 1024)},
-        "server_cpu_share": round(cpu / elapsed / (os.cpu_count() or 1), 2), "endpoints": endpoints,
+        "server_cpu_share": round(cpu / elapsed / (os.cpu_count() or 1), 2),
+        "client_cpu_share": round(client_cpu / elapsed / (os.cpu_count() or 1), 2), "endpoints": endpoints,
     }
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -267,7 +274,8 @@ def main():
         for reason, count in sorted(stats.errors.items()):
             print(f"  error {count:,} x {reason}")
         print(f"server: RSS {base / 1024:.0f} MiB idle, {peak / 1024:.0f} MiB peak; CPU {cpu:.1f} s over {elapsed:.0f} s "
-              f"({100 * cpu / elapsed / (os.cpu_count() or 1):.0f}% of the machine; the clients share it)")
+              f"({100 * cpu / elapsed / (os.cpu_count() or 1):.0f}% of the machine); the Python clients, on the same machine: "
+              f"{client_cpu:.1f} s ({100 * client_cpu / elapsed / (os.cpu_count() or 1):.0f}%)")
         print(f"  {'endpoint':<30} {'count':>8} {'p50 ms':>8} {'p99 ms':>8}")
         for name, figure in endpoints.items():
             print(f"  {name:<30} {figure['count']:>8,} {figure['p50_ms']:>8.2f} {figure['p99_ms']:>8.2f}")

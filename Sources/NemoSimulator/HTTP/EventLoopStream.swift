@@ -31,6 +31,9 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
     private var finished = false
     /// The end is being written.
     private var finishing = false
+    /// An event is due but the client is not reading: it waits (as the
+    /// router's path waits for its writer), rather than queue in memory.
+    private var waitingForWritability = false
 
     init(
         plan: StreamPlan, fault: FaultResponse?, simulation: Simulation, journal: FrontMiddleware.Plan, context: ChannelHandlerContext,
@@ -51,6 +54,13 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
         headers[.date] = date
         context.writeAndFlush(NIOAny(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: headers))), promise: nil)
         pump()
+    }
+
+    /// The connection can take writes again: send what waited.
+    func writable() {
+        guard waitingForWritability else { return }
+        waitingForWritability = false
+        due()
     }
 
     /// The client went away (or the connection was closed under it).
@@ -119,6 +129,10 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
                     if timer == nil { clientLeft() }  // the loop is shutting down
                     return
                 }
+            }
+            guard context.channel.isWritable else {
+                waitingForWritability = true
+                return
             }
             pending = nil
             guard send(event) else { return }  // the domain answers on its own loop

@@ -78,6 +78,9 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var stream: EventLoopStream?
     /// The server is stopping: close once nothing is being answered.
     private var quiescing = false
+    /// A read asked for while an answer was being made (held back: what a
+    /// client sends behind a stream waits in its socket, not here).
+    private var readPending = false
 
     init(simulation: Simulation, counter: Counter, gate: RouterGate? = nil, streams: Bool = true) {
         self.simulation = simulation
@@ -129,6 +132,18 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// When the server is stopping and nothing is being answered here.
     private func closeIfQuiet(_ context: ChannelHandlerContext) {
         if quiescing, stream == nil, !machine.answering, gate?.isOpen != true { context.close(promise: nil) }
+    }
+
+    /// No reading while an answer is being made (a stream lasts minutes):
+    /// what comes meanwhile would wait in memory, unbounded.
+    func read(context: ChannelHandlerContext) {
+        guard machine.answering else { return context.read() }
+        readPending = true
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { stream?.writable() }
+        context.fireChannelWritabilityChanged()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -188,6 +203,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 let (handler, context) = bound.value
                 handler.write(answer, for: held, context: context)
                 handler.run(handler.machine.answerWritten(local: handler.local(context), hold: handler.hold), context: context)
+                handler.resumeReading(context)
                 handler.closeIfQuiet(context)
             }
         }
@@ -326,7 +342,14 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func answered(_ context: ChannelHandlerContext) {
         run(machine.answerWritten(local: local(context), hold: hold), context: context)
+        resumeReading(context)
         closeIfQuiet(context)
+    }
+
+    private func resumeReading(_ context: ChannelHandlerContext) {
+        guard readPending, !machine.answering else { return }
+        readPending = false
+        context.read()
     }
 
     /// The polled routes whose template has no parameter, by path.

@@ -66,12 +66,17 @@ final class HeldSocket: @unchecked Sendable {
                 let deadline = Date().addingTimeInterval(seconds)
                 var received = [UInt8]()
                 var buffer = [UInt8](repeating: 0, count: 4096)
-                while Date() < deadline, !String(decoding: received, as: UTF8.self).contains(marker) {
+                let wanted = Array(marker.utf8)
+                var found = false
+                while Date() < deadline, !found {
                     var pollFD = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                     guard poll(&pollFD, 1, Int32(max(1, deadline.timeIntervalSinceNow * 1000))) > 0 else { continue }
                     let n = recv(fd, &buffer, buffer.count, 0)
                     if n <= 0 { break }
+                    // Only where the new bytes could complete the marker is searched.
+                    let from = max(0, received.count - wanted.count)
                     received += buffer[0..<n]
+                    found = received[from...].firstRange(of: wanted) != nil
                 }
                 continuation.resume(returning: String(decoding: received, as: UTF8.self))
             }.start()
