@@ -252,6 +252,9 @@ struct EventLoopStreamTests {
         // 86,400 heartbeats of the ADK dialect (about 13 MB, more than the
         // kernel's socket buffers take) in under a second of real time.
         let live = try await LiveSession.start(timeScale: 100_000) {
+            // An hour here is 36 ms: nothing may expire before the stream starts.
+            $0.sessionIdleTTLSeconds = 365 * 86_400
+            $0.tokenTTLSeconds = 365 * 86_400
             $0.initialCredits = 1_000_000
             $0.heartbeatIntervalSeconds = 1
             $0.sseDialect = .adk
