@@ -46,7 +46,7 @@ extension Simulation {
             // search, so a profile that lifts the limits (a benchmark's) does
             // not make each new account scan every one before it.
             var times = newAccountTimesByIP.removeValue(forKey: clientIP) ?? []
-            defer { newAccountTimesByIP[clientIP] = times }
+            defer { if !times.isEmpty { newAccountTimesByIP[clientIP] = times } }
             let lastHour = times.count - Self.firstIndex(in: times, after: now - 3600)
             let lastWindow = times.count - Self.firstIndex(in: times, after: now - profile.tokenIPWindowSeconds)
             guard lastHour < profile.tokensPerIPPerHour else {

@@ -223,7 +223,7 @@ struct EventLoopStreamTests {
         #expect(entry.stream?.ended == "client", "a stream cut by the server's stop ends as the router's cancelled streams do")
     }
 
-    @Test("A request pipelined behind a stream waits in the socket (nothing is read meanwhile) and is answered after the stream's end")
+    @Test("A request pipelined behind a stream is answered after the stream's end")
     func pipelinedBehindAStream() async throws {
         let live = try await LiveSession.start {
             $0.silentCloseRatio = 0
@@ -277,5 +277,107 @@ struct EventLoopStreamTests {
         }
         #expect(entry?.stream?.events == 86_400 && entry?.stream?.ended == "fault", "\(String(describing: entry?.stream))")
         await live.server.stop()
+    }
+
+    /// A stream request on `socket`, keep-alive.
+    private func sendStream(_ socket: HeldSocket, _ live: LiveSession, text: String = "make a video", extra: String = "") {
+        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "\#(text)"}]}}"#
+        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        socket.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)\(extra)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+    }
+
+    @Test("A client that half-closes after its request gets the answer, then the connection ends (as Hummingbird ends it)")
+    func halfClose() async throws {
+        let live = try await LiveSession.start()
+        let socket = try #require(HeldSocket(port: live.server.port))
+        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        socket.send("GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\n\(auth)\r\n")
+        shutdown(socket.fd, Int32(SHUT_WR))
+        let answer = await socket.read(until: #""message":"success"}"#, within: 10)
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK"), "\(answer)")
+        #expect(await socket.closedByServer(within: 5), "the connection stayed open after the client half-closed")
+        await live.server.stop()
+    }
+
+    @Test("A request that does not parse gets Hummingbird's 400 and the connection ends, before any request opened the router's way in")
+    func malformedFirstRequest() async throws {
+        let live = try await LiveSession.start()
+        let answer = await rawExchange(port: live.server.port, Array("GET /api/credits HTTP/1.1\r\nHost x\r\n\r\n".utf8), timeout: 5)
+        #expect(answer.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(answer)")
+        await live.server.stop()
+    }
+
+    @Test("A client that leaves in the middle of a stream's request body is journaled, as the router journals a body it could not read")
+    func leavesMidBody() async throws {
+        let live = try await LiveSession.start()
+        var socket = HeldSocket(port: live.server.port)
+        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        socket?.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"app_name\":")
+        try await Task.sleep(for: .milliseconds(50))
+        socket = nil
+        var entry: JournalEntry?
+        for _ in 0..<400 where entry == nil {
+            entry = live.server.journal(JournalQuery(path: "/run_sse")).entries.first
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(entry?.code == 400 && entry?.stream == nil, "\(String(describing: entry))")
+        await live.server.stop()
+    }
+
+    @Test("Stopping the server also ends a stream the router serves (no task cancels it: the handler closes it after the grace)")
+    func stopClosesRouterStreams() async throws {
+        var profile = BehaviourProfile()
+        profile.initialCredits = 1_000_000
+        profile.generationDurationSeconds = SecondsRange(3600, 3600)
+        profile.heartbeatIntervalSeconds = 1
+        let server = try await SimulatorServer.start(.init(seed: 3, timeScale: 1000, profile: profile), clock: nil, eventLoopStreams: false)
+        let issued = await CurlTestClient.request("POST", server.url + "/api/auth/anonymous-token", headers: ["X-Client-Id": "stop-test"])
+        let token = try #require(issued.data?["token"]?.stringValue)
+        let created = await CurlTestClient.json(
+            "POST", server.url + "/api/tasks/me/with-session/nemo_agent", token: token, headers: skillHeaders, ["task_name": "project", "language": "en"])
+        let session = try #require(created.data?["session_id"]?.stringValue)
+        let live = LiveSession(server: server, token: token, user: "", session: session)
+        let socket = try #require(HeldSocket(port: server.port))
+        sendStream(socket, live)
+        #expect(await socket.read(until: "tool_call", within: 10).contains("tool_call"))
+        #expect(server.eventLoopAnswerCount == 0, "the router was to serve this stream")
+        let began = ContinuousClock.now
+        await server.stop()
+        #expect(ContinuousClock.now - began < .seconds(3), "stop waited past the grace")
+        #expect(await socket.closedByServer(within: 5))
+        let entry = try #require(server.journal(JournalQuery(path: "/run_sse")).entries.first)
+        #expect(entry.stream?.ended == "client", "\(String(describing: entry.stream))")
+    }
+
+    @Test("Two streams on one keep-alive connection, walked by the event loop's timers: the same bytes as the router's")
+    func sameBytesWithTimers() async throws {
+        var profile = BehaviourProfile()
+        profile.initialCredits = 1_000_000
+        profile.sseEventIDs = true
+        profile.heartbeatIntervalSeconds = 5
+        profile.generationDurationSeconds = SecondsRange(40, 60)
+        profile.editDurationSeconds = SecondsRange(10, 20)
+        var answers: [String] = []
+        var served: [Int] = []
+        for onLoop in [true, false] {
+            let server = try await SimulatorServer.start(.init(seed: 5, timeScale: 1000, profile: profile), clock: nil, eventLoopStreams: onLoop)
+            let issued = await CurlTestClient.request("POST", server.url + "/api/auth/anonymous-token", headers: ["X-Client-Id": "same-client"])
+            let token = try #require(issued.data?["token"]?.stringValue)
+            let created = await CurlTestClient.json(
+                "POST", server.url + "/api/tasks/me/with-session/nemo_agent", token: token, headers: skillHeaders, ["task_name": "project", "language": "en"])
+            let live = LiveSession(server: server, token: token, user: "", session: try #require(created.data?["session_id"]?.stringValue))
+            let socket = try #require(HeldSocket(port: server.port))
+            let before = server.eventLoopAnswerCount
+            sendStream(socket, live)
+            var text = await socket.read(until: "\r\n0\r\n\r\n", within: 20)
+            sendStream(socket, live, text: "make the title bigger")
+            text += await socket.read(until: "\r\n0\r\n\r\n", within: 20)
+            answers.append(withoutDate(text))
+            served.append(server.eventLoopAnswerCount - before)
+            await server.stop()
+        }
+        #expect(served == [2, 0])
+        #expect(answers[0].components(separatedBy: "\ndata: ").count > 10, "\(answers[0])")
+        #expect(answers[0] == answers[1], "event loop:\n\(answers[0])\nrouter:\n\(answers[1])")
     }
 }

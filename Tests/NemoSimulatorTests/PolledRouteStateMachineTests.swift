@@ -43,7 +43,7 @@ private func describe(_ actions: Machine.Actions) -> [String] {
         case .forwardReadComplete: return "read complete"
         case .answerNow(let request): return "answer \(request.path)"
         case .answerLater(let request): return "answer later \(request.path)"
-        case .leavePipeline: return "leave"
+        case .abandon(let request): return "abandon \(request.path)"
         case .collect(let buffer): return "collect \(String(buffer: buffer))"
         }
     }
@@ -125,10 +125,28 @@ struct PolledRouteStateMachineTests {
         #expect(describe(passed.inbound(head(.get, "/answer/3"), local: true, hold: hold)) == ["forward head /answer/3"])
     }
 
-    @Test("An event stream's request leaves the pipeline behind it")
-    func eventStreamLeaves() {
+    @Test("A stream's request that goes to the router keeps the handler in the pipeline (it closes the connection when the server stops)")
+    func routerStreamStays() {
         var machine = Machine()
-        #expect(describe(machine.inbound(head(.post, "/run_sse"), local: true, hold: hold)) == ["forward head /run_sse", "leave"])
+        #expect(describe(machine.inbound(head(.post, "/run_sse"), local: true, hold: hold)) == ["forward head /run_sse"])
+        #expect(!machine.holding)
+    }
+
+    @Test("A held request the connection ends in the middle of is abandoned (for the journal), then the end goes on")
+    func abandonedMidBody() {
+        var machine = Machine()
+        #expect(describe(machine.inbound(head(.post, "/stream"), local: true, hold: hold)).isEmpty)
+        #expect(machine.holding)
+        #expect(describe(machine.inbound(.part(.body(ByteBuffer(string: "{"))), local: true, hold: hold)) == ["collect {"])
+        #expect(describe(machine.inbound(.inactive, local: true, hold: hold)) == ["abandon /stream", "forward inactive"])
+        #expect(!machine.holding)
+        // An error in the middle of one: the same.
+        var failed = Machine()
+        _ = failed.inbound(head(.post, "/stream"), local: true, hold: hold)
+        #expect(describe(failed.inbound(.error(ChannelError.eof), local: true, hold: hold)) == ["abandon /stream", "forward error"])
+        // With nothing held, the end just goes on.
+        var idle = Machine()
+        #expect(describe(idle.inbound(.inactive, local: true, hold: hold)) == ["forward inactive"])
     }
 }
 

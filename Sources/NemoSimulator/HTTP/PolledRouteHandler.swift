@@ -76,8 +76,9 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var body: ByteBuffer?
     /// The stream being served.
     private var stream: EventLoopStream?
-    /// The server is stopping: close once nothing is being answered.
-    private var quiescing = false
+    /// The server is stopping, or the client half-closed: close once nothing
+    /// is being answered.
+    private var closeWhenQuiet = false
     /// A read asked for while an answer was being made (held back: what a
     /// client sends behind a stream waits in its socket, not here).
     private var readPending = false
@@ -108,11 +109,18 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let gate, !gate.isOpen, let channelEvent = event as? ChannelEvent, channelEvent == .inputClosed {
+            // The client sent all it will (a half-close): as Hummingbird does,
+            // the connection ends once what it asked is answered.
+            closeWhenQuiet = true
+            closeIfQuiet(context)
+            return
+        }
         if event is ChannelShouldQuiesceEvent, let gate {
             // The server is stopping. A connection with no task of its own
             // (see `RouterGate`) is closed here: now when nothing is being
             // answered, otherwise once its grace is over (a stream, an upload).
-            quiescing = true
+            closeWhenQuiet = true
             closeIfQuiet(context)
             if context.channel.isActive {
                 let channel = context.channel
@@ -129,9 +137,10 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         run(machine.inbound(.inactive, local: local(context), hold: hold), context: context)
     }
 
-    /// When the server is stopping and nothing is being answered here.
+    /// When the server is stopping (or the client half-closed) and nothing
+    /// is being received or answered here.
     private func closeIfQuiet(_ context: ChannelHandlerContext) {
-        if quiescing, stream == nil, !machine.answering, gate?.isOpen != true { context.close(promise: nil) }
+        if closeWhenQuiet, stream == nil, !machine.answering, !machine.holding, gate?.isOpen != true { context.close(promise: nil) }
     }
 
     /// No reading while an answer is being made (a stream lasts minutes):
@@ -165,11 +174,23 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     }
                 }
                 context.fireChannelRead(wrapInboundOut(part))
-            case .forward(.error(let error)): context.fireErrorCaught(error)
+            case .forward(.error(let error)):
+                // Hummingbird answers a request it cannot parse with a 400 and closes.
+                if let gate, !gate.isOpen {
+                    do {
+                        try gate.open()
+                    } catch {
+                        context.close(promise: nil)
+                        return
+                    }
+                }
+                context.fireErrorCaught(error)
             case .forward(.event(let event)): context.fireUserInboundEventTriggered(event)
             case .forward(.inactive): context.fireChannelInactive()
             case .forwardReadComplete: context.fireChannelReadComplete()
-            case .leavePipeline: context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            case .abandon(let held):
+                body = nil
+                _ = held.plan.failure(SimulatorFailure.badRequest("request body unreadable: the connection ended before the request did"))
             case .answerNow(let held):
                 write(answer(held), for: held, context: context)
                 closeIfQuiet(context)
@@ -220,10 +241,11 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// An event stream's request, when it is served here: a body of a
-    /// stated length up to ``maximumStreamBody``, a fault header that
-    /// parses, and a clock the loop can wait for. Its fault (the header's,
-    /// or an armed one) is taken now, as the front middleware takes it when
-    /// a request's head arrives.
+    /// stated length up to ``maximumStreamBody`` (one `Content-Length`, no
+    /// `Transfer-Encoding`), `Authorization` and `Connection` once each, and
+    /// a fault header that parses. Its fault (the header's, or an armed one)
+    /// is taken now, as the front middleware takes it when a request's head
+    /// arrives.
     private func holdStream(_ head: HTTPRequest) -> Held? {
         guard streams, let path = head.path else { return nil }
         let scan = HeaderScan(head.headerFields)
@@ -282,9 +304,13 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             } then: { (outcome: Result<StreamPlan, SimulatorFailure>) in
                 let (handler, context) = bound.value
                 guard context.channel.isActive else {
-                    // The client left before the stream started.
-                    plan.note.streamEnded(.client)
-                    plan.journal(status: 200, code: nil)
+                    // The client left before the answer: journaled as it would have been sent.
+                    switch outcome {
+                    case .failure(let failure): _ = plan.failure(failure)
+                    case .success:
+                        plan.note.streamEnded(.client)
+                        plan.journal(status: 200, code: nil)
+                    }
                     return
                 }
                 switch outcome {

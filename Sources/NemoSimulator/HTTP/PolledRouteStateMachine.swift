@@ -50,8 +50,9 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
         case answerLater(Held)
         /// A body part of the held request (an event stream's JSON).
         case collect(ByteBuffer)
-        /// The connection carries an event stream from now on: leave the pipeline.
-        case leavePipeline
+        /// The connection ended before this held request did: journal it as
+        /// the router journals a body it could not read.
+        case abandon(Held)
     }
 
     /// The actions of one step, in order: none, one or two of them stored
@@ -118,6 +119,8 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
     /// What came in meanwhile (an array: empty, it allocates nothing, and
     /// every open connection keeps one of these until it carries a stream).
     private var waiting: [Inbound] = []
+    /// A request is being held (its head came, its end not yet).
+    var holding: Bool { held != nil }
     /// An answer to `Connection: close` was written.
     private(set) var closing = false
     /// A `Connection: close` request went to the router.
@@ -168,7 +171,18 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
     }
 
     private mutating func process(_ event: Inbound, local: Bool, hold: (HTTPRequest) -> Held?) -> Actions {
-        guard case .part(let part) = event else { return .one(.forward(event)) }
+        guard case .part(let part) = event else {
+            // The connection ended (or failed) in the middle of a held request.
+            if case .inactive = event, let request = held {
+                held = nil
+                return .two(.abandon(request), .forward(event))
+            }
+            if case .error = event, let request = held {
+                held = nil
+                return .two(.abandon(request), .forward(event))
+            }
+            return .one(.forward(event))
+        }
         if closing { return .none }
         switch part {
         case .head(let head):
@@ -178,12 +192,6 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
             }
             routerResponsesPending += 1
             if head.headerFields[.connection] == "close" { routerCloses = true }
-            // An event stream holds its connection for minutes and asks
-            // nothing else of it: leave the pipeline rather than keep this
-            // handler for every held stream (measured: about 0.4 KiB each).
-            if head.method == .post, head.path == Route.runSSE.template, waiting.isEmpty {
-                return .two(.forward(event), .leavePipeline)
-            }
             return .one(.forward(event))
         case .body(let buffer):
             // Only an asynchronous held request has a body (`hold` makes sure).
