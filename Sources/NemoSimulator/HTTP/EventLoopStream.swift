@@ -90,9 +90,20 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
         loop.scheduleTask(in: .nanoseconds(Int64(wait * 1e9))) { after(elapsed: target, clock: clock, on: loop, bound.value) }
     }
 
+    /// How many due events one turn of the event loop sends before it
+    /// lets the loop's other work run (a clock jump, or a client that
+    /// catches up, can make thousands due at once).
+    static let eventsPerTurn = 16
+
     /// Sends what is due, then waits for the next event's time.
     private func pump() {
+        var sentThisTurn = 0
         while !finished, !finishing {
+            if sentThisTurn == Self.eventsPerTurn {
+                let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                context.eventLoop.execute { bound.value.due() }
+                return
+            }
             if pending == nil {
                 switch cursor.next() {
                 case .end:
@@ -136,6 +147,7 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
             }
             pending = nil
             guard send(event) else { return }  // the domain answers on its own loop
+            sentThisTurn += 1
         }
     }
 
