@@ -160,30 +160,29 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
+    /// Lets Hummingbird's handlers into the pipeline (before a request goes
+    /// on to the router); false when that failed and the connection closes.
+    private func openGate(_ context: ChannelHandlerContext) -> Bool {
+        guard let gate, !gate.isOpen else { return true }
+        do {
+            try gate.open()
+            return true
+        } catch {
+            context.close(promise: nil)
+            return false
+        }
+    }
+
     /// Carries out the state machine's actions, in order.
     private func run(_ actions: PolledRouteStateMachine<Held>.Actions, context: ChannelHandlerContext) {
         for action in actions {
             switch action {
             case .forward(.part(let part)):
-                if case .head = part, let gate, !gate.isOpen {
-                    do {
-                        try gate.open()
-                    } catch {
-                        context.close(promise: nil)
-                        return
-                    }
-                }
+                if case .head = part, !openGate(context) { return }
                 context.fireChannelRead(wrapInboundOut(part))
             case .forward(.error(let error)):
                 // Hummingbird answers a request it cannot parse with a 400 and closes.
-                if let gate, !gate.isOpen {
-                    do {
-                        try gate.open()
-                    } catch {
-                        context.close(promise: nil)
-                        return
-                    }
-                }
+                if context.channel.isActive, !openGate(context) { return }
                 context.fireErrorCaught(error)
             case .forward(.event(let event)): context.fireUserInboundEventTriggered(event)
             case .forward(.inactive): context.fireChannelInactive()
