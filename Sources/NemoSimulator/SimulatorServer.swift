@@ -69,6 +69,7 @@ public struct SimulatorApp: Sendable {
     public let simulation: Simulation
     let responder: RouterResponder<SimulatorRequestContext>
     let polledAnswers = PolledRouteHandler.Counter()
+    let streamEvents = PolledRouteHandler.Counter()
     /// Whether event streams are served on the event loop (the default) or
     /// by the router's task (tests compare the two).
     var eventLoopStreams = true
@@ -100,7 +101,8 @@ public struct SimulatorApp: Sendable {
     /// ``Simulation`` on a loop, and open the connection's `gate` to the
     /// router when a request needs it).
     func channelHandlers(gate: RouterGate) -> [any RemovableChannelHandler] {
-        simulation.eventLoop == nil ? [] : [PolledRouteHandler(simulation: simulation, counter: polledAnswers, gate: gate, streams: eventLoopStreams)]
+        simulation.eventLoop == nil ? [] : [PolledRouteHandler(
+                simulation: simulation, counter: polledAnswers, streamEvents: streamEvents, gate: gate, streams: eventLoopStreams)]
     }
 }
 
@@ -117,6 +119,7 @@ public final class SimulatorServer: Sendable {
     public let simulation: Simulation
     private let server: RunningHTTPServer
     private let polledAnswers: PolledRouteHandler.Counter
+    private let streamEvents: PolledRouteHandler.Counter
 
     private init(app: SimulatorApp, server: RunningHTTPServer) {
         self.url = server.url
@@ -124,10 +127,14 @@ public final class SimulatorServer: Sendable {
         self.simulation = app.simulation
         self.server = server
         self.polledAnswers = app.polledAnswers
+        self.streamEvents = app.streamEvents
     }
 
     /// How many requests the event loop answered itself (``PolledRouteHandler``).
     var eventLoopAnswerCount: Int { polledAnswers.value }
+
+    /// How many events the event loop's streams wrote.
+    var eventLoopStreamEventCount: Int { streamEvents.value }
 
     /// Starts a simulator and returns once it accepts connections.
     /// - Parameter handleSignals: stop gracefully on SIGINT/SIGTERM (for `nemosim serve`).

@@ -61,6 +61,22 @@ private func streamRequest(token: String?, body: String, extra: [String] = []) -
     return lines.joined(separator: "\r\n")
 }
 
+/// The session's `Authorization` and attribution header lines.
+private func authLines(_ live: LiveSession) -> String {
+    "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+}
+
+/// The `/run_sse` request for `text` on `live`'s session, with `extra` header lines.
+private func streamBody(_ live: LiveSession, text: String = "make a video") -> String {
+    #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "\#(text)"}]}}"#
+}
+
+/// Sends a keep-alive `/run_sse` request on `socket`.
+private func sendStream(_ socket: HeldSocket, _ live: LiveSession, text: String = "make a video", extra: String = "") {
+    let body = streamBody(live, text: text)
+    socket.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(authLines(live))\(extra)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+}
+
 /// The response without its `Date` line (the one line that may differ).
 private func withoutDate(_ text: String) -> String {
     text.components(separatedBy: "\r\n").filter { !$0.hasPrefix("Date: ") }.joined(separator: "\r\n")
@@ -140,9 +156,8 @@ struct EventLoopStreamTests {
         }
         let socket = try #require(HeldSocket(port: live.server.port))
         let before = live.server.eventLoopAnswerCount
-        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "make a video"}]}}"#
-        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
-        socket.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        sendStream(socket, live)
+        let auth = authLines(live)
         let streamed = await socket.read(until: "\r\n0\r\n\r\n", within: 30)
         #expect(streamed.hasPrefix("HTTP/1.1 200 OK\r\n") && streamed.contains(#""type":"tool_call""#) && streamed.hasSuffix("\r\n0\r\n\r\n"), "\(streamed)")
         #expect(live.server.eventLoopAnswerCount == before + 1, "the stream was not served on the event loop")
@@ -166,9 +181,7 @@ struct EventLoopStreamTests {
             $0.generationDurationSeconds = SecondsRange(3600, 3600)
         }
         var socket = HeldSocket(port: live.server.port)
-        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "make a video"}]}}"#
-        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
-        socket?.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        if let socket { sendStream(socket, live) }
         let first = await socket?.read(until: "heartbeat", within: 10) ?? ""
         #expect(first.contains("heartbeat"), "\(first)")
         socket = nil  // closes it
@@ -211,9 +224,7 @@ struct EventLoopStreamTests {
             $0.heartbeatIntervalSeconds = 1
         }
         let socket = try #require(HeldSocket(port: live.server.port))
-        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "make a video"}]}}"#
-        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
-        socket.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        sendStream(socket, live)
         #expect(await socket.read(until: "tool_call", within: 10).contains("tool_call"))
         let idle = try #require(HeldSocket(port: live.server.port))  // an idle connection, never used
         await live.server.stop()
@@ -232,8 +243,8 @@ struct EventLoopStreamTests {
             $0.generationDurationSeconds = SecondsRange(5, 5)
         }
         let socket = try #require(HeldSocket(port: live.server.port))
-        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "make a video"}]}}"#
-        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        let body = streamBody(live)
+        let auth = authLines(live)
         let before = live.server.eventLoopAnswerCount
         socket.send(
             "POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
@@ -247,50 +258,39 @@ struct EventLoopStreamTests {
         await live.server.stop()
     }
 
-    @Test("A client that stops reading holds its stream back (the events wait for it, as on the router's path), then gets them all")
+    @Test("A client that stops reading, then reads, gets every event in order (the stream waits for the connection to take writes again)")
     func slowReader() async throws {
-        // 86,400 heartbeats of the ADK dialect (about 13 MB, more than the
-        // kernel's socket buffers take) in under a second of real time.
+        // 40,000 heartbeats (about 1.4 MB) in 0.4 s of real time, to a client
+        // whose 4 KiB receive buffer keeps the kernel from taking most of
+        // them: the stream waits for writability and must resume.
         let live = try await LiveSession.start(timeScale: 100_000) {
             // An hour here is 36 ms: nothing may expire before the stream starts.
             $0.sessionIdleTTLSeconds = 365 * 86_400
             $0.tokenTTLSeconds = 365 * 86_400
             $0.initialCredits = 1_000_000
             $0.heartbeatIntervalSeconds = 1
-            $0.sseDialect = .adk
         }
-        let socket = try #require(HeldSocket(port: live.server.port))
-        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "make a video"}]}}"#
-        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
-        socket.send(
-            "POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)X-Nemosim-Fault: {\"stall_seconds\": 86400}\r\nContent-Type: application/json\r\n"
-                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
-        // Not reading: after 3 s (a day of simulated time is 0.86 s), the stream is still held back.
-        try await Task.sleep(for: .seconds(3))
-        #expect(live.server.journal(JournalQuery(path: "/run_sse")).entries.isEmpty, "the stream ran on while its client read nothing")
+        let socket = try #require(HeldSocket(port: live.server.port, receiveBuffer: 4096))
+        sendStream(socket, live, extra: "X-Nemosim-Fault: {\"stall_seconds\": 40000}\r\n")
+        try await Task.sleep(for: .seconds(1))  // not reading
         let all = await socket.read(until: "\r\n0\r\n\r\n", within: 60)
         #expect(all.hasSuffix("\r\n0\r\n\r\n"))
+        #expect(all.components(separatedBy: "\r\ndata: {\"type\":\"heartbeat\"}\n\n\r\n").count - 1 >= 39_999, "heartbeats missing")
         var entry: JournalEntry?
         for _ in 0..<200 where entry == nil {
             entry = live.server.journal(JournalQuery(path: "/run_sse")).entries.first
             try await Task.sleep(for: .milliseconds(5))
         }
-        #expect(entry?.stream?.events == 86_400 && entry?.stream?.ended == "fault", "\(String(describing: entry?.stream))")
+        #expect(entry?.stream?.events == 40_000 && entry?.stream?.ended == "fault", "\(String(describing: entry?.stream))")
+        #expect(live.server.eventLoopStreamEventCount == 40_000)
         await live.server.stop()
-    }
-
-    /// A stream request on `socket`, keep-alive.
-    private func sendStream(_ socket: HeldSocket, _ live: LiveSession, text: String = "make a video", extra: String = "") {
-        let body = #"{"app_name": "nemo_agent", "user_id": "me", "session_id": "\#(live.session)", "new_message": {"parts": [{"text": "\#(text)"}]}}"#
-        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
-        socket.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)\(extra)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
     }
 
     @Test("A client that half-closes after its request gets the answer, then the connection ends (as Hummingbird ends it)")
     func halfClose() async throws {
         let live = try await LiveSession.start()
         let socket = try #require(HeldSocket(port: live.server.port))
-        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        let auth = authLines(live)
         socket.send("GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\n\(auth)\r\n")
         shutdown(socket.fd, Int32(SHUT_WR))
         let answer = await socket.read(until: #""message":"success"}"#, within: 10)
@@ -311,7 +311,7 @@ struct EventLoopStreamTests {
     func leavesMidBody() async throws {
         let live = try await LiveSession.start()
         var socket = HeldSocket(port: live.server.port)
-        let auth = "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        let auth = authLines(live)
         socket?.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"app_name\":")
         try await Task.sleep(for: .milliseconds(50))
         socket = nil

@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -19,14 +18,14 @@ import tempfile
 import time
 import uuid
 
+from simulator import rss_kib, start_server  # scripts/bench/simulator.py, beside this file
+
 try:
     import aiohttp
 except ImportError:  # the wrapper installs it; say so when run directly
     raise SystemExit("scripts/bench/sessions.py needs aiohttp: python3 -m pip install aiohttp (scripts/bench/sessions does)")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.path.join(ROOT, ".build", "release", "nemosim")
-ATTRIBUTION = {"X-Skill-Source": "nemosim-bench", "X-Skill-Version": "1.0.0", "X-Skill-Platform": "bench"}
+from simulator import ATTRIBUTION  # noqa: E402
 # Rate limits and credits out of the way: the load is many clients from one address.
 PROFILE = {"tokens_per_ip_per_hour": 100_000_000, "tokens_per_ip_per_window": 100_000_000, "initial_credits": 1_000_000}
 PNG = bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 2, 0x80, 0, 0, 1, 0xE0]) + bytes(4000)
@@ -197,14 +196,6 @@ def percentile(values, share):
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def rss_kib(pid, field="VmRSS"):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def cpu_seconds(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -220,14 +211,7 @@ def main():
     profile = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump(PROFILE, profile)
     profile.close()
-    process = subprocess.Popen([BINARY, "serve", "--port", "0", "--time-scale", "1000", "--profile", profile.name],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = process.stdout.readline()
-    match = re.match(r"nemosim listening on (http://\S+)", line)
-    if not match:
-        process.kill()
-        raise SystemExit(f"server did not start: {line!r} {process.stderr.read()}")
-    url = match.group(1)
+    process, url, _ = start_server("--time-scale", "1000", "--profile", profile.name)
     stats = Stats()
     try:
         base = rss_kib(process.pid)

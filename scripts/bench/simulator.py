@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Simulator benchmarks (see scripts/bench/simulator): requests/s on the credits
 endpoint with wrk, concurrent event streams held with 1 s heartbeats and the
-server's memory, start-up time to the ready line, and memory growth during a
-500 MB streamed upload. Everything runs on loopback and stops by itself."""
+server's memory, idle keep-alive connections' memory, start-up time to the
+ready line, memory growth during a 500 MB streamed upload, and more; the
+Python aiohttp mock (python_mock.py) measured beside nemosim in the same run.
+Everything runs on loopback and stops by itself."""
 import argparse
 import asyncio
 import json
@@ -20,17 +22,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BINARY = os.path.join(ROOT, ".build", "release", "nemosim")
 
 
-def start_server(*args):
-    """Starts `nemosim serve --port 0`; returns (process, url, seconds to ready line)."""
+def start_process(command, ready_pattern, name):
+    """Starts a server that prints its URL on its first line; returns (process, url, seconds to that line)."""
     begin = time.perf_counter()
-    process = subprocess.Popen([BINARY, "serve", "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     ready = time.perf_counter() - begin
-    match = re.match(r"nemosim listening on (http://\S+)", line)
+    match = re.match(ready_pattern, line)
     if not match:
         process.kill()
-        raise SystemExit(f"server did not start: {line!r} {process.stderr.read()}")
+        raise SystemExit(f"{name} did not start: {line!r} {process.stderr.read()}")
     return process, match.group(1), ready
+
+
+def start_server(*args):
+    """Starts `nemosim serve --port 0`; returns (process, url, seconds to ready line)."""
+    return start_process([BINARY, "serve", "--port", "0", *args], r"nemosim listening on (http://\S+)", "the server")
 
 
 MOCK = os.path.join(ROOT, "scripts", "bench", "python_mock.py")
@@ -47,15 +54,7 @@ def mock_available():
 
 def start_mock(*args):
     """Starts the Python aiohttp mock (scripts/bench/python_mock.py); returns (process, url, seconds to ready line)."""
-    begin = time.perf_counter()
-    process = subprocess.Popen([sys.executable, MOCK, "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = process.stdout.readline()
-    ready = time.perf_counter() - begin
-    match = re.match(r"mock listening on (http://\S+)", line)
-    if not match:
-        process.kill()
-        raise SystemExit(f"the Python mock did not start: {line!r} {process.stderr.read()}")
-    return process, match.group(1), ready
+    return start_process([sys.executable, MOCK, "--port", "0", *args], r"mock listening on (http://\S+)", "the Python mock")
 
 
 def stop_server(process):
@@ -167,6 +166,56 @@ def bench_streams(count, hold_seconds, mock=False):
         stop_server(process)
         os.unlink(profile.name)
     return counted, base / 1024, held / 1024, peak / 1024
+
+
+async def hold_idle(host, port, request, count):
+    """Opens `count` keep-alive connections, each sending `request` once and
+    reading its answer, then holding the connection open."""
+    writers = []
+
+    async def one():
+        reader, writer = await asyncio.open_connection(host, port)
+        writers.append(writer)
+        writer.write(request)
+        await writer.drain()
+        await reader.readuntil(b"}")
+
+    for start in range(0, count, 500):
+        await asyncio.gather(*(one() for _ in range(min(500, count - start))))
+    return writers
+
+
+def bench_idle(count):
+    """Server memory per idle keep-alive connection after one request
+    answered on the event loop (credits), and after one through the router
+    (health): KiB per connection above idle."""
+    figures = {}
+    for kind in ("event loop", "router"):
+        process, url, _ = start_server()
+        try:
+            token, _ = sign_in(url)
+            host, port = re.match(r"http://([^:]+):(\d+)", url).groups()
+            if kind == "event loop":
+                request = (f"GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                           + "".join(f"{name}: {value}\r\n" for name, value in ATTRIBUTION.items()) + "\r\n").encode()
+            else:
+                request = b"GET /_nemosim/health HTTP/1.1\r\nHost: x\r\n\r\n"
+            time.sleep(0.2)
+            base = rss_kib(process.pid)
+
+            async def run():
+                writers = await hold_idle(host, int(port), request, count)
+                await asyncio.sleep(1)
+                held = rss_kib(process.pid)
+                for writer in writers:
+                    writer.close()
+                return held
+
+            held = asyncio.run(run())
+            figures[kind] = (base / 1024, held / 1024, (held - base) / count)
+        finally:
+            stop_server(process)
+    return figures
 
 
 def bench_upload(megabytes):
@@ -287,7 +336,8 @@ def bench_journal(requests, entries, pad_bytes):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["startup", "wrk", "streams", "upload", "hostile", "journal"], action="append")
+    parser.add_argument("--only", choices=["startup", "wrk", "streams", "idle", "upload", "hostile", "journal"], action="append")
+    parser.add_argument("--idle-connections", type=int, default=10000, help="idle: keep-alive connections held")
     parser.add_argument("--idle", type=int, default=1000, help="hostile: idle connections held")
     parser.add_argument("--slow", type=int, default=1000, help="hostile: slowloris connections held")
     parser.add_argument("--idle-timeout", type=float, default=10, help="hostile: the server's --idle-timeout and --request-timeout")
@@ -298,7 +348,7 @@ def main():
     parser.add_argument("--upload-mb", type=int, default=500)
     parser.add_argument("--journal-requests", type=int, default=1_000_000, help="journal: requests sent to fill it")
     args = parser.parse_args()
-    only = set(args.only or ["startup", "wrk", "streams", "upload", "hostile", "journal"])
+    only = set(args.only or ["startup", "wrk", "streams", "idle", "upload", "hostile", "journal"])
     print(f"machine: {os.cpu_count()} cores; nemosim release build")
     mock = not args.no_mock and bool(only & {"startup", "wrk", "streams"}) and mock_available()
     if not args.no_mock and not mock and only & {"startup", "wrk", "streams"}:
@@ -328,6 +378,10 @@ def main():
             print(f"  the Python aiohttp mock, same streams: {mock_counted:,} held and beating; RSS {mock_base:.0f} MiB idle -> "
                   f"{mock_held:.0f} MiB = {mock_held * 1.048576:.0f} MB, {(mock_held - mock_base) * 1024 / args.streams:.1f} KiB per stream "
                   f"(peak {mock_peak:.0f} MiB); nemosim's RSS is {held / mock_held:.2f}x the mock's")
+    if "idle" in only:
+        for kind, (base, held, per) in bench_idle(args.idle_connections).items():
+            print(f"{args.idle_connections:,} idle keep-alive connections after one request answered by the {kind}: "
+                  f"server RSS {base:.0f} -> {held:.0f} MiB, {per:.1f} KiB per connection")
     if "hostile" in only:
         median, worst, closed = bench_hostile(args.idle, args.slow, args.idle_timeout)
         print(f"with {args.idle:,} idle and {args.slow:,} slowloris connections held: a normal client's credits requests "

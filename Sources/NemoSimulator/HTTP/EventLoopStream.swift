@@ -25,6 +25,8 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
     private weak var owner: PolledRouteHandler?
     /// The request asked for `Connection: close`.
     private let closes: Bool
+    /// Counts the events written (one relaxed atomic add each).
+    private let sent: PolledRouteHandler.Counter
     private var timer: NIOScheduledCallback?
     /// The event waiting for its time.
     private var pending: (event: PlannedEvent, time: Double)?
@@ -37,8 +39,9 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
 
     init(
         plan: StreamPlan, fault: FaultResponse?, simulation: Simulation, journal: FrontMiddleware.Plan, context: ChannelHandlerContext,
-        owner: PolledRouteHandler, closes: Bool
+        owner: PolledRouteHandler, closes: Bool, sent: PolledRouteHandler.Counter
     ) {
+        self.sent = sent
         clock = simulation.clock
         cursor = StreamCursor(plan: plan, fault: fault, heartbeatInterval: simulation.profile.heartbeatIntervalSeconds, now: clock.elapsed)
         self.simulation = simulation
@@ -204,6 +207,7 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
         let text = cursor.text(for: event, clock: clock)
         context.writeAndFlush(NIOAny(HTTPResponsePart.body(context.channel.allocator.buffer(string: text))), promise: nil)
         cursor.sent()
+        sent.increment()
         journal.note.streamEvent()
     }
 

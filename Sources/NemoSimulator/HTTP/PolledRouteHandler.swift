@@ -67,6 +67,8 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let simulation: Simulation
     private let counter: Counter
+    /// Events the event loop's streams wrote (tests watch a stream's progress).
+    private let streamEvents: Counter
     private var machine = PolledRouteStateMachine<Held>()
     /// Opened before the first request goes on to the router (nil: always open).
     private let gate: RouterGate?
@@ -83,7 +85,8 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// client sends behind a stream waits in its socket, not here).
     private var readPending = false
 
-    init(simulation: Simulation, counter: Counter, gate: RouterGate? = nil, streams: Bool = true) {
+    init(simulation: Simulation, counter: Counter, streamEvents: Counter = Counter(), gate: RouterGate? = nil, streams: Bool = true) {
+        self.streamEvents = streamEvents
         self.simulation = simulation
         self.counter = counter
         self.gate = gate
@@ -318,7 +321,8 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                         failure.answer(envelope: held.route.envelope, mode: simulation.profile.errorStatusMode), for: held, context: context)
                 case .success(let streamPlan):
                     let stream = EventLoopStream(
-                        plan: streamPlan, fault: plan.fault, simulation: simulation, journal: plan, context: context, owner: handler, closes: held.closes)
+                        plan: streamPlan, fault: plan.fault, simulation: simulation, journal: plan, context: context, owner: handler, closes: held.closes,
+                        sent: handler.streamEvents)
                     handler.stream = stream
                     handler.counter.increment()
                     stream.start(date: handler.dateHeader())

@@ -9,8 +9,14 @@ import Glibc
 final class HeldSocket: @unchecked Sendable {
     let fd: Int32
 
-    init?(port: Int) {
+    /// - Parameter receiveBuffer: the socket's receive buffer in bytes, set
+    ///   before it connects (the kernel then does not grow it, and a client
+    ///   that does not read holds the server back sooner).
+    init?(port: Int, receiveBuffer: Int32? = nil) {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
