@@ -95,9 +95,13 @@ struct SpoolTests {
         curl.arguments = ["-s", "-o", "/dev/null", "--limit-rate", "2M", "-m", "1.5", "--data-binary", "@" + body.path, proxy.url + "/api/credits/balance/simple"]
         try curl.run()
         curl.waitUntilExit()
-        try await Task.sleep(for: .milliseconds(500))
+        // The proxy removes it once it sees the client gone (up to 5 s on a loaded machine).
         let own = "\(Spool.prefix)\(getpid())-"
-        let left = try FileManager.default.contentsOfDirectory(atPath: Spool.folder.path).filter { $0.hasPrefix(own) }
+        var left: [String] = ["?"]
+        for _ in 0..<100 where !left.isEmpty {
+            try await Task.sleep(for: .milliseconds(50))
+            left = try FileManager.default.contentsOfDirectory(atPath: Spool.folder.path).filter { $0.hasPrefix(own) }
+        }
         #expect(left.isEmpty, "spool files left: \(left)")
         try await proxy.stop()
         await upstream.stop()
