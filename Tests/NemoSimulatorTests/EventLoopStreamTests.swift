@@ -61,6 +61,16 @@ private func streamRequest(token: String?, body: String, extra: [String] = []) -
     return lines.joined(separator: "\r\n")
 }
 
+/// The first `/run_sse` journal entry, once there is one (a stream's entry
+/// is written when it ends; up to 2 s).
+private func firstStreamEntry(_ server: SimulatorServer) async -> JournalEntry? {
+    for _ in 0..<400 {
+        if let entry = server.journal(JournalQuery(path: "/run_sse")).entries.first { return entry }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return nil
+}
+
 /// The session's `Authorization` and attribution header lines.
 private func authLines(_ live: LiveSession) -> String {
     "Authorization: Bearer \(live.token)\r\n" + skillHeaders.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
@@ -185,11 +195,7 @@ struct EventLoopStreamTests {
         let first = await socket?.read(until: "heartbeat", within: 10) ?? ""
         #expect(first.contains("heartbeat"), "\(first)")
         socket = nil  // closes it
-        var entry: JournalEntry?
-        for _ in 0..<400 where entry == nil {
-            entry = live.server.journal(JournalQuery(path: "/run_sse")).entries.first
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        let entry = await firstStreamEntry(live.server)
         let ended = try #require(entry?.stream)
         #expect(ended.ended == "client" && ended.events >= 2, "\(ended)")
         await live.server.stop()
@@ -279,11 +285,7 @@ struct EventLoopStreamTests {
         let all = await socket.read(until: "\r\n0\r\n\r\n", within: 60)
         #expect(all.hasSuffix("\r\n0\r\n\r\n"))
         #expect(all.components(separatedBy: "\r\ndata: ").count - 1 == 10_000, "events missing")
-        var entry: JournalEntry?
-        for _ in 0..<200 where entry == nil {
-            entry = live.server.journal(JournalQuery(path: "/run_sse")).entries.first
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        let entry = await firstStreamEntry(live.server)
         #expect(entry?.stream?.events == 10_000 && entry?.stream?.ended == "fault", "\(String(describing: entry?.stream))")
         #expect(live.server.eventLoopStreamEventCount == 10_000)
         await live.server.stop()
@@ -318,28 +320,19 @@ struct EventLoopStreamTests {
         socket?.send("POST /run_sse HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"app_name\":")
         try await Task.sleep(for: .milliseconds(50))
         socket = nil
-        var entry: JournalEntry?
-        for _ in 0..<400 where entry == nil {
-            entry = live.server.journal(JournalQuery(path: "/run_sse")).entries.first
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        let entry = await firstStreamEntry(live.server)
         #expect(entry?.code == 400 && entry?.stream == nil, "\(String(describing: entry))")
         await live.server.stop()
     }
 
     @Test("Stopping the server also ends a stream the router serves (no task cancels it: the handler closes it after the grace)")
     func stopClosesRouterStreams() async throws {
-        var profile = BehaviourProfile()
-        profile.initialCredits = 1_000_000
-        profile.generationDurationSeconds = SecondsRange(3600, 3600)
-        profile.heartbeatIntervalSeconds = 1
-        let server = try await SimulatorServer.start(.init(seed: 3, timeScale: 1000, profile: profile), clock: nil, eventLoopStreams: false)
-        let issued = await CurlTestClient.request("POST", server.url + "/api/auth/anonymous-token", headers: ["X-Client-Id": "stop-test"])
-        let token = try #require(issued.data?["token"]?.stringValue)
-        let created = await CurlTestClient.json(
-            "POST", server.url + "/api/tasks/me/with-session/nemo_agent", token: token, headers: skillHeaders, ["task_name": "project", "language": "en"])
-        let session = try #require(created.data?["session_id"]?.stringValue)
-        let live = LiveSession(server: server, token: token, user: "", session: session)
+        let live = try await LiveSession.start(eventLoopStreams: false) {
+            $0.initialCredits = 1_000_000
+            $0.generationDurationSeconds = SecondsRange(3600, 3600)
+            $0.heartbeatIntervalSeconds = 1
+        }
+        let server = live.server
         let socket = try #require(HeldSocket(port: server.port))
         sendStream(socket, live)
         #expect(await socket.read(until: "tool_call", within: 10).contains("tool_call"))
@@ -354,21 +347,17 @@ struct EventLoopStreamTests {
 
     @Test("Two streams on one keep-alive connection, walked by the event loop's timers: the same bytes as the router's")
     func sameBytesWithTimers() async throws {
-        var profile = BehaviourProfile()
-        profile.initialCredits = 1_000_000
-        profile.sseEventIDs = true
-        profile.heartbeatIntervalSeconds = 5
-        profile.generationDurationSeconds = SecondsRange(40, 60)
-        profile.editDurationSeconds = SecondsRange(10, 20)
         var answers: [String] = []
         var served: [Int] = []
         for onLoop in [true, false] {
-            let server = try await SimulatorServer.start(.init(seed: 5, timeScale: 1000, profile: profile), clock: nil, eventLoopStreams: onLoop)
-            let issued = await CurlTestClient.request("POST", server.url + "/api/auth/anonymous-token", headers: ["X-Client-Id": "same-client"])
-            let token = try #require(issued.data?["token"]?.stringValue)
-            let created = await CurlTestClient.json(
-                "POST", server.url + "/api/tasks/me/with-session/nemo_agent", token: token, headers: skillHeaders, ["task_name": "project", "language": "en"])
-            let live = LiveSession(server: server, token: token, user: "", session: try #require(created.data?["session_id"]?.stringValue))
+            let live = try await LiveSession.start(seed: 5, clientID: "same-client", eventLoopStreams: onLoop) {
+                $0.initialCredits = 1_000_000
+                $0.sseEventIDs = true
+                $0.heartbeatIntervalSeconds = 5
+                $0.generationDurationSeconds = SecondsRange(40, 60)
+                $0.editDurationSeconds = SecondsRange(10, 20)
+            }
+            let server = live.server
             let socket = try #require(HeldSocket(port: server.port))
             let before = server.eventLoopAnswerCount
             sendStream(socket, live)

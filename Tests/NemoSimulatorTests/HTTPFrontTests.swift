@@ -15,13 +15,19 @@ struct LiveSession {
     let session: String
     var url: String { server.url }
 
+    /// - Parameters:
+    ///   - clientID: the token's `X-Client-Id` (a new UUID when nil; fixed, two seeded simulators issue the same ids).
+    ///   - eventLoopStreams: false serves event streams through the router's task instead of the event loop.
     static func start(
-        timeScale: Double = 1000, seed: UInt64 = 3, limits: ConnectionLimits = ConnectionLimits(), _ configure: (inout BehaviourProfile) -> Void = { _ in }
+        timeScale: Double = 1000, seed: UInt64 = 3, limits: ConnectionLimits = ConnectionLimits(), clientID: String? = nil,
+        eventLoopStreams: Bool = true, _ configure: (inout BehaviourProfile) -> Void = { _ in }
     ) async throws -> LiveSession {
         var profile = BehaviourProfile()
         configure(&profile)
-        let server = try await SimulatorServer.start(.init(seed: seed, timeScale: timeScale, profile: profile, limits: limits))
-        let issued = await CurlTestClient.request("POST", server.url + "/api/auth/anonymous-token", headers: ["X-Client-Id": UUID().uuidString])
+        let server = try await SimulatorServer.start(
+            .init(seed: seed, timeScale: timeScale, profile: profile, limits: limits), clock: nil, eventLoopStreams: eventLoopStreams)
+        let issued = await CurlTestClient.request(
+            "POST", server.url + "/api/auth/anonymous-token", headers: ["X-Client-Id": clientID ?? UUID().uuidString])
         let token = try #require(issued.data?["token"]?.stringValue)
         let user = try #require(issued.data?["user_id"]?.stringValue)
         let created = await CurlTestClient.json(

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -218,6 +219,44 @@ def bench_idle(count):
     return figures
 
 
+def send_queue_bytes(port):
+    """The send queue of the server's side of a loopback connection (`ss -tn`)."""
+    lines = subprocess.run(["ss", "-tnH", f"sport = :{port}"], capture_output=True, text=True).stdout.split()
+    return int(lines[2]) if len(lines) > 2 else 0
+
+
+def bench_slow_reader(seconds):
+    """A client with a 4 KiB receive buffer asks for a stream of 86,400 ADK
+    heartbeats due at once (a stall fault at time scale 100,000) and reads
+    nothing: the server's send queue and RSS, each second."""
+    profile = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump({"heartbeat_interval_seconds": 1, "sse_dialect": "adk", "initial_credits": 1_000_000,
+               "session_idle_ttl_seconds": 31_536_000, "token_ttl_seconds": 31_536_000}, profile)
+    profile.close()
+    process, url, _ = start_server("--time-scale", "100000", "--profile", profile.name)
+    samples = []
+    try:
+        token, session = sign_in(url)
+        host, port = re.match(r"http://([^:]+):(\d+)", url).groups()
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.connect((host, int(port)))
+        body = json.dumps({"app_name": "nemo_agent", "user_id": "me", "session_id": session, "new_message": {"parts": [{"text": "make a video"}]}})
+        head = (f"POST /run_sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                + "".join(f"{name}: {value}\r\n" for name, value in ATTRIBUTION.items())
+                + 'X-Nemosim-Fault: {"stall_seconds": 86400}\r\n' + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        base = rss_kib(process.pid)
+        client.sendall((head + body).encode())
+        for _ in range(seconds):
+            time.sleep(1)
+            samples.append((send_queue_bytes(port), (rss_kib(process.pid) - base) / 1024))
+        client.close()
+    finally:
+        stop_server(process)
+        os.unlink(profile.name)
+    return samples
+
+
 def bench_upload(megabytes):
     path = os.path.join(tempfile.gettempdir(), f"nemosim-bench-{megabytes}mb.mp4")
     if not os.path.exists(path) or os.path.getsize(path) != megabytes * 1024 * 1024:
@@ -336,7 +375,7 @@ def bench_journal(requests, entries, pad_bytes):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["startup", "wrk", "streams", "idle", "upload", "hostile", "journal"], action="append")
+    parser.add_argument("--only", choices=["startup", "wrk", "streams", "idle", "slow-reader", "upload", "hostile", "journal"], action="append")
     parser.add_argument("--idle-connections", type=int, default=10000, help="idle: keep-alive connections held")
     parser.add_argument("--idle", type=int, default=1000, help="hostile: idle connections held")
     parser.add_argument("--slow", type=int, default=1000, help="hostile: slowloris connections held")
@@ -348,7 +387,7 @@ def main():
     parser.add_argument("--upload-mb", type=int, default=500)
     parser.add_argument("--journal-requests", type=int, default=1_000_000, help="journal: requests sent to fill it")
     args = parser.parse_args()
-    only = set(args.only or ["startup", "wrk", "streams", "idle", "upload", "hostile", "journal"])
+    only = set(args.only or ["startup", "wrk", "streams", "idle", "slow-reader", "upload", "hostile", "journal"])
     print(f"machine: {os.cpu_count()} cores; nemosim release build")
     mock = not args.no_mock and bool(only & {"startup", "wrk", "streams"}) and mock_available()
     if not args.no_mock and not mock and only & {"startup", "wrk", "streams"}:
@@ -382,6 +421,11 @@ def main():
         for kind, (base, held, per) in bench_idle(args.idle_connections).items():
             print(f"{args.idle_connections:,} idle keep-alive connections after one request answered by the {kind}: "
                   f"server RSS {base:.0f} -> {held:.0f} MiB, {per:.1f} KiB per connection")
+    if "slow-reader" in only:
+        samples = bench_slow_reader(8)
+        print("a stream of 86,400 ADK heartbeats to a client that reads nothing (4 KiB receive buffer), each second: "
+              + ", ".join(f"send queue {queue / 1e6:.2f} MB / RSS +{grown:.0f} MiB" for queue, grown in samples)
+              + " (the stream waits once the socket and NIO's 64 KiB are full)")
     if "hostile" in only:
         median, worst, closed = bench_hostile(args.idle, args.slow, args.idle_timeout)
         print(f"with {args.idle:,} idle and {args.slow:,} slowloris connections held: a normal client's credits requests "

@@ -37,6 +37,11 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
         case error(any Error)
         case event(Any)
         case inactive
+
+        var isUserEvent: Bool {
+            if case .event = self { return true }
+            return false
+        }
     }
 
     enum Action {
@@ -173,11 +178,7 @@ struct PolledRouteStateMachine<Held: HeldRequest> {
     private mutating func process(_ event: Inbound, local: Bool, hold: (HTTPRequest) -> Held?) -> Actions {
         guard case .part(let part) = event else {
             // The connection ended (or failed) in the middle of a held request.
-            if case .inactive = event, let request = held {
-                held = nil
-                return .two(.abandon(request), .forward(event))
-            }
-            if case .error = event, let request = held {
+            if let request = held, !(event.isUserEvent) {
                 held = nil
                 return .two(.abandon(request), .forward(event))
             }
