@@ -150,8 +150,9 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     private var activity: UInt64 = 0
     private var seenActivity: UInt64 = .max
     private var quietSince = NIODeadline.now()
-    private let idle: TimeAmount
-    private let request: TimeAmount
+    /// The limits, kept once by the sweeper (not per connection).
+    private var idle: TimeAmount { sweeper.idle }
+    private var request: TimeAmount { sweeper.request }
     private let sweeper: DeadlineSweeper
     /// Set while the connection is in its loop's sweep.
     private var context: ChannelHandlerContext?
@@ -159,9 +160,7 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     /// This handler's place in `sweep.members` (for an O(1) removal).
     fileprivate var sweepIndex = -1
 
-    init(_ limits: ConnectionLimits, sweeper: DeadlineSweeper) {
-        idle = .nanoseconds(Int64(limits.idleSeconds * 1e9))
-        request = .nanoseconds(Int64(limits.requestSeconds * 1e9))
+    init(sweeper: DeadlineSweeper) {
         self.sweeper = sweeper
     }
 
@@ -295,9 +294,14 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
 /// scheduled task, its promise and closures: about 0.5 KiB each).
 final class DeadlineSweeper: Sendable {
     let interval: TimeAmount
+    /// ``ConnectionLimits/idleSeconds`` and ``ConnectionLimits/requestSeconds``.
+    let idle: TimeAmount
+    let request: TimeAmount
     private let sweeps = Mutex<[ObjectIdentifier: NIOLoopBound<LoopSweep>]>([:])
 
     init(_ limits: ConnectionLimits) {
+        idle = .nanoseconds(Int64(limits.idleSeconds * 1e9))
+        request = .nanoseconds(Int64(limits.requestSeconds * 1e9))
         let shorter = min(limits.idleSeconds, limits.requestSeconds)
         interval = .nanoseconds(max(Int64(shorter * 1e9) / 4, 1_000_000))
     }

@@ -136,6 +136,11 @@ struct LeanHTTP1Channel: ServerChildChannel {
     /// Starts Hummingbird's handling of a connection whose gate opened on
     /// demand (one closure for every connection).
     let startRouter: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Logger) -> Void)?
+    /// What every connection's gate shares, made for the first connection
+    /// (Hummingbird hands every connection the server's logger).
+    let gateSettings: SettingsCache
+    /// Gives a connection's place back when it closes (one closure for every connection).
+    let releasePlace: @Sendable (Result<Void, any Error>) -> Void
 
     /// - Parameters:
     ///   - routerOnDemand: the extra handlers open each connection's ``RouterGate`` themselves (otherwise it opens at once).
@@ -155,7 +160,8 @@ struct LeanHTTP1Channel: ServerChildChannel {
             }
             return LeanHTTP1Channel(
                 base: base, budget: budget, routerOnDemand: routerOnDemand, shutdownGrace: .nanoseconds(Int64(shutdownGrace.inSeconds * 1e9)),
-                limits: limits, sweeper: sweeper, channelHandlers: channelHandlers, startRouter: startRouter)
+                limits: limits, sweeper: sweeper, channelHandlers: channelHandlers, startRouter: startRouter, gateSettings: SettingsCache(),
+                releasePlace: { _ in budget.release() })
         }
     }
 
@@ -167,14 +173,25 @@ struct LeanHTTP1Channel: ServerChildChannel {
             channel.close(promise: nil)
             return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
         }
-        let budget = self.budget
-        channel.closeFuture.whenComplete { _ in budget.release() }
-        return channel.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
-            .flatMapThrowing { try configure(channel, logger: logger) }
-            .flatMapErrorThrowing { error in
-                channel.close(promise: nil)
-                throw error
-            }
+        channel.closeFuture.whenComplete(releasePlace)
+        let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+        guard channel.eventLoop.inEventLoop, let options = channel.syncOptions else {
+            return channel.setOption(ChannelOptions.recvAllocator, value: receiveBuffers)
+                .flatMapThrowing { try configure(channel, logger: logger) }
+                .flatMapErrorThrowing { error in
+                    channel.close(promise: nil)
+                    throw error
+                }
+        }
+        // On the channel's loop (NIO sets a connection up there): done at
+        // once, with no futures and closures to allocate per connection.
+        do {
+            try options.setOption(ChannelOptions.recvAllocator, value: receiveBuffers)
+            return channel.eventLoop.makeSucceededFuture(try configure(channel, logger: logger))
+        } catch {
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(error)
+        }
     }
 
     /// As `HTTP1Channel.setup`, less what the gate adds when it opens.
@@ -189,8 +206,14 @@ struct LeanHTTP1Channel: ServerChildChannel {
             withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
             withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
         try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-        let gate = RouterGate(channel: channel, logger: logger, shutdownGrace: shutdownGrace, start: startRouter)
-        try pipeline.addHandler(ConnectionDeadlineHandler(limits, sweeper: sweeper))
+        let settings = gateSettings.value.withLock { settings in
+            if let settings { return settings }
+            let made = RouterGate.Settings(logger: logger, shutdownGrace: shutdownGrace, start: startRouter)
+            settings = made
+            return made
+        }
+        let gate = RouterGate(channel: channel, settings: settings)
+        try pipeline.addHandler(ConnectionDeadlineHandler(sweeper: sweeper))
         try pipeline.addHandlers(channelHandlers(gate))
         if !routerOnDemand { try gate.open() }
         return gate
@@ -202,5 +225,12 @@ struct LeanHTTP1Channel: ServerChildChannel {
     func handle(value gate: Value, logger: Logger) async {
         guard let asyncChannel = gate.takeOpened() else { return }
         await base.handleHTTP(asyncChannel: asyncChannel, logger: logger)
+    }
+}
+
+extension LeanHTTP1Channel {
+    /// The gates' shared settings, made once.
+    final class SettingsCache: Sendable {
+        let value = Mutex<RouterGate.Settings?>(nil)
     }
 }

@@ -24,27 +24,46 @@ import Synchronization
 /// ``shutdownGrace`` of the quiescing event, and ``RunningHTTPServer/stop()``
 /// waits for every connection to close.
 public final class RouterGate: ServerChildChannelValue {
+    /// What every connection's gate of a server shares (kept once, not per
+    /// connection: an open connection pays for every byte of its gate).
+    final class Settings: Sendable {
+        /// How long a connection may go on serving after the server is
+        /// asked to stop (its handlers close it then).
+        let shutdownGrace: TimeAmount
+        let logger: Logger
+        /// Starts Hummingbird's handling of a connection (on demand: in a task of its own).
+        let start: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Logger) -> Void)?
+
+        /// - Parameter start: nil when the gate opens at setup (the
+        ///   connection's task then handles it); otherwise called once when it opens.
+        init(
+            logger: Logger, shutdownGrace: TimeAmount, start: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Logger) -> Void)?
+        ) {
+            self.logger = logger
+            self.shutdownGrace = shutdownGrace
+            self.start = start
+        }
+    }
+
+    /// The async channel of a gate opened at setup, until taken.
+    private final class Opened: Sendable {
+        let channel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+        init(_ channel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>) { self.channel = channel }
+    }
+
     public let channel: any Channel
-    /// How long a connection may go on serving after the server is asked to
-    /// stop (its handlers close it then).
-    public let shutdownGrace: TimeAmount
-    private let logger: Logger
-    /// Starts Hummingbird's handling of the connection (on demand: in a task of its own).
-    private let start: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Logger) -> Void)?
+    private let settings: Settings
     /// The async channel once opened (for ``LeanHTTP1Channel`` when it opens at setup).
-    private let opened = Mutex<NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?>(nil)
+    private let opened = Mutex<Opened?>(nil)
     private let openFlag = Atomic<Bool>(false)
 
-    /// - Parameter start: nil when the gate opens at setup (the connection's
-    ///   task then handles it); otherwise called once when it opens.
-    init(
-        channel: any Channel, logger: Logger, shutdownGrace: TimeAmount,
-        start: (@Sendable (NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Logger) -> Void)?
-    ) {
+    /// How long a connection may go on serving after the server is asked to
+    /// stop (its handlers close it then).
+    public var shutdownGrace: TimeAmount { settings.shutdownGrace }
+
+    init(channel: any Channel, settings: Settings) {
         self.channel = channel
-        self.logger = logger
-        self.shutdownGrace = shutdownGrace
-        self.start = start
+        self.settings = settings
     }
 
     /// Whether the router's handlers are in the pipeline.
@@ -57,13 +76,14 @@ public final class RouterGate: ServerChildChannelValue {
     public func open() throws {
         guard !openFlag.load(ordering: .relaxed) else { return }
         openFlag.store(true, ordering: .relaxed)
+        let logger = settings.logger
         try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
-        if let start {
+        if let start = settings.start {
             start(asyncChannel, logger)
         } else {
-            opened.withLock { $0 = asyncChannel }
+            opened.withLock { $0 = Opened(asyncChannel) }
         }
     }
 
@@ -71,7 +91,7 @@ public final class RouterGate: ServerChildChannelValue {
     func takeOpened() -> NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>? {
         opened.withLock { value in
             defer { value = nil }
-            return value
+            return value?.channel
         }
     }
 }

@@ -63,6 +63,11 @@ public struct Milestone: Sendable, Hashable {
     public var offset: Double
     public var event: AgentEvent
     public var deferred: Deferred?
+    /// The event is a tool call whose arguments are the schedule's
+    /// ``EventSchedule/instruction``, added as the schedule is walked (a
+    /// session keeps every message's schedule: a dictionary of arguments
+    /// each would be paid per message, for as long as the session lives).
+    var carriesInstruction = false
 }
 
 /// The events of one operation, in stream order: milestones (tool call,
@@ -76,14 +81,18 @@ public struct EventSchedule: Sendable, Sequence {
     /// Heartbeats come at k × interval for every k ≥ 1 with k × interval < this.
     public var heartbeatsUntil: Double
     public var messageIndex: Int
+    /// The message, as the tool call's `instruction` argument.
+    var instruction = ""
 
-    public struct Iterator: IteratorProtocol {
-        let schedule: EventSchedule
+    /// Where a walk of a schedule is (kept apart from the schedule, so a
+    /// walker that holds the schedule anyway holds no second copy).
+    struct Position: Sendable {
         var milestone = 0
         var beat = 1
         var number = 0
 
-        public mutating func next() -> PlannedEvent? {
+        /// The event at this position in `schedule`, moving past it.
+        mutating func next(in schedule: EventSchedule) -> PlannedEvent? {
             let beatOffset = Double(beat) * schedule.heartbeatInterval
             let hasBeat = schedule.heartbeatInterval > 0 && beatOffset < schedule.heartbeatsUntil
             let hasMilestone = milestone < schedule.milestones.count
@@ -96,8 +105,19 @@ public struct EventSchedule: Sendable, Sequence {
             guard hasMilestone else { return nil }
             defer { milestone += 1 }
             let next = schedule.milestones[milestone]
-            return PlannedEvent(offset: next.offset, event: next.event, id: id, deferred: next.deferred)
+            var event = next.event
+            if next.carriesInstruction, case .toolCall(let name, _) = event {
+                event = .toolCall(name: name, args: ["instruction": .string(schedule.instruction)])
+            }
+            return PlannedEvent(offset: next.offset, event: event, id: id, deferred: next.deferred)
         }
+    }
+
+    public struct Iterator: IteratorProtocol {
+        let schedule: EventSchedule
+        var position = Position()
+
+        public mutating func next() -> PlannedEvent? { position.next(in: schedule) }
     }
 
     public func makeIterator() -> Iterator { Iterator(schedule: self) }
@@ -221,6 +241,10 @@ public struct AgentOperation: Sendable {
     /// The tools the agent calls (the names of the vendor's API reference).
     static let generationTool = "generate_video_with_seedance"
     static let editTool = "edit_multitrack"
+    /// The tool results that never vary, made once (every message of a
+    /// session keeps its events: a dictionary each would be paid per message).
+    private static let generationResult: JSONValue = ["status": "completed", "stage": "edit", "second_stage": "started"]
+    private static let editResult: JSONValue = ["status": "completed"]
 
     /// Plans an operation from the seeded generator of (seed, session,
     /// message index): its duration, whether it fails or ends silently, and
@@ -248,7 +272,7 @@ public struct AgentOperation: Sendable {
         var events: [Milestone] = []
         let tool = kind == .generation ? generationTool : editTool
         if kind != .reply {
-            events.append(Milestone(offset: 0.2, event: .toolCall(name: tool, args: ["instruction": .string(text)])))
+            events.append(Milestone(offset: 0.2, event: .toolCall(name: tool, args: [:]), carriesInstruction: true))
         }
         if failed {
             events.append(Milestone(
@@ -256,10 +280,10 @@ public struct AgentOperation: Sendable {
         } else {
             switch kind {
             case .generation:
-                events.append(Milestone(offset: duration, event: .toolResult(name: tool, result: ["status": "completed", "stage": "edit", "second_stage": "started"])))
+                events.append(Milestone(offset: duration, event: .toolResult(name: tool, result: generationResult)))
                 if !silent { events.append(Milestone(offset: duration + 0.3, event: .text(Replies.generation(text, random: &random)))) }
             case .edit:
-                events.append(Milestone(offset: duration, event: .toolResult(name: tool, result: ["status": "completed"]), deferred: .editResult))
+                events.append(Milestone(offset: duration, event: .toolResult(name: tool, result: editResult), deferred: .editResult))
                 if !silent { events.append(Milestone(offset: duration + 0.3, event: .text(""), deferred: .editReply)) }
             case .reply:
                 let reply = draftIsEmpty || intent.aspect == nil ? Replies.reply(text, random: &random) : Replies.aspectNeedsNewVideo(intent)
@@ -270,11 +294,12 @@ public struct AgentOperation: Sendable {
             }
         }
         let schedule = EventSchedule(
-            milestones: events, heartbeatInterval: profile.heartbeatIntervalSeconds, heartbeatsUntil: duration, messageIndex: messageIndex)
+            milestones: events, heartbeatInterval: profile.heartbeatIntervalSeconds, heartbeatsUntil: duration, messageIndex: messageIndex,
+            instruction: text)
         return AgentOperation(
             messageIndex: messageIndex, kind: kind, text: text, startedAt: startedAt, workDuration: duration,
             secondStageEnd: kind == .generation ? duration + secondStage : nil, schedule: schedule, failed: failed,
-            silentClose: silent, cost: cost, intent: intent)
+            silentClose: silent, cost: cost, intent: intent.forgettingWords())
     }
 
     /// An edit's deferred event, as the applied edit tells it.

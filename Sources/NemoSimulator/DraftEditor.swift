@@ -146,7 +146,7 @@ enum DraftEditor {
             } else {
                 outcome.unchanged.append("there is no title to remove")
             }
-        } else if intent.words.contains("title") && !intent.recognisedEdit {
+        } else if intent.mentionsTitle && !intent.recognisedEdit {
             outcome.unchanged.append(draft.tracks.contains { $0.type == .text } ? "the video has a title; say the new one in quotes" : "say the title in quotes")
         }
         if let change = intent.length {

@@ -36,17 +36,31 @@ struct MessageIntent: Sendable, Equatable {
     var length: Length?
     /// A new video asked for in so many words.
     var newVideo = false
-    /// Words of the message, lower-cased.
+    /// Words of the message, lower-cased (for classifying it; an operation
+    /// keeps its intent without them, see ``forgettingWords()``).
     var words: Set<String>
+    /// The message says "title" (what the edit rules still ask once the
+    /// words are gone).
+    private(set) var mentionsTitle = false
 
     /// Whether the message asks for an edit these rules know how to make.
     var recognisedEdit: Bool {
         title != nil || removeTitle || musicOff || musicOn || musicChange || volume != nil || length != nil
     }
 
+    /// This intent without its word set: what an operation keeps (every
+    /// message of a session is kept, and a set of words is a few hundred
+    /// bytes that nothing reads after classification).
+    func forgettingWords() -> MessageIntent {
+        var intent = self
+        intent.words = []
+        return intent
+    }
+
     init(_ message: String) {
         let lower = message.lowercased()
         words = Set(lower.split { !$0.isLetter && !$0.isNumber }.map(String.init))
+        mentionsTitle = words.contains("title")
         duration = Self.duration(in: lower)
         aspect = Self.aspect(in: lower, words: words)
         title = Self.title(in: message)

@@ -18,18 +18,23 @@ import NemoCore
 final class EventLoopStream: NIOScheduledCallbackHandler {
     private var cursor: StreamCursor
     private let simulation: Simulation
-    private let clock: any SimulationClock
+    /// The simulation's clock (read through it: a held stream keeps no copy).
+    private var clock: any SimulationClock { simulation.clock }
     private let journal: FrontMiddleware.Plan
     private let context: ChannelHandlerContext
     /// Told once when the stream is over (``PolledRouteHandler/streamEnded(closed:closes:)``).
-    private weak var owner: PolledRouteHandler?
+    /// Held strongly until then (the context holds the handler anyway, and
+    /// a weak reference costs a side table per stream); let go at the end.
+    private var owner: PolledRouteHandler?
     /// The request asked for `Connection: close`.
     private let closes: Bool
     /// Counts the events written (one relaxed atomic add each).
     private let sent: PolledRouteHandler.Counter
     private var timer: NIOScheduledCallback?
-    /// The event waiting for its time.
-    private var pending: (event: PlannedEvent, time: Double)?
+    /// The time of the event waiting for it (the event itself is made
+    /// again from the cursor when sent: a held stream keeps 9 bytes for
+    /// it, not the event).
+    private var pendingTime: Double?
     private var finished = false
     /// The end is being written.
     private var finishing = false
@@ -42,8 +47,7 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
         owner: PolledRouteHandler, closes: Bool, sent: PolledRouteHandler.Counter
     ) {
         self.sent = sent
-        clock = simulation.clock
-        cursor = StreamCursor(plan: plan, fault: fault, heartbeatInterval: simulation.profile.heartbeatIntervalSeconds, now: clock.elapsed)
+        cursor = StreamCursor(plan: plan, fault: fault, heartbeatInterval: simulation.profile.heartbeatIntervalSeconds, now: simulation.clock.elapsed)
         self.simulation = simulation
         self.journal = journal
         self.context = context
@@ -107,8 +111,9 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
                 context.eventLoop.execute { bound.value.due() }
                 return
             }
-            if pending == nil {
-                switch cursor.next() {
+            if pendingTime == nil {
+                var ahead = cursor
+                switch ahead.next() {
                 case .end:
                     journal.note.streamEnded(cursor.ending)
                     finishing = true
@@ -121,11 +126,11 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
                     context.close(promise: nil)
                     finish(closed: true)
                     return
-                case .event(let event, let time):
-                    pending = (event, time)
+                case .event(_, let time):
+                    pendingTime = time
                 }
             }
-            guard let (event, time) = pending else { return }
+            guard let time = pendingTime else { return }
             if clock.elapsed < time {
                 guard let wait = clock.realSecondsToWait(untilElapsed: time) else {
                     // A clock moved by hand: a task waits for it.
@@ -148,7 +153,10 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
                 waitingForWritability = true
                 return
             }
-            pending = nil
+            pendingTime = nil
+            // As seen ahead (the cursor has not moved since); anything else is
+            // seen ahead again.
+            guard case .event(let event, _) = cursor.next() else { continue }
             guard send(event) else { return }  // the domain answers on its own loop
             sentThisTurn += 1
         }
@@ -215,6 +223,8 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
         guard !finished else { return }
         finished = true
         journal.journal(status: 200, code: nil)
+        let owner = self.owner
+        self.owner = nil
         owner?.streamEnded(closed: closed, closes: closes, context: context)
     }
 }

@@ -112,29 +112,55 @@ struct StreamCursor {
     }
 
     let plan: StreamPlan
-    private var schedule: DropFirstSequence<EventSchedule>.Iterator
-    private var stall: EventSchedule.Iterator?
-    private let stallStart: Double
-    private let dropAfter: Int
+    /// Where the walk is (of the stall's heartbeats when stalled, otherwise
+    /// of `plan.schedule`).
+    private var position = EventSchedule.Position()
+    /// A stall or a cut armed for this stream (nil for nearly every stream:
+    /// a held stream keeps one pointer for it).
+    private let faulted: Faulted?
     private var sentCount = 0
 
+    /// What a stall (`stall`) or a cut (`drop_after_events`) changes in the walk.
+    private final class Faulted: Sendable {
+        /// The stall's heartbeats, which replace the operation's events.
+        let stall: EventSchedule?
+        let stallStart: Double
+        let dropAfter: Int
+
+        init(stall: EventSchedule?, stallStart: Double, dropAfter: Int) {
+            self.stall = stall
+            self.stallStart = stallStart
+            self.dropAfter = dropAfter
+        }
+    }
+
+    /// A value: a copy walks on from the same place (``EventLoopStream``
+    /// looks at the next event's time without keeping the event).
     init(plan: StreamPlan, fault: FaultResponse?, heartbeatInterval: Double, now: Double) {
         self.plan = plan
-        schedule = plan.remaining.makeIterator()
-        stall = fault?.stalledStream(heartbeatInterval: heartbeatInterval, messageIndex: plan.messageIndex)?.makeIterator()
-        stallStart = now
-        dropAfter = fault?.dropsAfterEvents ?? Int.max
+        let stall = fault?.stalledStream(heartbeatInterval: heartbeatInterval, messageIndex: plan.messageIndex)
+        let dropAfter = fault?.dropsAfterEvents
+        faulted = stall == nil && dropAfter == nil ? nil : Faulted(stall: stall, stallStart: now, dropAfter: dropAfter ?? Int.max)
+        if stall == nil {
+            // As `dropFirst`: past the events the client saw, stopping at the end.
+            var skipped = 0
+            while skipped < plan.skip, position.next(in: plan.schedule) != nil { skipped += 1 }
+        }
     }
 
     /// What comes next.
     mutating func next() -> Step {
-        if stall != nil {
-            guard let beat = stall!.next() else { return .end }
-            if sentCount >= dropAfter { return .drop }
-            return .event(beat, time: stallStart + beat.offset)
+        guard let faulted else {
+            guard let event = position.next(in: plan.schedule) else { return .end }
+            return .event(event, time: plan.time(of: event))
         }
-        guard let event = schedule.next() else { return .end }
-        if sentCount >= dropAfter { return .drop }
+        if let stall = faulted.stall {
+            guard let beat = position.next(in: stall) else { return .end }
+            if sentCount >= faulted.dropAfter { return .drop }
+            return .event(beat, time: faulted.stallStart + beat.offset)
+        }
+        guard let event = position.next(in: plan.schedule) else { return .end }
+        if sentCount >= faulted.dropAfter { return .drop }
         return .event(event, time: plan.time(of: event))
     }
 
@@ -142,10 +168,13 @@ struct StreamCursor {
     mutating func sent() { sentCount += 1 }
 
     /// Why the stream ended, when ``next()`` says `.end`.
-    var ending: JournalNote.StreamEnd { stall != nil ? .fault : plan.silentClose ? .silent : .server }
+    var ending: JournalNote.StreamEnd { stalled ? .fault : plan.silentClose ? .silent : .server }
+
+    /// A stall fault replaced the operation's events.
+    private var stalled: Bool { faulted?.stall != nil }
 
     /// An event as it goes on the wire (a stall's heartbeats carry no id).
     func text(for event: PlannedEvent, clock: any SimulationClock) -> String {
-        ServerSentEventEncoder.encode(data: plan.data(for: event, clock: clock), id: plan.eventIDs && stall == nil ? event.id : nil)
+        ServerSentEventEncoder.encode(data: plan.data(for: event, clock: clock), id: plan.eventIDs && !stalled ? event.id : nil)
     }
 }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOHTTPTypes
+import NIOPosix
 import NemoCore
 import NemoHTTPServer
 import Synchronization
@@ -60,8 +61,6 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// one sent in chunks) is the router's to read and refuse.
     static let maximumStreamBody = 1 << 20
 
-    /// The `Date` header of this connection's answers, made once a second.
-    private var date = (second: -1, text: "")
     /// The client's address (for the journal), read once.
     private var remote: SocketAddress?
 
@@ -417,9 +416,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The `Date` header's value now.
     private func dateHeader() -> String {
-        let second = time(nil)
-        if date.second != second { date = (second, HTTPDate.format(second)) }
-        return date.text
+        HTTPDate.now()
     }
 
     /// Writes an answer as Hummingbird would (the same headers, in the same
@@ -444,6 +441,32 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
 /// The `Date` header: `Sat, 28 Nov 2026 06:34:07 GMT`.
 enum HTTPDate {
+    /// The last value made on this thread (an event loop's: every
+    /// connection on the loop shares it, rather than keep a copy each).
+    private final class Latest: @unchecked Sendable {
+        var second = -1
+        var text = ""
+    }
+
+    private static let latest = ThreadSpecificVariable<Latest>()
+
+    /// The `Date` header's value now, made once a second per thread.
+    static func now() -> String {
+        let second = time(nil)
+        let cached: Latest
+        if let current = latest.currentValue {
+            cached = current
+        } else {
+            cached = Latest()
+            latest.currentValue = cached
+        }
+        if cached.second != second {
+            cached.second = second
+            cached.text = format(second)
+        }
+        return cached.text
+    }
+
     private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
