@@ -91,25 +91,48 @@ public struct EventSchedule: Sendable, Sequence {
         var beat = 1
         var number = 0
 
-        /// The event at this position in `schedule`, moving past it.
-        mutating func next(in schedule: EventSchedule) -> PlannedEvent? {
+        /// What is at a position: a heartbeat at this offset, or this milestone.
+        private enum Found {
+            case beat(Double)
+            case milestone(Int)
+        }
+
+        /// Moves past the event at this position; nil at the end.
+        private mutating func advance(in schedule: EventSchedule) -> Found? {
             let beatOffset = Double(beat) * schedule.heartbeatInterval
             let hasBeat = schedule.heartbeatInterval > 0 && beatOffset < schedule.heartbeatsUntil
             let hasMilestone = milestone < schedule.milestones.count
             number += 1
-            let id = "\(schedule.messageIndex)-\(number)"
             if hasBeat && (!hasMilestone || beatOffset <= schedule.milestones[milestone].offset) {
                 beat += 1
-                return PlannedEvent(offset: beatOffset, event: .heartbeat, id: id, deferred: nil)
+                return .beat(beatOffset)
             }
             guard hasMilestone else { return nil }
             defer { milestone += 1 }
-            let next = schedule.milestones[milestone]
-            var event = next.event
-            if next.carriesInstruction, case .toolCall(let name, _) = event {
-                event = .toolCall(name: name, args: ["instruction": .string(schedule.instruction)])
+            return .milestone(milestone)
+        }
+
+        /// Moves past the event at this position without making it (a
+        /// resumed stream skips what its client saw); false at the end.
+        mutating func skip(in schedule: EventSchedule) -> Bool {
+            advance(in: schedule) != nil
+        }
+
+        /// The event at this position in `schedule`, moving past it.
+        mutating func next(in schedule: EventSchedule) -> PlannedEvent? {
+            guard let found = advance(in: schedule) else { return nil }
+            let id = "\(schedule.messageIndex)-\(number)"
+            switch found {
+            case .beat(let offset):
+                return PlannedEvent(offset: offset, event: .heartbeat, id: id, deferred: nil)
+            case .milestone(let index):
+                let next = schedule.milestones[index]
+                var event = next.event
+                if next.carriesInstruction, case .toolCall(let name, _) = event {
+                    event = .toolCall(name: name, args: ["instruction": .string(schedule.instruction)])
+                }
+                return PlannedEvent(offset: next.offset, event: event, id: id, deferred: next.deferred)
             }
-            return PlannedEvent(offset: next.offset, event: event, id: id, deferred: next.deferred)
         }
     }
 

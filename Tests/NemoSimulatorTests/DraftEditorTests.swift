@@ -26,7 +26,7 @@ private func d1() -> Draft {
 private func edited(_ message: String, _ draft: Draft = d0()) -> (draft: Draft, outcome: DraftEditor.EditOutcome) {
     var random = SeededRandom(seed: 2)
     var draft = draft
-    let outcome = DraftEditor.edit(&draft, intent: MessageIntent(message), random: &random)
+    let outcome = DraftEditor.edit(&draft, intent: MessageIntent(message).forgettingWords(), random: &random)
     return (draft, outcome)
 }
 

@@ -48,10 +48,18 @@ import Testing
         }
         let (token, user, session) = try await signedIn(simulation)
         try await simulation.setCredits(userID: user, available: 300)
-        _ = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
+        let original = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: nil)
         let resumed = try await simulation.startMessage(token: token, request: message("make a video", session: session), lastEventID: "1-3")
         #expect(resumed.resumed)
-        #expect(walk(StreamCursor(plan: resumed, fault: nil, heartbeatInterval: 10, now: 0)).ids == resumed.events.map(\.id))
+        let rest = walk(StreamCursor(plan: resumed, fault: nil, heartbeatInterval: 10, now: 0))
+        #expect(rest.ids == Array(original.events.dropFirst(3)).map(\.id) && rest.end == "end")
+        #expect(rest.events == Array(original.events.dropFirst(3)).map(\.event))
+        // A stall ignores the resume (its heartbeats are its own, with no ids);
+        // drop_after_events counts the events sent on this connection.
+        let stalled = StreamCursor(plan: resumed, fault: .stall(seconds: 25), heartbeatInterval: 10, now: 0)
+        #expect(walk(stalled).events == [.heartbeat, .heartbeat] && stalled.ending == .fault)
+        let cut = walk(StreamCursor(plan: resumed, fault: .dropAfterEvents(1), heartbeatInterval: 10, now: 0))
+        #expect(cut.ids == [original.events[3].id] && cut.end == "drop")
         let far = try await simulation.startMessage(
             token: token, request: message("make a video", session: session), lastEventID: "1-\(Int.max)")
         let farWalk = walk(StreamCursor(plan: far, fault: nil, heartbeatInterval: 10, now: 0))
@@ -75,5 +83,14 @@ import Testing
         #expect(time == 110 && !stalled.text(for: beat, clock: simulation.clock).contains("id:"))
         let cut = walk(StreamCursor(plan: plan, fault: .dropAfterEvents(2), heartbeatInterval: 10, now: 0))
         #expect(cut.ids == Array(plan.events.prefix(2)).map(\.id) && cut.end == "drop")
+        // A copy looks ahead as the original then steps: the cut comes at the same place.
+        var dropping = StreamCursor(plan: plan, fault: .dropAfterEvents(1), heartbeatInterval: 10, now: 0)
+        _ = dropping.next()
+        dropping.sent()
+        var ahead = dropping
+        guard case .drop = ahead.next(), case .drop = dropping.next() else {
+            Issue.record("the look ahead and the step differ")
+            return
+        }
     }
 }

@@ -113,22 +113,12 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
             }
             if pendingTime == nil {
                 var ahead = cursor
-                switch ahead.next() {
-                case .end:
-                    journal.note.streamEnded(cursor.ending)
-                    finishing = true
-                    let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                    context.writeAndFlush(NIOAny(HTTPResponsePart.end(nil))).whenComplete { _ in bound.value.finish(closed: false) }
+                let step = ahead.next()
+                guard case .event(_, let time) = step else {
+                    end(as: step)
                     return
-                case .drop:
-                    // Cut with no end chunk, as the router's path does.
-                    journal.note.streamEnded(.fault)
-                    context.close(promise: nil)
-                    finish(closed: true)
-                    return
-                case .event(_, let time):
-                    pendingTime = time
                 }
+                pendingTime = time
             }
             guard let time = pendingTime else { return }
             if clock.elapsed < time {
@@ -154,12 +144,32 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
                 return
             }
             pendingTime = nil
-            // As seen ahead (the cursor has not moved since); anything else is
-            // seen ahead again.
-            guard case .event(let event, _) = cursor.next() else { continue }
+            // The step seen ahead: the cursor has not moved since (only a
+            // write moves it, and none happens in between).
+            let step = cursor.next()
+            guard case .event(let event, _) = step else {
+                assertionFailure("the stream's cursor moved between its look ahead and its step")
+                end(as: step)
+                return
+            }
             guard send(event) else { return }  // the domain answers on its own loop
             sentThisTurn += 1
         }
+    }
+
+    /// Ends the stream as the cursor's last step says: the end chunk, or
+    /// (`drop_after_events`) a cut with no end chunk, as the router's path does.
+    private func end(as step: StreamCursor.Step) {
+        if case .drop = step {
+            journal.note.streamEnded(.fault)
+            context.close(promise: nil)
+            finish(closed: true)
+            return
+        }
+        journal.note.streamEnded(cursor.ending)
+        finishing = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.writeAndFlush(NIOAny(HTTPResponsePart.end(nil))).whenComplete { _ in bound.value.finish(closed: false) }
     }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {

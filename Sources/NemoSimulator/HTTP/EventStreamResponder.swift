@@ -144,7 +144,7 @@ struct StreamCursor {
         if stall == nil {
             // As `dropFirst`: past the events the client saw, stopping at the end.
             var skipped = 0
-            while skipped < plan.skip, position.next(in: plan.schedule) != nil { skipped += 1 }
+            while skipped < plan.skip, position.skip(in: plan.schedule) { skipped += 1 }
         }
     }
 
