@@ -125,16 +125,25 @@ async def hold_streams(host, port, token, session, count, hold_seconds):
     heartbeats = [0] * count
     writers = []
 
+    failures = {}
+
     async def one(index):
-        reader, writer = await asyncio.open_connection(host, port)
-        writers.append(writer)
-        writer.write(head + body)
-        await writer.drain()
-        while True:
-            chunk = await reader.read(4096)
-            if not chunk:
-                return
-            heartbeats[index] += chunk.count(b"heartbeat")
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            writers.append(writer)
+            writer.write(head + body)
+            await writer.drain()
+            while True:
+                chunk = await reader.read(4096)
+                if not chunk:
+                    return
+                heartbeats[index] += chunk.count(b"heartbeat")
+        except OSError as error:
+            # Told apart from a stream the server did not serve: a client that
+            # could not connect (say, no ephemeral port free after an earlier
+            # run's connections in TIME_WAIT) is named in the output.
+            reason = f"{type(error).__name__}: {error.strerror or error}"
+            failures[reason] = failures.get(reason, 0) + 1
 
     tasks = []
     for index in range(count):
@@ -147,6 +156,8 @@ async def hold_streams(host, port, token, session, count, hold_seconds):
         task.cancel()
     for writer in writers:
         writer.close()
+    for reason, times in failures.items():
+        print(f"  (the benchmark's client could not open or keep {times:,} connections: {reason})", file=sys.stderr)
     return counted, heartbeats
 
 
@@ -163,10 +174,11 @@ def bench_streams(count, hold_seconds, mock=False):
         counted, _ = asyncio.run(hold_streams(host, int(port), token, session, count, hold_seconds))
         held = rss_kib(process.pid)
         peak = rss_kib(process.pid, "VmHWM")
+        anonymous = rss_kib(process.pid, "RssAnon")
     finally:
         stop_server(process)
         os.unlink(profile.name)
-    return counted, base / 1024, held / 1024, peak / 1024
+    return counted, base / 1024, held / 1024, peak / 1024, anonymous / 1024
 
 
 async def hold_idle(host, port, request, count):
@@ -408,15 +420,16 @@ def main():
             mock_rate, mock_p99, _ = bench_wrk(args.wrk_seconds, 64, start_mock)
             print(f"  the Python aiohttp mock, same JSON: {mock_rate:,.0f} requests/s, p99 {mock_p99} (nemosim {rates[1] / mock_rate:.1f}x)")
     if "streams" in only:
-        counted, base, held, peak = bench_streams(args.streams, args.hold)
+        counted, base, held, peak, anonymous = bench_streams(args.streams, args.hold)
         print(f"event streams with 1 s heartbeats: {counted:,} of {args.streams:,} held and beating after {args.hold:.0f} s; "
               f"server RSS {base:.0f} MiB idle -> {held:.0f} MiB = {held * 1.048576:.0f} MB holding them, "
-              f"{(held - base) * 1024 / args.streams:.1f} KiB per stream (peak {peak:.0f} MiB)")
+              f"{(held - base) * 1024 / args.streams:.1f} KiB per stream (peak {peak:.0f} MiB; of it anonymous, "
+              f"not the binary's and libraries' pages: {anonymous:.0f} MiB = {anonymous * 1.048576:.0f} MB)")
         if mock:
-            mock_counted, mock_base, mock_held, mock_peak = bench_streams(args.streams, args.hold, mock=True)
+            mock_counted, mock_base, mock_held, mock_peak, mock_anonymous = bench_streams(args.streams, args.hold, mock=True)
             print(f"  the Python aiohttp mock, same streams: {mock_counted:,} held and beating; RSS {mock_base:.0f} MiB idle -> "
                   f"{mock_held:.0f} MiB = {mock_held * 1.048576:.0f} MB, {(mock_held - mock_base) * 1024 / args.streams:.1f} KiB per stream "
-                  f"(peak {mock_peak:.0f} MiB); nemosim's RSS is {held / mock_held:.2f}x the mock's")
+                  f"(peak {mock_peak:.0f} MiB; anonymous {mock_anonymous:.0f} MiB); nemosim's RSS is {held / mock_held:.2f}x the mock's")
     if "idle" in only:
         for kind, (base, held, per) in bench_idle(args.idle_connections).items():
             print(f"{args.idle_connections:,} idle keep-alive connections after one request answered by the {kind}: "
