@@ -130,7 +130,6 @@ struct LeanHTTP1Channel: ServerChildChannel {
     let budget: ConnectionBudget
     let routerOnDemand: Bool
     let shutdownGrace: TimeAmount
-    let limits: ConnectionLimits
     let sweeper: DeadlineSweeper
     let channelHandlers: @Sendable (RouterGate) -> [any RemovableChannelHandler]
     /// Starts Hummingbird's handling of a connection whose gate opened on
@@ -160,7 +159,7 @@ struct LeanHTTP1Channel: ServerChildChannel {
             }
             return LeanHTTP1Channel(
                 base: base, budget: budget, routerOnDemand: routerOnDemand, shutdownGrace: .nanoseconds(Int64(shutdownGrace.inSeconds * 1e9)),
-                limits: limits, sweeper: sweeper, channelHandlers: channelHandlers, startRouter: startRouter, gateSettings: SettingsCache(),
+                sweeper: sweeper, channelHandlers: channelHandlers, startRouter: startRouter, gateSettings: SettingsCache(),
                 releasePlace: { _ in budget.release() })
         }
     }
