@@ -92,13 +92,23 @@ public struct EventSchedule: Sendable, Sequence {
         var number = 0
 
         /// What is at a position: a heartbeat at this offset, or this milestone.
-        private enum Found {
+        enum Found {
             case beat(Double)
             case milestone(Int)
+
+            /// Simulated seconds after the operation started.
+            func offset(in schedule: EventSchedule) -> Double {
+                switch self {
+                case .beat(let offset): return offset
+                case .milestone(let index): return schedule.milestones[index].offset
+                }
+            }
         }
 
-        /// Moves past the event at this position; nil at the end.
-        private mutating func advance(in schedule: EventSchedule) -> Found? {
+        /// Moves past the event at this position, without making it (a
+        /// resumed stream skips what its client saw, a held stream looks
+        /// ahead for its next event's time); nil at the end.
+        mutating func advance(in schedule: EventSchedule) -> Found? {
             let beatOffset = Double(beat) * schedule.heartbeatInterval
             let hasBeat = schedule.heartbeatInterval > 0 && beatOffset < schedule.heartbeatsUntil
             let hasMilestone = milestone < schedule.milestones.count
@@ -112,15 +122,8 @@ public struct EventSchedule: Sendable, Sequence {
             return .milestone(milestone)
         }
 
-        /// Moves past the event at this position without making it (a
-        /// resumed stream skips what its client saw); false at the end.
-        mutating func skip(in schedule: EventSchedule) -> Bool {
-            advance(in: schedule) != nil
-        }
-
-        /// The event at this position in `schedule`, moving past it.
-        mutating func next(in schedule: EventSchedule) -> PlannedEvent? {
-            guard let found = advance(in: schedule) else { return nil }
+        /// The event `advance` just moved past.
+        func event(_ found: Found, in schedule: EventSchedule) -> PlannedEvent {
             let id = "\(schedule.messageIndex)-\(number)"
             switch found {
             case .beat(let offset):
@@ -133,6 +136,11 @@ public struct EventSchedule: Sendable, Sequence {
                 }
                 return PlannedEvent(offset: next.offset, event: event, id: id, deferred: next.deferred)
             }
+        }
+
+        /// The event at this position in `schedule`, moving past it.
+        mutating func next(in schedule: EventSchedule) -> PlannedEvent? {
+            advance(in: schedule).map { event($0, in: schedule) }
         }
     }
 

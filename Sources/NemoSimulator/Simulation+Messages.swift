@@ -28,7 +28,10 @@ public struct StreamPlan: Sendable {
     public var silentClose = false
 
     /// The absolute simulated time of an event.
-    public func time(of event: PlannedEvent) -> Double { startedAt + event.offset }
+    public func time(of event: PlannedEvent) -> Double { time(atOffset: event.offset) }
+
+    /// The simulated time of an event this many seconds into the operation.
+    public func time(atOffset offset: Double) -> Double { startedAt + offset }
 
     /// The `data` text of an event in this plan's dialect.
     public func data(for event: PlannedEvent, clock: any SimulationClock) -> String {

@@ -119,7 +119,6 @@ extension Simulation {
         return record.userID
     }
 
-    /// Resolves a `{user_id}` path segment: `me`, or the token's own user id.
     /// The index of the first of `times` (ascending) later than `moment`.
     static func firstIndex(in times: [Double], after moment: Double) -> Int {
         var (low, high) = (0, times.count)
@@ -130,6 +129,7 @@ extension Simulation {
         return low
     }
 
+    /// Resolves a `{user_id}` path segment: `me`, or the token's own user id.
     func resolveUser(_ userPath: String, token: String?, scope: TokenScope?, missingAttribution: [String] = []) throws(SimulatorFailure) -> String {
         let userID = try authenticate(token, scope: scope, missingAttribution: missingAttribution)
         guard userPath == "me" || userPath == userID else {

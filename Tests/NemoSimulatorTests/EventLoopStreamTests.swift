@@ -88,6 +88,14 @@ private func sendStream(_ socket: HeldSocket, _ live: LiveSession, text: String 
 }
 
 /// The response without its `Date` line (the one line that may differ).
+/// Credits for any number of messages, and generations that stream a 1 s
+/// heartbeat for an hour (a stream that stays open while a test acts).
+private func hourLongStreams(_ profile: inout BehaviourProfile) {
+    profile.initialCredits = 1_000_000
+    profile.generationDurationSeconds = SecondsRange(3600, 3600)
+    profile.heartbeatIntervalSeconds = 1
+}
+
 private func withoutDate(_ text: String) -> String {
     text.components(separatedBy: "\r\n").filter { !$0.hasPrefix("Date: ") }.joined(separator: "\r\n")
 }
@@ -186,9 +194,7 @@ struct EventLoopStreamTests {
     func clientLeaves() async throws {
         let live = try await LiveSession.start {
             $0.silentCloseRatio = 0
-            $0.initialCredits = 1_000_000
-            $0.heartbeatIntervalSeconds = 1
-            $0.generationDurationSeconds = SecondsRange(3600, 3600)
+            hourLongStreams(&$0)
         }
         var socket = HeldSocket(port: live.server.port)
         if let socket { sendStream(socket, live) }
@@ -225,9 +231,7 @@ struct EventLoopStreamTests {
     @Test("Stopping the server closes the event loop's streams after its grace, and stop returns")
     func stopClosesStreams() async throws {
         let live = try await LiveSession.start {
-            $0.initialCredits = 1_000_000
-            $0.generationDurationSeconds = SecondsRange(3600, 3600)
-            $0.heartbeatIntervalSeconds = 1
+            hourLongStreams(&$0)
         }
         let socket = try #require(HeldSocket(port: live.server.port))
         sendStream(socket, live)
@@ -328,9 +332,7 @@ struct EventLoopStreamTests {
     @Test("Stopping the server also ends a stream the router serves (no task cancels it: the handler closes it after the grace)")
     func stopClosesRouterStreams() async throws {
         let live = try await LiveSession.start(eventLoopStreams: false) {
-            $0.initialCredits = 1_000_000
-            $0.generationDurationSeconds = SecondsRange(3600, 3600)
-            $0.heartbeatIntervalSeconds = 1
+            hourLongStreams(&$0)
         }
         let server = live.server
         let socket = try #require(HeldSocket(port: server.port))

@@ -35,6 +35,14 @@ import Testing
         #expect(whole.events.first == .toolCall(name: "generate_video_with_seedance", args: ["instruction": .string("make a video")]))
         var ahead = cursor
         for _ in 0..<3 { _ = ahead.next() }
+        // The look-ahead a held stream keeps: the next event's time, the cursor unmoved.
+        guard case .event(let time) = ahead.upcoming(), case .event(let event, let sameTime) = ahead.next() else {
+            Issue.record("no fourth event")
+            return
+        }
+        #expect(time == sameTime && event.id == plan.events[3].id)
+        ahead = cursor
+        for _ in 0..<3 { _ = ahead.next() }
         let copy = ahead
         #expect(walk(copy).ids == walk(ahead).ids)
         #expect(walk(ahead).ids == Array(plan.events.dropFirst(3)).map(\.id))
@@ -88,7 +96,7 @@ import Testing
         _ = dropping.next()
         dropping.sent()
         var ahead = dropping
-        guard case .drop = ahead.next(), case .drop = dropping.next() else {
+        guard case .drop = dropping.upcoming(), case .drop = ahead.next(), case .drop = dropping.next() else {
             Issue.record("the look ahead and the step differ")
             return
         }

@@ -170,6 +170,7 @@ def bench_streams(count, hold_seconds, mock=False):
     try:
         token, session = sign_in(url)
         base = rss_kib(process.pid)
+        base_anonymous = rss_kib(process.pid, "RssAnon")
         host, port = re.match(r"http://([^:]+):(\d+)", url).groups()
         counted, _ = asyncio.run(hold_streams(host, int(port), token, session, count, hold_seconds))
         held = rss_kib(process.pid)
@@ -178,7 +179,7 @@ def bench_streams(count, hold_seconds, mock=False):
     finally:
         stop_server(process)
         os.unlink(profile.name)
-    return counted, base / 1024, held / 1024, peak / 1024, anonymous / 1024
+    return counted, base / 1024, held / 1024, peak / 1024, (base_anonymous / 1024, anonymous / 1024)
 
 
 async def hold_idle(host, port, request, count):
@@ -420,13 +421,13 @@ def main():
             mock_rate, mock_p99, _ = bench_wrk(args.wrk_seconds, 64, start_mock)
             print(f"  the Python aiohttp mock, same JSON: {mock_rate:,.0f} requests/s, p99 {mock_p99} (nemosim {rates[1] / mock_rate:.1f}x)")
     if "streams" in only:
-        counted, base, held, peak, anonymous = bench_streams(args.streams, args.hold)
+        counted, base, held, peak, (base_anonymous, anonymous) = bench_streams(args.streams, args.hold)
         print(f"event streams with 1 s heartbeats: {counted:,} of {args.streams:,} held and beating after {args.hold:.0f} s; "
               f"server RSS {base:.0f} MiB idle -> {held:.0f} MiB = {held * 1.048576:.0f} MB holding them, "
-              f"{(held - base) * 1024 / args.streams:.1f} KiB per stream (peak {peak:.0f} MiB; of it anonymous, "
-              f"not the binary's and libraries' pages: {anonymous:.0f} MiB = {anonymous * 1.048576:.0f} MB)")
+              f"{(held - base) * 1024 / args.streams:.1f} KiB per stream (peak {peak:.0f} MiB; anonymous, not the binary's "
+              f"and libraries' pages: {base_anonymous:.0f} MiB idle -> {anonymous:.0f} MiB = {anonymous * 1.048576:.0f} MB)")
         if mock:
-            mock_counted, mock_base, mock_held, mock_peak, mock_anonymous = bench_streams(args.streams, args.hold, mock=True)
+            mock_counted, mock_base, mock_held, mock_peak, (_, mock_anonymous) = bench_streams(args.streams, args.hold, mock=True)
             print(f"  the Python aiohttp mock, same streams: {mock_counted:,} held and beating; RSS {mock_base:.0f} MiB idle -> "
                   f"{mock_held:.0f} MiB = {mock_held * 1.048576:.0f} MB, {(mock_held - mock_base) * 1024 / args.streams:.1f} KiB per stream "
                   f"(peak {mock_peak:.0f} MiB; anonymous {mock_anonymous:.0f} MiB); nemosim's RSS is {held / mock_held:.2f}x the mock's")

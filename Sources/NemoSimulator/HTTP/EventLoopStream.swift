@@ -31,9 +31,8 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
     /// Counts the events written (one relaxed atomic add each).
     private let sent: PolledRouteHandler.Counter
     private var timer: NIOScheduledCallback?
-    /// The time of the event waiting for it (the event itself is made
-    /// again from the cursor when sent: a held stream keeps 9 bytes for
-    /// it, not the event).
+    /// The time of the event waiting for it (the cursor makes the event
+    /// when it is sent: a held stream keeps 9 bytes for it, not the event).
     private var pendingTime: Double?
     private var finished = false
     /// The end is being written.
@@ -56,9 +55,9 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
     }
 
     /// Writes the head and walks the events.
-    func start(date: String) {
+    func start() {
         var headers = EventStreamResponder.headers
-        headers[.date] = date
+        headers[.date] = HTTPDate.now()
         context.writeAndFlush(NIOAny(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: headers))), promise: nil)
         pump()
     }
@@ -112,13 +111,15 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
                 return
             }
             if pendingTime == nil {
-                var ahead = cursor
-                let step = ahead.next()
-                guard case .event(_, let time) = step else {
-                    end(as: step)
+                switch cursor.upcoming() {
+                case .event(let time): pendingTime = time
+                case .drop:
+                    end(as: .drop)
+                    return
+                case .end:
+                    end(as: .end)
                     return
                 }
-                pendingTime = time
             }
             guard let time = pendingTime else { return }
             if clock.elapsed < time {
@@ -144,8 +145,8 @@ final class EventLoopStream: NIOScheduledCallbackHandler {
                 return
             }
             pendingTime = nil
-            // The step seen ahead: the cursor has not moved since (only a
-            // write moves it, and none happens in between).
+            // The step seen ahead, now made: the cursor has not moved since
+            // (only a write moves it, and none happens in between).
             let step = cursor.next()
             guard case .event(let event, _) = step else {
                 assertionFailure("the stream's cursor moved between its look ahead and its step")

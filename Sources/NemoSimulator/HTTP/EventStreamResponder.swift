@@ -109,6 +109,13 @@ struct StreamCursor {
         case drop
         /// The stream is over: end it as ``ending`` says.
         case end
+
+        /// A step seen ahead: its time, not yet its event.
+        enum Upcoming {
+            case event(time: Double)
+            case drop
+            case end
+        }
     }
 
     let plan: StreamPlan
@@ -144,24 +151,47 @@ struct StreamCursor {
         if stall == nil {
             // As `dropFirst`: past the events the client saw, stopping at the end.
             var skipped = 0
-            while skipped < plan.skip, position.skip(in: plan.schedule) { skipped += 1 }
+            while skipped < plan.skip, position.advance(in: plan.schedule) != nil { skipped += 1 }
         }
     }
 
     /// What comes next.
     mutating func next() -> Step {
-        guard let faulted else {
-            guard let event = position.next(in: plan.schedule) else { return .end }
-            return .event(event, time: plan.time(of: event))
+        switch advance() {
+        case .event(let found, let schedule, let time): return .event(position.event(found, in: schedule), time: time)
+        case .drop: return .drop
+        case .end: return .end
         }
-        if let stall = faulted.stall {
-            guard let beat = position.next(in: stall) else { return .end }
+    }
+
+    /// When the next event is due, or that a cut or the end comes next,
+    /// without making the event (``next()`` makes it when it is sent).
+    func upcoming() -> Step.Upcoming {
+        var ahead = self
+        switch ahead.advance() {
+        case .event(_, _, let time): return .event(time: time)
+        case .drop: return .drop
+        case .end: return .end
+        }
+    }
+
+    private enum Advance {
+        case event(EventSchedule.Position.Found, in: EventSchedule, time: Double)
+        case drop
+        case end
+    }
+
+    /// Moves past the next event (of the stall when stalled, otherwise of
+    /// the plan), or says a cut or the end comes.
+    private mutating func advance() -> Advance {
+        if let faulted, let stall = faulted.stall {
+            guard let found = position.advance(in: stall) else { return .end }
             if sentCount >= faulted.dropAfter { return .drop }
-            return .event(beat, time: faulted.stallStart + beat.offset)
+            return .event(found, in: stall, time: faulted.stallStart + found.offset(in: stall))
         }
-        guard let event = position.next(in: plan.schedule) else { return .end }
-        if sentCount >= faulted.dropAfter { return .drop }
-        return .event(event, time: plan.time(of: event))
+        guard let found = position.advance(in: plan.schedule) else { return .end }
+        if let faulted, sentCount >= faulted.dropAfter { return .drop }
+        return .event(found, in: plan.schedule, time: plan.time(atOffset: found.offset(in: plan.schedule)))
     }
 
     /// An event went out.

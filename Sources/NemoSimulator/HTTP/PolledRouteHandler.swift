@@ -324,7 +324,7 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                         sent: handler.streamEvents)
                     handler.stream = stream
                     handler.counter.increment()
-                    stream.start(date: handler.dateHeader())
+                    stream.start()
                 }
             }
         }
@@ -414,15 +414,10 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return resolved
     }
 
-    /// The `Date` header's value now.
-    private func dateHeader() -> String {
-        HTTPDate.now()
-    }
-
     /// Writes an answer as Hummingbird would (the same headers, in the same
     /// order) and journals it as the front middleware would.
     private func write(_ answer: JSONAnswer, for held: Held, context: ChannelHandlerContext) {
-        let headers: HTTPFields = [.contentType: JSONAnswer.contentType, .contentLength: String(answer.body.readableBytes), .date: dateHeader()]
+        let headers: HTTPFields = [.contentType: JSONAnswer.contentType, .contentLength: String(answer.body.readableBytes), .date: HTTPDate.now()]
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(answer.body)), promise: nil)
         counter.increment()
