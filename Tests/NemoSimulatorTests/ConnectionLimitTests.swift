@@ -14,9 +14,11 @@ import Glibc
 struct ConnectionLimitTests {
     @Test("Idle, slowloris and stalled-body connections are closed after the timeouts; an event stream longer than both is not")
     func timeouts() async throws {
-        let live = try await LiveSession.start(limits: ConnectionLimits(idleSeconds: 0.5, requestSeconds: 0.5)) {
-            // A 3 s (real) reply with heartbeats every 0.1 s: longer than both timeouts.
-            $0.replyDurationSeconds = SecondsRange(3000, 3000)
+        // 1.5 s: short for the test, long enough that a loaded machine's
+        // client still sends its request before the idle limit.
+        let live = try await LiveSession.start(limits: ConnectionLimits(idleSeconds: 1.5, requestSeconds: 1.5)) {
+            // A 4 s (real) reply with heartbeats every 0.1 s: longer than both timeouts.
+            $0.replyDurationSeconds = SecondsRange(4000, 4000)
             $0.heartbeatIntervalSeconds = 100
             $0.temporaryIssueRatio = 0
             // The steps before the stream take seconds of real time: hours at 1000x.

@@ -23,6 +23,10 @@ struct LiveSession {
         eventLoopStreams: Bool = true, _ configure: (inout BehaviourProfile) -> Void = { _ in }
     ) async throws -> LiveSession {
         var profile = BehaviourProfile()
+        // At 1000x the default idle window (an hour) is 3.6 s of real time,
+        // which a loaded machine can stall a test for between two calls:
+        // a month unless a test sets it.
+        profile.sessionIdleTTLSeconds = 30 * 86_400
         configure(&profile)
         let server = try await SimulatorServer.start(
             .init(seed: seed, timeScale: timeScale, profile: profile, limits: limits), clock: nil, eventLoopStreams: eventLoopStreams)

@@ -38,6 +38,10 @@ struct ClientHarness {
         profile base: BehaviourProfile = BehaviourProfile(), _ configure: (inout BehaviourProfile) -> Void = { _ in }
     ) async throws -> ClientHarness {
         var profile = base
+        // At 1000x the default idle window (an hour) is 3.6 s of real time,
+        // which a loaded machine can stall a test for between two calls:
+        // a month, whatever the base, unless `configure` sets it.
+        profile.sessionIdleTTLSeconds = 30 * 86_400
         configure(&profile)
         let server = try await SimulatorServer.start(.init(seed: seed, timeScale: timeScale, profile: profile))
         let log = ActionLog()

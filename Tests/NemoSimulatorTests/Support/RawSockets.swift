@@ -112,7 +112,7 @@ final class HeldSocket: @unchecked Sendable {
 
 /// Sends raw bytes on a new TCP connection and reads until the server closes
 /// or `timeout` passes. For requests no well-behaved client would send.
-func rawExchange(port: Int, _ bytes: [UInt8], closeWriteAfterSend: Bool = false, timeout: Double = 3) async -> String {
+func rawExchange(port: Int, _ bytes: [UInt8], closeWriteAfterSend: Bool = false, timeout: Double = 10) async -> String {
     guard let socket = HeldSocket(port: port) else { return "" }
     let fd = socket.fd
     return await withCheckedContinuation { continuation in
