@@ -110,6 +110,7 @@ public enum TokenScope: String, Sendable, Hashable, Codable, CaseIterable {
     case all = "*"
 
     /// Whether a token with `scopes` may do what `self` needs.
+    @inlinable
     public func isGranted(by scopes: some Sequence<TokenScope>) -> Bool {
         scopes.contains { $0 == .all || $0 == self }
     }
