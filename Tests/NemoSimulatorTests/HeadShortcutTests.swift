@@ -47,7 +47,7 @@ struct HeadShortcutTests {
         let direct = try pipeline()
         try send(direct, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
         let shortcut = try #require(HeadShortcut(direct.pipeline.syncOperations))
-        #expect(shortcut.write(status: .notFound, contentType: JSONAnswer.contentType, body: body, date: "Sat, 28 Nov 2026 06:34:07 GMT"))
+        shortcut.write(status: .notFound, contentType: JSONAnswer.contentType, body: body, date: "Sat, 28 Nov 2026 06:34:07 GMT")
         try direct.writeOutbound(HTTPResponsePart.end(nil))
 
         let expected = try written(viaCodec)
@@ -62,7 +62,7 @@ struct HeadShortcutTests {
         let channel = try pipeline()
         try send(channel, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /a HTTP/1.1\r\nHost: x\r\n\r\n")
         let shortcut = try #require(HeadShortcut(channel.pipeline.syncOperations))
-        #expect(shortcut.write(status: .ok, contentType: JSONAnswer.contentType, body: body, date: "Sat, 28 Nov 2026 06:34:07 GMT"))
+        shortcut.write(status: .ok, contentType: JSONAnswer.contentType, body: body, date: "Sat, 28 Nov 2026 06:34:07 GMT")
         try channel.writeOutbound(HTTPResponsePart.end(nil))
         // The HEAD's answer, the usual way: the encoder leaves its body out
         // only if the GET's answer took the GET's place in its queue.
@@ -75,16 +75,10 @@ struct HeadShortcutTests {
         _ = try channel.finish()
     }
 
-    @Test("Without the codec there is no shortcut; released, it writes nothing")
-    func absentAndReleased() throws {
+    @Test("Without the codec there is no shortcut")
+    func absent() throws {
         let bare = EmbeddedChannel()
         #expect(HeadShortcut(bare.pipeline.syncOperations) == nil)
-        let channel = try pipeline()
-        let shortcut = try #require(HeadShortcut(channel.pipeline.syncOperations))
-        shortcut.release()
-        #expect(!shortcut.write(status: .ok, contentType: JSONAnswer.contentType, body: body, date: "x"))
-        #expect(try written(channel).isEmpty)
-        _ = try channel.finish()
         _ = try bare.finish()
     }
 }

@@ -68,6 +68,9 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let counter: Counter
     /// Events the event loop's streams wrote (tests watch a stream's progress).
     private let streamEvents: Counter
+    /// Answers written through ``shortcut`` (tests check the server's
+    /// pipeline has one).
+    private let shortcutAnswers: Counter
     private var machine = PolledRouteStateMachine<Held>()
     /// Opened before the first request goes on to the router (nil: always open).
     private let gate: RouterGate?
@@ -87,8 +90,12 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// a bare pipeline).
     private var shortcut: HeadShortcut?
 
-    init(simulation: Simulation, counter: Counter, streamEvents: Counter = Counter(), gate: RouterGate? = nil, streams: Bool = true) {
+    init(
+        simulation: Simulation, counter: Counter, streamEvents: Counter = Counter(), shortcutAnswers: Counter = Counter(), gate: RouterGate? = nil,
+        streams: Bool = true
+    ) {
         self.streamEvents = streamEvents
+        self.shortcutAnswers = shortcutAnswers
         self.simulation = simulation
         self.counter = counter
         self.gate = gate
@@ -105,7 +112,6 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        shortcut?.release()
         shortcut = nil
     }
 
@@ -429,7 +435,10 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// order) and journals it as the front middleware would.
     private func write(_ answer: JSONAnswer, for held: Held, context: ChannelHandlerContext) {
         let date = HTTPDate.now()
-        if shortcut?.write(status: answer.status, contentType: JSONAnswer.contentType, body: answer.body, date: date) != true {
+        if let shortcut {
+            shortcut.write(status: answer.status, contentType: JSONAnswer.contentType, body: answer.body, date: date)
+            shortcutAnswers.increment()
+        } else {
             let headers: HTTPFields = [.contentType: JSONAnswer.contentType, .contentLength: String(answer.body.readableBytes), .date: date]
             context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(answer.body)), promise: nil)
@@ -494,8 +503,8 @@ extension Simulation {
     /// running on the simulation's event loop (its executor): what
     /// `assumeIsolated` does, checked against the loop instead, and without
     /// the two closure contexts the standard library's unspecialised
-    /// `assumeIsolated` allocates on every call (2 of the 33 allocations of
-    /// a credits answer, counted with `perf stat -e probe_libc:malloc`).
+    /// `assumeIsolated` allocates on every call (2 of a credits answer's
+    /// 32.8 allocations; `scripts/bench/profile allocations`).
     /// The call goes through a closure that captures nothing, cast to the
     /// same function without its `isolated` mark, as `assumeIsolated` does.
     nonisolated func answerOnLoop(
