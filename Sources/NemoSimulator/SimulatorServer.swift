@@ -70,7 +70,7 @@ public struct SimulatorApp: Sendable {
     let responder: RouterResponder<SimulatorRequestContext>
     let polledAnswers = PolledRouteHandler.Counter()
     let streamEvents = PolledRouteHandler.Counter()
-    let shortcutAnswers = PolledRouteHandler.Counter()
+    let codecAnswers = PolledRouteHandler.Counter()
     /// Whether event streams are served on the event loop (the default) or
     /// by the router's task (tests compare the two).
     var eventLoopStreams = true
@@ -103,7 +103,7 @@ public struct SimulatorApp: Sendable {
     /// router when a request needs it).
     func channelHandlers(gate: RouterGate) -> [any RemovableChannelHandler] {
         simulation.eventLoop == nil ? [] : [PolledRouteHandler(
-                simulation: simulation, counter: polledAnswers, streamEvents: streamEvents, shortcutAnswers: shortcutAnswers, gate: gate,
+                simulation: simulation, counter: polledAnswers, streamEvents: streamEvents, codecAnswers: codecAnswers, gate: gate,
                 streams: eventLoopStreams)]
     }
 }
@@ -122,7 +122,7 @@ public final class SimulatorServer: Sendable {
     private let server: RunningHTTPServer
     private let polledAnswers: PolledRouteHandler.Counter
     private let streamEvents: PolledRouteHandler.Counter
-    private let shortcutAnswers: PolledRouteHandler.Counter
+    private let codecAnswers: PolledRouteHandler.Counter
 
     private init(app: SimulatorApp, server: RunningHTTPServer) {
         self.url = server.url
@@ -131,15 +131,15 @@ public final class SimulatorServer: Sendable {
         self.server = server
         self.polledAnswers = app.polledAnswers
         self.streamEvents = app.streamEvents
-        self.shortcutAnswers = app.shortcutAnswers
+        self.codecAnswers = app.codecAnswers
     }
 
     /// How many requests the event loop answered itself (``PolledRouteHandler``).
     var eventLoopAnswerCount: Int { polledAnswers.value }
 
-    /// How many of those answers went to NIO's encoder past the HTTPTypes
-    /// codec (``HeadShortcut``).
-    var eventLoopShortcutCount: Int { shortcutAnswers.value }
+    /// How many of those answers went through the HTTPTypes codec instead
+    /// of past it (``HeadShortcut``): none, in the server's own pipeline.
+    var eventLoopCodecAnswerCount: Int { codecAnswers.value }
 
     /// How many events the event loop's streams wrote.
     var eventLoopStreamEventCount: Int { streamEvents.value }

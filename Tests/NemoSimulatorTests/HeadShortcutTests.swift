@@ -33,25 +33,26 @@ private func written(_ channel: EmbeddedChannel) throws -> String {
 
 @Suite("Answers written past the HTTPTypes codec")
 struct HeadShortcutTests {
-    let body = ByteBuffer(string: #"{"code":0,"data":{"available":100},"message":"success"}"#)
+    let answer = JSONAnswer(status: .notFound, code: 0, body: ByteBuffer(string: #"{"code":0,"data":{"available":100},"message":"success"}"#))
+    let date = "Sat, 28 Nov 2026 06:34:07 GMT"
 
     @Test("The same bytes as the codec's path: the encoder still frames the answer")
     func sameBytes() throws {
         let viaCodec = try pipeline()
         try send(viaCodec, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
-        let fields: HTTPFields = [.contentType: JSONAnswer.contentType, .contentLength: String(body.readableBytes), .date: "Sat, 28 Nov 2026 06:34:07 GMT"]
-        try viaCodec.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .notFound, headerFields: fields)))
-        try viaCodec.writeOutbound(HTTPResponsePart.body(body))
+        try viaCodec.writeOutbound(HTTPResponsePart.head(answer.head(date: date)))
+        try viaCodec.writeOutbound(HTTPResponsePart.body(answer.body))
         try viaCodec.writeOutbound(HTTPResponsePart.end(nil))
 
         let direct = try pipeline()
         try send(direct, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
         let shortcut = try #require(HeadShortcut(direct.pipeline.syncOperations))
-        shortcut.write(status: .notFound, contentType: JSONAnswer.contentType, body: body, date: "Sat, 28 Nov 2026 06:34:07 GMT")
+        shortcut.write(answer, date: date)
         try direct.writeOutbound(HTTPResponsePart.end(nil))
 
         let expected = try written(viaCodec)
-        #expect(expected.hasPrefix("HTTP/1.1 404 Not Found\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: \(body.readableBytes)\r\n"))
+        #expect(expected.hasPrefix(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: \(answer.body.readableBytes)\r\nDate: \(date)\r\n\r\n"))
         #expect(try written(direct) == expected)
         _ = try viaCodec.finish()
         _ = try direct.finish()
@@ -62,16 +63,15 @@ struct HeadShortcutTests {
         let channel = try pipeline()
         try send(channel, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /a HTTP/1.1\r\nHost: x\r\n\r\n")
         let shortcut = try #require(HeadShortcut(channel.pipeline.syncOperations))
-        shortcut.write(status: .ok, contentType: JSONAnswer.contentType, body: body, date: "Sat, 28 Nov 2026 06:34:07 GMT")
+        shortcut.write(answer, date: date)
         try channel.writeOutbound(HTTPResponsePart.end(nil))
         // The HEAD's answer, the usual way: the encoder leaves its body out
         // only if the GET's answer took the GET's place in its queue.
-        let fields: HTTPFields = [.contentType: JSONAnswer.contentType, .contentLength: String(body.readableBytes)]
-        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: fields)))
-        _ = try? channel.writeOutbound(HTTPResponsePart.body(body))
+        try channel.writeOutbound(HTTPResponsePart.head(answer.head(date: date)))
+        _ = try? channel.writeOutbound(HTTPResponsePart.body(answer.body))
         try channel.writeOutbound(HTTPResponsePart.end(nil))
         let text = try written(channel)
-        #expect(text.components(separatedBy: String(buffer: body)).count == 2, "the body went out once (the GET's), not twice:\n\(text)")
+        #expect(text.components(separatedBy: String(buffer: answer.body)).count == 2, "the body went out once (the GET's), not twice:\n\(text)")
         _ = try channel.finish()
     }
 

@@ -36,9 +36,9 @@ def start_process(command, ready_pattern, name):
     return process, match.group(1), ready
 
 
-def start_server(*args):
+def start_server(*args, binary=BINARY):
     """Starts `nemosim serve --port 0`; returns (process, url, seconds to ready line)."""
-    return start_process([BINARY, "serve", "--port", "0", *args], r"nemosim listening on (http://\S+)", "the server")
+    return start_process([binary, "serve", "--port", "0", *args], r"nemosim listening on (http://\S+)", "the server")
 
 
 MOCK = os.path.join(ROOT, "scripts", "bench", "python_mock.py")
@@ -397,6 +397,8 @@ def main():
     parser.add_argument("--no-mock", action="store_true", help="skip the Python aiohttp mock's figures")
     parser.add_argument("--hold", type=float, default=5)
     parser.add_argument("--wrk-seconds", type=int, default=10)
+    parser.add_argument("--beside", metavar="BINARY", help="wrk: another nemosim binary (an earlier build), measured in turn with this one")
+    parser.add_argument("--rounds", type=int, default=6, help="wrk with --beside: rounds, each this build then the other")
     parser.add_argument("--upload-mb", type=int, default=500)
     parser.add_argument("--journal-requests", type=int, default=1_000_000, help="journal: requests sent to fill it")
     args = parser.parse_args()
@@ -411,7 +413,14 @@ def main():
         if mock:
             mock_median, _, _ = bench_startup(5, start_mock)
             print(f"  the Python aiohttp mock: median {mock_median:.0f} ms over 5 runs (nemosim {mock_median / median:.1f}x faster)")
-    if "wrk" in only:
+    if "wrk" in only and args.beside:
+        # Interleaved, so that both builds see the same moments of a VM whose speed drifts.
+        beside = lambda *more: start_server(*more, binary=args.beside)
+        pairs = [(bench_wrk(args.wrk_seconds, 64)[0], bench_wrk(args.wrk_seconds, 64, beside)[0]) for _ in range(args.rounds)]
+        print(f"credits endpoint, wrk -t2 -c64 -d{args.wrk_seconds}s, {args.rounds} interleaved rounds:")
+        for name, rates in (("this build", [pair[0] for pair in pairs]), (args.beside, [pair[1] for pair in pairs])):
+            print(f"  {name}: {min(rates):,.0f}-{max(rates):,.0f} requests/s, median {statistics.median(rates):,.0f}")
+    elif "wrk" in only:
         runs = [bench_wrk(args.wrk_seconds, 64) for _ in range(3)]
         rates = sorted(run[0] for run in runs)
         errors = sum(run[2] for run in runs)

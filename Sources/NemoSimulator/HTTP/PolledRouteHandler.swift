@@ -68,9 +68,10 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let counter: Counter
     /// Events the event loop's streams wrote (tests watch a stream's progress).
     private let streamEvents: Counter
-    /// Answers written through ``shortcut`` (tests check the server's
-    /// pipeline has one).
-    private let shortcutAnswers: Counter
+    /// Answers written through the HTTPTypes codec for want of a
+    /// ``shortcut`` (a pipeline without the codec: tests check the server's
+    /// own never does this).
+    private let codecAnswers: Counter
     private var machine = PolledRouteStateMachine<Held>()
     /// Opened before the first request goes on to the router (nil: always open).
     private let gate: RouterGate?
@@ -91,11 +92,11 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var shortcut: HeadShortcut?
 
     init(
-        simulation: Simulation, counter: Counter, streamEvents: Counter = Counter(), shortcutAnswers: Counter = Counter(), gate: RouterGate? = nil,
+        simulation: Simulation, counter: Counter, streamEvents: Counter = Counter(), codecAnswers: Counter = Counter(), gate: RouterGate? = nil,
         streams: Bool = true
     ) {
         self.streamEvents = streamEvents
-        self.shortcutAnswers = shortcutAnswers
+        self.codecAnswers = codecAnswers
         self.simulation = simulation
         self.counter = counter
         self.gate = gate
@@ -436,11 +437,10 @@ final class PolledRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func write(_ answer: JSONAnswer, for held: Held, context: ChannelHandlerContext) {
         let date = HTTPDate.now()
         if let shortcut {
-            shortcut.write(status: answer.status, contentType: JSONAnswer.contentType, body: answer.body, date: date)
-            shortcutAnswers.increment()
+            shortcut.write(answer, date: date)
         } else {
-            let headers: HTTPFields = [.contentType: JSONAnswer.contentType, .contentLength: String(answer.body.readableBytes), .date: date]
-            context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: headers))), promise: nil)
+            codecAnswers.increment()
+            context.write(wrapOutboundOut(.head(answer.head(date: date))), promise: nil)
             context.write(wrapOutboundOut(.body(answer.body)), promise: nil)
         }
         counter.increment()
